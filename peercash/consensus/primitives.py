@@ -1,0 +1,539 @@
+"""Transactions, headers and blocks: immutable, slotted, with cached hashes.
+
+Each type has one decoder (``parse``/``from_reader``) and one encoder (``serialize``). Hashes are
+``bytes`` in wire (internal) order; ``*_hex`` properties give the reversed display form that RPC and
+explorers show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from .errors import DecodeError
+from .hashing import hash256
+from .serialize import (
+    MAX_SIZE,
+    Reader,
+    compact_size,
+    pack_i32,
+    pack_u32,
+    pack_u64,
+)
+
+WITNESS_SCALE_FACTOR = 4
+"""Consensus: a non-witness byte weighs four times a witness byte (BIP141)."""
+
+MAX_BLOCK_WEIGHT = 4_000_000
+"""Consensus: the weight limit of a block (BIP141)."""
+
+MAX_MONEY = 21_000_000 * 100_000_000
+"""Consensus: no amount may exceed the total supply, in satoshis."""
+
+NULL_HASH = b"\x00" * 32
+
+_MIN_TXIN_SIZE = 41  # 36 outpoint + 1 script length + 4 sequence
+_MIN_TXOUT_SIZE = 9  # 8 value + 1 script length
+_MIN_TX_SIZE = 10  # version + 2 empty counts + locktime
+_SET = object.__setattr__
+
+
+def _frozen_setattr(self: object, name: str, value: object) -> None:
+    raise AttributeError(f"{type(self).__name__} is immutable")
+
+
+class OutPoint:
+    """A reference to an output: the txid (wire order) and the output's index."""
+
+    __slots__ = ("index", "txid")
+    txid: bytes
+    index: int
+
+    def __init__(self, txid: bytes, index: int) -> None:
+        _SET(self, "txid", txid)
+        _SET(self, "index", index)
+
+    __setattr__ = _frozen_setattr
+
+    def serialize(self) -> bytes:
+        return self.txid + pack_u32(self.index)
+
+    def is_null(self) -> bool:
+        return self.index == 0xFFFFFFFF and self.txid == NULL_HASH
+
+    @property
+    def txid_hex(self) -> str:
+        return self.txid[::-1].hex()
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, OutPoint) and self.txid == other.txid and self.index == other.index
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.txid, self.index))
+
+    def __repr__(self) -> str:
+        return f"OutPoint({self.txid_hex}:{self.index})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (OutPoint, (self.txid, self.index))
+
+
+class TxIn:
+    """A transaction input; its witness stack travels with it, as in Core."""
+
+    __slots__ = ("prevout", "script_sig", "sequence", "witness")
+    prevout: OutPoint
+    script_sig: bytes
+    sequence: int
+    witness: tuple[bytes, ...]
+
+    def __init__(
+        self,
+        prevout: OutPoint,
+        script_sig: bytes = b"",
+        sequence: int = 0xFFFFFFFF,
+        witness: Sequence[bytes] = (),
+    ) -> None:
+        _SET(self, "prevout", prevout)
+        _SET(self, "script_sig", script_sig)
+        _SET(self, "sequence", sequence)
+        _SET(self, "witness", tuple(witness))
+
+    __setattr__ = _frozen_setattr
+
+    def serialize(self) -> bytes:
+        s = self.script_sig
+        return self.prevout.serialize() + compact_size(len(s)) + s + pack_u32(self.sequence)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, TxIn)
+            and self.prevout == other.prevout
+            and self.script_sig == other.script_sig
+            and self.sequence == other.sequence
+            and self.witness == other.witness
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.prevout, self.script_sig, self.sequence, self.witness))
+
+    def __repr__(self) -> str:
+        return f"TxIn({self.prevout!r}, {self.script_sig.hex()}, {self.sequence:#x})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (TxIn, (self.prevout, self.script_sig, self.sequence, self.witness))
+
+
+class TxOut:
+    """A transaction output: an amount in satoshis and the script that locks it."""
+
+    __slots__ = ("script_pubkey", "value")
+    value: int
+    script_pubkey: bytes
+
+    def __init__(self, value: int, script_pubkey: bytes) -> None:
+        _SET(self, "value", value)
+        _SET(self, "script_pubkey", script_pubkey)
+
+    __setattr__ = _frozen_setattr
+
+    def serialize(self) -> bytes:
+        s = self.script_pubkey
+        return pack_u64(self.value & 0xFFFFFFFFFFFFFFFF) + compact_size(len(s)) + s
+
+    @classmethod
+    def from_reader(cls, r: Reader) -> TxOut:
+        value = r.i64()
+        return cls(value, r.var_bytes())
+
+    @classmethod
+    def parse(cls, data: bytes) -> TxOut:
+        r = Reader(data)
+        out = cls.from_reader(r)
+        r.expect_end()
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, TxOut)
+            and self.value == other.value
+            and self.script_pubkey == other.script_pubkey
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.value, self.script_pubkey))
+
+    def __repr__(self) -> str:
+        return f"TxOut({self.value}, {self.script_pubkey.hex()})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (TxOut, (self.value, self.script_pubkey))
+
+
+class Tx:
+    """A transaction. ``version`` is unsigned 32-bit (as Core now stores it), ``locktime`` too.
+
+    Serialization and hashes are computed once and cached; when parsed, the exact input bytes are
+    kept so that hashing never re-serializes.
+    """
+
+    __slots__ = ("_raw", "_raw_nowit", "_txid", "_wtxid", "inputs", "locktime", "outputs", "version")
+    version: int
+    inputs: tuple[TxIn, ...]
+    outputs: tuple[TxOut, ...]
+    locktime: int
+    _raw: bytes | None
+    _raw_nowit: bytes | None
+    _txid: bytes | None
+    _wtxid: bytes | None
+
+    def __init__(
+        self,
+        version: int,
+        inputs: Iterable[TxIn],
+        outputs: Iterable[TxOut],
+        locktime: int = 0,
+    ) -> None:
+        _SET(self, "version", version)
+        _SET(self, "inputs", tuple(inputs))
+        _SET(self, "outputs", tuple(outputs))
+        _SET(self, "locktime", locktime)
+        _SET(self, "_raw", None)
+        _SET(self, "_raw_nowit", None)
+        _SET(self, "_txid", None)
+        _SET(self, "_wtxid", None)
+
+    __setattr__ = _frozen_setattr
+
+    # -- decoding -----------------------------------------------------------------------------
+
+    @classmethod
+    def from_reader(cls, r: Reader, allow_witness: bool = True) -> Tx:
+        """Decode one transaction at the reader's position (BIP144 witness form accepted)."""
+        start = r.pos
+        version = r.u32()
+        counts_start = r.pos
+        n_in = r.count(_MIN_TXIN_SIZE)
+        has_witness = False
+        if n_in == 0 and allow_witness:
+            # Either an empty input list or the BIP144 marker (0x00) followed by the flag.
+            flag = r.u8()
+            if flag != 0:
+                if flag != 1:
+                    raise DecodeError(f"unknown transaction serialization flag {flag}")
+                has_witness = True
+                counts_start = r.pos
+                n_in = r.count(_MIN_TXIN_SIZE)
+            else:
+                r.pos -= 1
+        inputs: list[TxIn] = []
+        read = r.read
+        u32 = r.u32
+        var_bytes = r.var_bytes
+        for _ in range(n_in):
+            txid = read(32)
+            index = u32()
+            script = var_bytes()
+            inputs.append(TxIn(OutPoint(txid, index), script, u32()))
+        n_out = r.count(_MIN_TXOUT_SIZE)
+        i64 = r.i64
+        outputs = [TxOut(i64(), var_bytes()) for _ in range(n_out)]
+        body_end = r.pos
+        if has_witness:
+            any_witness = False
+            for i in range(n_in):
+                n_items = r.count(1)
+                if n_items:
+                    any_witness = True
+                    items = tuple(var_bytes() for _ in range(n_items))
+                    old = inputs[i]
+                    inputs[i] = TxIn(old.prevout, old.script_sig, old.sequence, items)
+            if not any_witness:
+                # Core refuses the extended form when it carries no witness at all.
+                raise DecodeError("superfluous witness record")
+        locktime = u32()
+        tx = cls(version, inputs, outputs, locktime)
+        data = r.data
+        end = r.pos
+        raw = data[start:end]
+        _SET(tx, "_raw", raw)
+        if has_witness:
+            legacy = data[start : start + 4] + data[counts_start:body_end] + data[end - 4 : end]
+            _SET(tx, "_raw_nowit", legacy)
+        else:
+            _SET(tx, "_raw_nowit", raw)
+        return tx
+
+    @classmethod
+    def parse(cls, data: bytes) -> Tx:
+        """Decode exactly one transaction; trailing bytes are an error."""
+        r = Reader(data)
+        tx = cls.from_reader(r)
+        r.expect_end()
+        return tx
+
+    @classmethod
+    def from_hex(cls, text: str) -> Tx:
+        try:
+            raw = bytes.fromhex(text.strip())
+        except ValueError as e:
+            raise DecodeError(f"not hex: {e}") from None
+        return cls.parse(raw)
+
+    # -- encoding -----------------------------------------------------------------------------
+
+    def has_witness(self) -> bool:
+        return any(txin.witness for txin in self.inputs)
+
+    def serialize_legacy(self) -> bytes:
+        """The serialization without witness data, which the txid commits to."""
+        raw = self._raw_nowit
+        if raw is None:
+            parts = [pack_u32(self.version), compact_size(len(self.inputs))]
+            parts.extend(txin.serialize() for txin in self.inputs)
+            parts.append(compact_size(len(self.outputs)))
+            parts.extend(txout.serialize() for txout in self.outputs)
+            parts.append(pack_u32(self.locktime))
+            raw = b"".join(parts)
+            _SET(self, "_raw_nowit", raw)
+        return raw
+
+    def serialize(self) -> bytes:
+        """The full serialization: BIP144 form when any input has a witness."""
+        raw = self._raw
+        if raw is None:
+            if not self.has_witness():
+                raw = self.serialize_legacy()
+            else:
+                parts = [pack_u32(self.version), b"\x00\x01", compact_size(len(self.inputs))]
+                parts.extend(txin.serialize() for txin in self.inputs)
+                parts.append(compact_size(len(self.outputs)))
+                parts.extend(txout.serialize() for txout in self.outputs)
+                for txin in self.inputs:
+                    parts.append(compact_size(len(txin.witness)))
+                    for item in txin.witness:
+                        parts.append(compact_size(len(item)))
+                        parts.append(item)
+                parts.append(pack_u32(self.locktime))
+                raw = b"".join(parts)
+            _SET(self, "_raw", raw)
+        return raw
+
+    # -- hashes and sizes -----------------------------------------------------------------------
+
+    @property
+    def txid(self) -> bytes:
+        h = self._txid
+        if h is None:
+            h = hash256(self.serialize_legacy())
+            _SET(self, "_txid", h)
+        return h
+
+    @property
+    def wtxid(self) -> bytes:
+        h = self._wtxid
+        if h is None:
+            h = hash256(self.serialize()) if self.has_witness() else self.txid
+            _SET(self, "_wtxid", h)
+        return h
+
+    @property
+    def txid_hex(self) -> str:
+        return self.txid[::-1].hex()
+
+    @property
+    def wtxid_hex(self) -> str:
+        return self.wtxid[::-1].hex()
+
+    def base_size(self) -> int:
+        return len(self.serialize_legacy())
+
+    def total_size(self) -> int:
+        return len(self.serialize())
+
+    def weight(self) -> int:
+        return self.base_size() * (WITNESS_SCALE_FACTOR - 1) + self.total_size()
+
+    def vsize(self) -> int:
+        return (self.weight() + WITNESS_SCALE_FACTOR - 1) // WITNESS_SCALE_FACTOR
+
+    def is_coinbase(self) -> bool:
+        return len(self.inputs) == 1 and self.inputs[0].prevout.is_null()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Tx) and self.serialize() == other.serialize()
+
+    def __hash__(self) -> int:
+        return hash(self.wtxid)
+
+    def __repr__(self) -> str:
+        return f"Tx({self.txid_hex}, {len(self.inputs)} in, {len(self.outputs)} out)"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Tx.parse, (self.serialize(),))
+
+
+class Header:
+    """An 80-byte block header. ``version`` is signed 32-bit, as in Core."""
+
+    __slots__ = ("_hash", "bits", "merkle_root", "nonce", "prev_hash", "time", "version")
+    version: int
+    prev_hash: bytes
+    merkle_root: bytes
+    time: int
+    bits: int
+    nonce: int
+    _hash: bytes | None
+
+    SIZE = 80
+
+    def __init__(
+        self, version: int, prev_hash: bytes, merkle_root: bytes, time: int, bits: int, nonce: int
+    ) -> None:
+        _SET(self, "version", version)
+        _SET(self, "prev_hash", prev_hash)
+        _SET(self, "merkle_root", merkle_root)
+        _SET(self, "time", time)
+        _SET(self, "bits", bits)
+        _SET(self, "nonce", nonce)
+        _SET(self, "_hash", None)
+
+    __setattr__ = _frozen_setattr
+
+    @classmethod
+    def from_reader(cls, r: Reader) -> Header:
+        raw = r.read(80)
+        header = cls.parse(raw)
+        return header
+
+    @classmethod
+    def parse(cls, raw: bytes) -> Header:
+        if len(raw) != 80:
+            raise DecodeError(f"a header is 80 bytes, got {len(raw)}")
+        r = Reader(raw)
+        header = cls(r.i32(), r.read(32), r.read(32), r.u32(), r.u32(), r.u32())
+        _SET(header, "_hash", hash256(raw))
+        return header
+
+    def serialize(self) -> bytes:
+        return (
+            pack_i32(self.version)
+            + self.prev_hash
+            + self.merkle_root
+            + pack_u32(self.time)
+            + pack_u32(self.bits)
+            + pack_u32(self.nonce)
+        )
+
+    @property
+    def hash(self) -> bytes:
+        h = self._hash
+        if h is None:
+            h = hash256(self.serialize())
+            _SET(self, "_hash", h)
+        return h
+
+    @property
+    def hash_hex(self) -> str:
+        return self.hash[::-1].hex()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Header) and self.serialize() == other.serialize()
+
+    def __hash__(self) -> int:
+        return hash(self.hash)
+
+    def __repr__(self) -> str:
+        return f"Header({self.hash_hex})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Header.parse, (self.serialize(),))
+
+
+MAX_BLOCK_SERIALIZED_SIZE = 4_000_000
+"""Consensus: no block serializes to more bytes than its weight limit allows."""
+
+
+class Block:
+    """A header and its transactions."""
+
+    __slots__ = ("_raw", "header", "txs")
+    header: Header
+    txs: tuple[Tx, ...]
+    _raw: bytes | None
+
+    def __init__(self, header: Header, txs: Iterable[Tx]) -> None:
+        _SET(self, "header", header)
+        _SET(self, "txs", tuple(txs))
+        _SET(self, "_raw", None)
+
+    __setattr__ = _frozen_setattr
+
+    @classmethod
+    def from_reader(cls, r: Reader) -> Block:
+        start = r.pos
+        header = Header.from_reader(r)
+        n = r.count(_MIN_TX_SIZE, MAX_BLOCK_SERIALIZED_SIZE)
+        from_reader = Tx.from_reader
+        txs = [from_reader(r) for _ in range(n)]
+        block = cls(header, txs)
+        _SET(block, "_raw", r.data[start : r.pos])
+        return block
+
+    @classmethod
+    def parse(cls, data: bytes) -> Block:
+        if len(data) > MAX_SIZE:
+            raise DecodeError(f"block of {len(data)} bytes exceeds the message size limit")
+        r = Reader(data)
+        block = cls.from_reader(r)
+        r.expect_end()
+        return block
+
+    @classmethod
+    def from_hex(cls, text: str) -> Block:
+        try:
+            raw = bytes.fromhex(text.strip())
+        except ValueError as e:
+            raise DecodeError(f"not hex: {e}") from None
+        return cls.parse(raw)
+
+    def serialize(self) -> bytes:
+        raw = self._raw
+        if raw is None:
+            parts = [self.header.serialize(), compact_size(len(self.txs))]
+            parts.extend(tx.serialize() for tx in self.txs)
+            raw = b"".join(parts)
+            _SET(self, "_raw", raw)
+        return raw
+
+    def serialize_legacy(self) -> bytes:
+        parts = [self.header.serialize(), compact_size(len(self.txs))]
+        parts.extend(tx.serialize_legacy() for tx in self.txs)
+        return b"".join(parts)
+
+    @property
+    def hash(self) -> bytes:
+        return self.header.hash
+
+    @property
+    def hash_hex(self) -> str:
+        return self.header.hash_hex
+
+    def weight(self) -> int:
+        base = len(self.serialize_legacy())
+        total = len(self.serialize())
+        return base * (WITNESS_SCALE_FACTOR - 1) + total
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Block) and self.serialize() == other.serialize()
+
+    def __hash__(self) -> int:
+        return hash(self.hash)
+
+    def __repr__(self) -> str:
+        return f"Block({self.hash_hex}, {len(self.txs)} txs)"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Block.parse, (self.serialize(),))

@@ -35,3 +35,15 @@ class RuleError(Exception):
         self.code = code
         self.reason = reason
         self.ban_score = ban_score
+
+
+class EncodingError(DecodeError):
+    """Text that is not well-formed base58 or bech32: a bad character, length, case or padding."""
+
+
+class ChecksumError(DecodeError):
+    """A base58check or bech32/bech32m checksum does not match: the text was mistyped or altered."""
+
+
+class AddressError(DecodeError):
+    """A well-formed string that is not an address or WIF key of the network asked for."""

@@ -7,10 +7,11 @@ explorers show.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .errors import DecodeError
+from .errors import DecodeError, NonCanonicalError, OversizeError, TruncatedError
 from .hashing import hash256
 from .serialize import (
     MAX_SIZE,
@@ -66,9 +67,7 @@ class OutPoint:
         return self.txid[::-1].hex()
 
     def __eq__(self, other: object) -> bool:
-        return (
-            isinstance(other, OutPoint) and self.txid == other.txid and self.index == other.index
-        )
+        return isinstance(other, OutPoint) and self.txid == other.txid and self.index == other.index
 
     def __hash__(self) -> int:
         return hash((self.txid, self.index))
@@ -179,7 +178,16 @@ class Tx:
     kept so that hashing never re-serializes.
     """
 
-    __slots__ = ("_raw", "_raw_nowit", "_txid", "_wtxid", "inputs", "locktime", "outputs", "version")
+    __slots__ = (
+        "_raw",
+        "_raw_nowit",
+        "_txid",
+        "_wtxid",
+        "inputs",
+        "locktime",
+        "outputs",
+        "version",
+    )
     version: int
     inputs: tuple[TxIn, ...]
     outputs: tuple[TxOut, ...]
@@ -212,58 +220,7 @@ class Tx:
     @classmethod
     def from_reader(cls, r: Reader, allow_witness: bool = True) -> Tx:
         """Decode one transaction at the reader's position (BIP144 witness form accepted)."""
-        start = r.pos
-        version = r.u32()
-        counts_start = r.pos
-        n_in = r.count(_MIN_TXIN_SIZE)
-        has_witness = False
-        if n_in == 0 and allow_witness:
-            # Either an empty input list or the BIP144 marker (0x00) followed by the flag.
-            flag = r.u8()
-            if flag != 0:
-                if flag != 1:
-                    raise DecodeError(f"unknown transaction serialization flag {flag}")
-                has_witness = True
-                counts_start = r.pos
-                n_in = r.count(_MIN_TXIN_SIZE)
-            else:
-                r.pos -= 1
-        inputs: list[TxIn] = []
-        read = r.read
-        u32 = r.u32
-        var_bytes = r.var_bytes
-        for _ in range(n_in):
-            txid = read(32)
-            index = u32()
-            script = var_bytes()
-            inputs.append(TxIn(OutPoint(txid, index), script, u32()))
-        n_out = r.count(_MIN_TXOUT_SIZE)
-        i64 = r.i64
-        outputs = [TxOut(i64(), var_bytes()) for _ in range(n_out)]
-        body_end = r.pos
-        if has_witness:
-            any_witness = False
-            for i in range(n_in):
-                n_items = r.count(1)
-                if n_items:
-                    any_witness = True
-                    items = tuple(var_bytes() for _ in range(n_items))
-                    old = inputs[i]
-                    inputs[i] = TxIn(old.prevout, old.script_sig, old.sequence, items)
-            if not any_witness:
-                # Core refuses the extended form when it carries no witness at all.
-                raise DecodeError("superfluous witness record")
-        locktime = u32()
-        tx = cls(version, inputs, outputs, locktime)
-        data = r.data
-        end = r.pos
-        raw = data[start:end]
-        _SET(tx, "_raw", raw)
-        if has_witness:
-            legacy = data[start : start + 4] + data[counts_start:body_end] + data[end - 4 : end]
-            _SET(tx, "_raw_nowit", legacy)
-        else:
-            _SET(tx, "_raw_nowit", raw)
+        tx, r.pos = _parse_tx(r.data, r.pos, r.end, allow_witness)
         return tx
 
     @classmethod
@@ -373,6 +330,143 @@ class Tx:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Tx.parse, (self.serialize(),))
+
+
+_OUTPOINT_ST = struct.Struct("<32sI")
+_unpack_outpoint = _OUTPOINT_ST.unpack_from
+_unpack_u32 = struct.Struct("<I").unpack_from
+_unpack_i64 = struct.Struct("<q").unpack_from
+_unpack_u16 = struct.Struct("<H").unpack_from
+_unpack_u64 = struct.Struct("<Q").unpack_from
+
+
+def _size_at(data: bytes, pos: int, end: int) -> tuple[int, int]:
+    """A canonical compact size at ``pos`` (at most MAX_SIZE): (value, position after it)."""
+    if pos >= end:
+        raise TruncatedError(f"need 1 byte at offset {pos}")
+    first = data[pos]
+    if first < 0xFD:
+        return first, pos + 1
+    if first == 0xFD:
+        if pos + 3 > end:
+            raise TruncatedError(f"truncated compact size at offset {pos}")
+        n = _unpack_u16(data, pos + 1)[0]
+        if n < 0xFD:
+            raise NonCanonicalError("non-canonical compact size")
+        return n, pos + 3
+    if first == 0xFE:
+        if pos + 5 > end:
+            raise TruncatedError(f"truncated compact size at offset {pos}")
+        n = _unpack_u32(data, pos + 1)[0]
+        if n <= 0xFFFF:
+            raise NonCanonicalError("non-canonical compact size")
+    else:
+        if pos + 9 > end:
+            raise TruncatedError(f"truncated compact size at offset {pos}")
+        n = _unpack_u64(data, pos + 1)[0]
+        if n <= 0xFFFFFFFF:
+            raise NonCanonicalError("non-canonical compact size")
+    if n > MAX_SIZE:
+        raise OversizeError(f"size {n} exceeds limit {MAX_SIZE}")
+    return n, pos + (5 if first == 0xFE else 9)
+
+
+def _count_at(data: bytes, pos: int, end: int, min_item: int) -> tuple[int, int]:
+    n, pos = _size_at(data, pos, end)
+    if n * min_item > end - pos:
+        raise TruncatedError(f"count {n} needs at least {n * min_item} bytes, have {end - pos}")
+    return n, pos
+
+
+def _parse_tx(data: bytes, pos: int, end: int, allow_witness: bool) -> tuple[Tx, int]:
+    """The transaction decoder, written over (bytes, offset) for speed: it runs per input."""
+    start = pos
+    if pos + 4 > end:
+        raise TruncatedError("truncated transaction version")
+    version = _unpack_u32(data, pos)[0]
+    pos += 4
+    counts_start = pos
+    n_in, pos = _count_at(data, pos, end, _MIN_TXIN_SIZE)
+    has_witness = False
+    if n_in == 0 and allow_witness:
+        # Either an empty input list or the BIP144 marker (0x00) followed by the flag.
+        if pos >= end:
+            raise TruncatedError("truncated transaction")
+        flag = data[pos]
+        if flag:
+            if flag != 1:
+                raise DecodeError(f"unknown transaction serialization flag {flag}")
+            has_witness = True
+            pos += 1
+            counts_start = pos
+            n_in, pos = _count_at(data, pos, end, _MIN_TXIN_SIZE)
+    inputs: list[TxIn] = []
+    append = inputs.append
+    for _ in range(n_in):
+        if pos + 37 > end:
+            raise TruncatedError("truncated transaction input")
+        txid, index = _unpack_outpoint(data, pos)
+        pos += 36
+        n = data[pos]
+        if n < 0xFD:
+            pos += 1
+        else:
+            n, pos = _size_at(data, pos, end)
+        script_end = pos + n
+        if script_end + 4 > end:
+            raise TruncatedError("truncated transaction input")
+        append(TxIn(OutPoint(txid, index), data[pos:script_end], _unpack_u32(data, script_end)[0]))
+        pos = script_end + 4
+    n_out, pos = _count_at(data, pos, end, _MIN_TXOUT_SIZE)
+    outputs: list[TxOut] = []
+    for _ in range(n_out):
+        if pos + 9 > end:
+            raise TruncatedError("truncated transaction output")
+        value = _unpack_i64(data, pos)[0]
+        pos += 8
+        n = data[pos]
+        if n < 0xFD:
+            pos += 1
+        else:
+            n, pos = _size_at(data, pos, end)
+        script_end = pos + n
+        if script_end > end:
+            raise TruncatedError("truncated transaction output")
+        outputs.append(TxOut(value, data[pos:script_end]))
+        pos = script_end
+    body_end = pos
+    if has_witness:
+        any_witness = False
+        for i in range(n_in):
+            n_items, pos = _count_at(data, pos, end, 1)
+            if n_items:
+                any_witness = True
+                items = []
+                for _ in range(n_items):
+                    n, pos = _size_at(data, pos, end)
+                    item_end = pos + n
+                    if item_end > end:
+                        raise TruncatedError("truncated witness item")
+                    items.append(data[pos:item_end])
+                    pos = item_end
+                old = inputs[i]
+                inputs[i] = TxIn(old.prevout, old.script_sig, old.sequence, items)
+        if not any_witness:
+            # Core refuses the extended form when it carries no witness at all.
+            raise DecodeError("superfluous witness record")
+    if pos + 4 > end:
+        raise TruncatedError("truncated transaction lock time")
+    locktime = _unpack_u32(data, pos)[0]
+    pos += 4
+    tx = Tx(version, inputs, outputs, locktime)
+    raw = data[start:pos]
+    _SET(tx, "_raw", raw)
+    if has_witness:
+        legacy = data[start : start + 4] + data[counts_start:body_end] + data[pos - 4 : pos]
+        _SET(tx, "_raw_nowit", legacy)
+    else:
+        _SET(tx, "_raw_nowit", raw)
+    return tx, pos
 
 
 class Header:

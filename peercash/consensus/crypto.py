@@ -9,11 +9,16 @@ lengths of signatures or keys all give ``False``); only a message of the wrong l
 programming error, raises ``ValueError``. Signers and key helpers raise ``ValueError`` on an
 invalid secret or tweak.
 
-Concurrency: every function is pure and holds no state between calls; the shared libsecp256k1
-context is only read, which libsecp256k1 allows from any number of threads.
+Concurrency: every function is pure. The one piece of state is a bounded cache of parsed public
+keys, which memoizes a pure function and tolerates concurrent use (a lost update only costs a
+re-parse); the shared libsecp256k1 context is only read, which libsecp256k1 allows from any
+number of threads.
 """
 
 from __future__ import annotations
+
+import contextlib
+from typing import Any
 
 from coincurve._libsecp256k1 import ffi, lib
 from coincurve.context import GLOBAL_CONTEXT
@@ -42,6 +47,7 @@ _ECDSA_SIG_T = ffi.typeof("secp256k1_ecdsa_signature *")
 _XONLY_T = ffi.typeof("secp256k1_xonly_pubkey *")
 _ec_pubkey_parse = lib.secp256k1_ec_pubkey_parse
 _ecdsa_parse_compact = lib.secp256k1_ecdsa_signature_parse_compact
+_ecdsa_parse_der = lib.secp256k1_ecdsa_signature_parse_der
 _ecdsa_normalize = lib.secp256k1_ecdsa_signature_normalize
 _ecdsa_verify = lib.secp256k1_ecdsa_verify
 _xonly_parse = lib.secp256k1_xonly_pubkey_parse
@@ -63,6 +69,32 @@ _SCHNORR_EXTRAPARAMS_MAGIC = b"\xda\x6f\xb3\x8c"
 
 
 # -- ECDSA ------------------------------------------------------------------------------------
+
+PUBKEY_CACHE_SIZE = 8192
+"""How many parsed ECDSA public keys ``verify_ecdsa`` remembers (least recently used go first).
+
+Parsing a compressed key costs a square root, about an eighth of a verification; keys recur a lot
+(38% of the signatures in mainnet block 300,025 use a key already seen in that block, 96% in
+testnet block 928,849). The cache only memoizes a pure function: it never changes an answer.
+"""
+
+_pubkey_cache: dict[bytes, Any] = {}
+
+
+def _parsed_pubkey(pubkey: bytes) -> Any:
+    """The libsecp256k1 form of a serialized key, or None if it does not parse (not cached)."""
+    cache = _pubkey_cache
+    pk = cache.pop(pubkey, None)  # re-inserted below, which makes it the most recent
+    if pk is None:
+        pk = _new(_PUBKEY_T)
+        if not _ec_pubkey_parse(_CTX, pk, pubkey, len(pubkey)):
+            return None
+        if len(cache) >= PUBKEY_CACHE_SIZE:
+            # Another thread may have changed the cache meanwhile: then skip this eviction.
+            with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+                del cache[next(iter(cache))]
+    cache[pubkey] = pk
+    return pk
 
 
 def _lax_der_integer(sig: bytes, pos: int) -> tuple[int, int] | None:
@@ -114,17 +146,29 @@ def parse_der_lax(sig: bytes) -> bytes | None:
     if end == 1:
         return None
     # Fast path for the usual shape (short-form lengths throughout); the same reading as below.
+    # An integer of at most 32 bytes is simply left-padded (its own leading zeros included).
     if end >= 8 and sig[2] == 0x02 and not sig[1] & 0x80:
         r_len = sig[3]
         s_tag = 4 + r_len
         if r_len < 0x80 and s_tag + 2 <= end and sig[s_tag] == 0x02:
             s_len = sig[s_tag + 1]
-            if s_len < 0x80 and s_tag + 2 + s_len <= end:
-                r = sig[4:s_tag].lstrip(b"\x00")
-                s = sig[s_tag + 2 : s_tag + 2 + s_len].lstrip(b"\x00")
-                if len(r) > 32 or len(s) > 32:
-                    return _ZERO64
-                return bytes(32 - len(r)) + r + bytes(32 - len(s)) + s
+            s_end = s_tag + 2 + s_len
+            if s_len < 0x80 and s_end <= end:
+                r = sig[4:s_tag]
+                if r_len != 32:
+                    if r_len > 32:
+                        r = r.lstrip(b"\x00")
+                        if len(r) > 32:
+                            return _ZERO64
+                    r = bytes(32 - len(r)) + r
+                s = sig[s_tag + 2 : s_end]
+                if s_len != 32:
+                    if s_len > 32:
+                        s = s.lstrip(b"\x00")
+                        if len(s) > 32:
+                            return _ZERO64
+                    s = bytes(32 - len(s)) + s
+                return r + s
     pos = 2
     seq_len = sig[1]
     if seq_len & 0x80:
@@ -179,22 +223,32 @@ def verify_ecdsa(pubkey: bytes, sig_der: bytes, msg32: bytes) -> bool:
             return False
     else:
         return False
-    compact = parse_der_lax(sig_der)
-    if compact is None or compact == _ZERO64:
-        # Unparseable, or the zero signature Core substitutes for an overflowing r or s:
-        # neither can verify under any key.
-        return False
     ctx = _CTX
     sig = _new(_ECDSA_SIG_T)
-    if not _ecdsa_parse_compact(ctx, sig, compact):
-        return False  # r or s >= n: Core's zero signature, which never verifies
-    pk = _new(_PUBKEY_T)
-    if not _ec_pubkey_parse(ctx, pk, pubkey, n):
+    # Strict DER with positive integers (every signature since BIP66) parses in C, where
+    # libsecp256k1 reads it exactly as the lax rules would (an out-of-range R or S becomes zero
+    # and fails to verify). A negative-looking integer, which Core reads as unsigned, and every
+    # looser encoding take the lax reading.
+    n_sig = len(sig_der)
+    if not (
+        n_sig >= 8
+        and sig_der[1] < 0x80
+        and sig_der[3] < 0x80
+        and 6 + sig_der[3] < n_sig
+        and not sig_der[4] & 0x80
+        and not sig_der[6 + sig_der[3]] & 0x80
+        and _ecdsa_parse_der(ctx, sig, sig_der, n_sig)
+    ):
+        compact = parse_der_lax(sig_der)
+        if compact is None:
+            return False
+        if not _ecdsa_parse_compact(ctx, sig, compact):
+            return False  # r or s >= n: Core's zero signature, which never verifies
+    pk = _parsed_pubkey(pubkey)
+    if pk is None:
         return False
-    if compact[32:] > _HALF_ORDER:
-        # libsecp256k1 verifies low-S signatures only; Core normalizes first (a byte comparison
-        # of the fixed-width big-endian S saves the call for signatures already low).
-        _ecdsa_normalize(ctx, sig, sig)
+    # libsecp256k1 verifies low-S signatures only; Core normalizes first.
+    _ecdsa_normalize(ctx, sig, sig)
     return bool(_ecdsa_verify(ctx, sig, msg32, pk))
 
 

@@ -579,4 +579,4 @@ def test_precomputed_fields_are_computed_once(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(sighash_mod, "_sha256", _CountingSha256)
     _CountingSha256.total = 0
     assert _all_parts(cache) == first
-    assert _CountingSha256.total == 3 * 32  # only the three BIP143 re-hashes of 32 bytes
+    assert _CountingSha256.total == 0  # every part, BIP143's double hashes included, is memoized

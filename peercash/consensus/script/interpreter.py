@@ -154,7 +154,7 @@ class TransactionChecker(BaseSignatureChecker):
                 self.txdata,
             )
         else:
-            msg = legacy_sighash(script_code, self.tx, self.index, hash_type)
+            msg = legacy_sighash(script_code, self.tx, self.index, hash_type, cache=self.txdata)
         return verify_ecdsa(pubkey, sig[:-1], msg)
 
     def check_schnorr(

@@ -93,6 +93,9 @@ class PrecomputedTxData:
 
     __slots__ = (
         "_annex_hashes",
+        "_hash_outputs",
+        "_hash_prevouts",
+        "_hash_sequence",
         "_legacy_blank_inputs",
         "_legacy_blank_inputs_noseq",
         "_legacy_outputs",
@@ -117,6 +120,9 @@ class PrecomputedTxData:
         self.tx = tx
         self.spent_outputs = None if spent_outputs is None else tuple(spent_outputs)
         self._sha_prevouts: bytes | None = None
+        self._hash_prevouts: bytes | None = None
+        self._hash_sequence: bytes | None = None
+        self._hash_outputs: bytes | None = None
         self._sha_sequences: bytes | None = None
         self._sha_outputs: bytes | None = None
         self._sha_amounts: bytes | None = None
@@ -181,20 +187,28 @@ class PrecomputedTxData:
             self._sha_scriptpubkeys = h
         return h
 
-    # -- BIP143 double-SHA256 parts ---------------------------------------------------------------
-    # (Not memoized separately: each is one extra hash of 32 bytes over its single-SHA256 twin.)
+    # -- BIP143 double-SHA256 parts: one more 32-byte hash over each single-SHA256 twin ----------
 
     @property
     def hash_prevouts(self) -> bytes:
-        return _sha256(self.sha_prevouts).digest()
+        h = self._hash_prevouts
+        if h is None:
+            h = self._hash_prevouts = _sha256(self.sha_prevouts).digest()
+        return h
 
     @property
     def hash_sequence(self) -> bytes:
-        return _sha256(self.sha_sequences).digest()
+        h = self._hash_sequence
+        if h is None:
+            h = self._hash_sequence = _sha256(self.sha_sequences).digest()
+        return h
 
     @property
     def hash_outputs(self) -> bytes:
-        return _sha256(self.sha_outputs).digest()
+        h = self._hash_outputs
+        if h is None:
+            h = self._hash_outputs = _sha256(self.sha_outputs).digest()
+        return h
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -405,18 +419,25 @@ def segwit_v0_sighash(
         hash_outputs = _ZERO32
 
     txin = tx.inputs[index]
-    h = _sha256(pack_u32(tx.version & 0xFFFFFFFF))
-    h.update(hash_prevouts)
-    h.update(hash_sequence)
-    h.update(_OUTPOINT.pack(txin.prevout.txid, txin.prevout.index))
-    h.update(compact_size(len(script_code)))
-    h.update(script_code)
-    h.update(pack_i64(amount))
-    h.update(pack_u32(txin.sequence))
-    h.update(hash_outputs)
-    h.update(pack_u32(tx.locktime))
-    h.update(pack_u32(hash_type & 0xFFFFFFFF))
-    return _sha256(h.digest()).digest()
+    prevout = txin.prevout
+    n = len(script_code)
+    preimage = b"".join(
+        (
+            pack_u32(tx.version & 0xFFFFFFFF),
+            hash_prevouts,
+            hash_sequence,
+            prevout.txid,
+            pack_u32(prevout.index),
+            bytes((n,)) if n < 0xFD else compact_size(n),
+            script_code,
+            pack_i64(amount),
+            pack_u32(txin.sequence),
+            hash_outputs,
+            pack_u32(tx.locktime),
+            pack_u32(hash_type & 0xFFFFFFFF),
+        )
+    )
+    return _sha256(_sha256(preimage).digest()).digest()
 
 
 # -- BIP341 / BIP342 (SigVersion::TAPROOT, TAPSCRIPT) ------------------------------------------

@@ -73,3 +73,65 @@ def conformance(
 
 if __name__ == "__main__":  # pragma: no cover
     app()
+
+
+_NETWORK_HELP = "main, testnet, testnet4, signet or regtest"
+
+
+@app.command("import")
+def import_cmd(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="hex block per line, or raw blocks")],
+    network: Annotated[str, typer.Option(help=_NETWORK_HELP)] = "main",
+    datadir: Annotated[Path | None, typer.Option(help="data directory")] = None,
+    dbcache: Annotated[int, typer.Option(help="UTXO cache size in MB")] = 450,
+    assumevalid: Annotated[
+        str | None, typer.Option(help="skip signatures below this block; 0 checks all")
+    ] = None,
+    par: Annotated[int, typer.Option(help="extra processes for script checks")] = 0,
+    reindex: Annotated[bool, typer.Option(help="rebuild index and UTXO set first")] = False,
+) -> None:
+    """Validate and connect blocks from FILE; stops at the first invalid block."""
+    from peercash.chain.errors import ChainError
+    from peercash.consensus.errors import DecodeError
+    from peercash.tools.chaintools import import_blocks
+
+    err = Console(stderr=True, highlight=False)
+
+    def progress(n: int, height: int, seconds: float) -> None:
+        err.print(f"read {n} blocks, height {height}, {n / seconds:.0f} blocks/s")
+
+    try:
+        result = import_blocks(
+            file, network, datadir, dbcache_mb=dbcache, assume_valid=assumevalid,
+            script_workers=par, reindex=reindex, progress=progress,
+        )  # fmt: skip
+    except (ChainError, DecodeError, OSError, ValueError) as e:
+        err.print(f"error: {e}", markup=False)
+        raise typer.Exit(1) from None
+    rate = result.blocks_read / result.seconds if result.seconds else 0.0
+    if result.error is not None:
+        err.print(
+            f"error: invalid block at height {result.error_height}: {result.error}", markup=False
+        )
+        err.print(f"kept the chain up to height {result.height} ({result.tip})", markup=False)
+        raise typer.Exit(1)
+    print(
+        f"imported {result.blocks_read} blocks in {result.seconds:.1f}s ({rate:.0f} blocks/s); "
+        f"tip {result.tip} at height {result.height}"
+    )
+
+
+@app.command()
+def chaininfo(
+    network: Annotated[str, typer.Option(help=_NETWORK_HELP)] = "main",
+    datadir: Annotated[Path | None, typer.Option(help="data directory")] = None,
+) -> None:
+    """Print the UTXO set summary of a stopped node's data directory (gettxoutsetinfo muhash)."""
+    from peercash.chain.errors import ChainError
+    from peercash.tools.chaintools import chain_info, dumps
+
+    try:
+        print(dumps(chain_info(network, datadir)))
+    except (ChainError, OSError, ValueError) as e:
+        Console(stderr=True, highlight=False).print(f"error: {e}", markup=False)
+        raise typer.Exit(1) from None

@@ -1,0 +1,536 @@
+"""The chain state: which blocks we have, which chain is active, and the UTXO set at its tip.
+
+``ChainState`` accepts headers and blocks, keeps the most-work valid chain active (reorganising
+through undo data when another branch gets ahead), and supports ``invalidate_block``,
+``reconsider_block`` and ``precious_block``. Every rule check is delegated to ``validation``.
+
+Crash safety: block and undo files are fsynced before the index refers to them, the index is
+written before the UTXO set, and the UTXO set moves with its best-block pointer in one LMDB
+transaction. On start, blocks that were stored but not yet reflected in the UTXO set are simply
+connected again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from peercash.consensus.checks import check_block, check_block_header
+from peercash.consensus.contextual import SpentCoin
+from peercash.consensus.errors import DecodeError, RuleError
+from peercash.consensus.params import NetworkParams
+from peercash.consensus.primitives import Block, Header
+from peercash.consensus.script.script import is_unspendable
+
+from .blockstore import BlockStore, FilePos, scan_block_file
+from .coins import CoinsCache, CoinsDB, coin_key
+from .errors import ChainError, CorruptionError
+from .events import ChainEvents
+from .index import (
+    FAILED_CHILD,
+    FAILED_MASK,
+    FAILED_VALID,
+    HAVE_DATA,
+    HAVE_UNDO,
+    VALID_SCRIPTS,
+    VALID_TRANSACTIONS,
+    BlockIndex,
+    BlockIndexEntry,
+)
+from .scriptcheck import ScriptCheckPool
+from .undo import decode_block_undo, encode_block_undo
+from .validation import BlockValidator
+
+log = logging.getLogger("peercash.chain")
+
+DEFAULT_DBCACHE_MB = 450
+MAX_ORPHAN_BLOCKS = 100
+
+
+class ChainState:
+    """One network's chain, on disk under ``datadir``."""
+
+    def __init__(
+        self,
+        params: NetworkParams,
+        datadir: Path,
+        *,
+        dbcache_mb: int = DEFAULT_DBCACHE_MB,
+        assume_valid: bytes | None = None,
+        script_workers: int = 0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """``assume_valid``: skip signatures below this block (wire order); None: check all.
+        ``script_workers``: extra processes for script checks (0 checks in this process)."""
+        self.params = params
+        self.datadir = datadir
+        datadir.mkdir(parents=True, exist_ok=True)
+        self.blocks = BlockStore(datadir / "blocks", params.magic)
+        self.index = BlockIndex(datadir / "index")
+        self.coins_db = CoinsDB(datadir / "chainstate")
+        self.coins = CoinsCache(self.coins_db)
+        self.dbcache_bytes = dbcache_mb * 1024 * 1024
+        self.events = ChainEvents()
+        self.chain: list[BlockIndexEntry] = []
+        self.best_header: BlockIndexEntry | None = None
+        self._candidates: set[BlockIndexEntry] = set()
+        self._linked: set[BlockIndexEntry] = set()  # have data, and so do all ancestors
+        self._unlinked: dict[bytes, list[BlockIndexEntry]] = {}
+        self._orphans: dict[bytes, Block] = {}
+        self._precious_counter = 0
+        self.pool = ScriptCheckPool(script_workers) if script_workers > 0 else None
+        self.validator = BlockValidator(self, assume_valid, clock)
+        self._load()
+
+    # -- start-up ---------------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        self.index.load()
+        if not self.index.entries:
+            self._init_genesis()
+        for e in sorted(self.index.entries.values(), key=lambda e: e.height):
+            self._note_header(e)
+            if e.status & HAVE_DATA and (e.prev is None or e.prev in self._linked):
+                self._linked.add(e)
+                if not e.status & FAILED_MASK:
+                    self._candidates.add(e)
+        best = self.coins_db.best_block()
+        tip = self.index.get(best) if best is not None else None
+        if best is not None and tip is None:
+            raise CorruptionError(
+                "the UTXO set's best block is not in the block index", self.coins_db.path
+            )
+        if tip is None:
+            genesis = self.index.get(self.params.genesis_hash)
+            if genesis is None:
+                raise CorruptionError("the block index lacks the genesis block", self.index.path)
+            tip = genesis
+            self.coins.flush(genesis.hash)
+        self.chain = self._path_to(tip)
+        self._prune_candidates()
+        # Blocks stored after the last UTXO flush (a crash, or a kill): connect them again.
+        self.activate_best_chain()
+
+    def _init_genesis(self) -> None:
+        block = Block.parse(self.params.genesis)
+        e = self.index.add(block.header)
+        pos = self.blocks.write_block(block.serialize())
+        e.data_pos = pos
+        e.n_tx = len(block.txs)
+        e.status = VALID_SCRIPTS | HAVE_DATA
+        e.sequence_id = self.index.next_sequence()
+        self.blocks.flush()
+        self.index.mark_dirty(e)
+        self.index.flush()
+        # Core never adds the genesis coinbase to the UTXO set.
+        self.coins.flush(e.hash)
+
+    @staticmethod
+    def _path_to(tip: BlockIndexEntry) -> list[BlockIndexEntry]:
+        path: list[BlockIndexEntry] = []
+        e: BlockIndexEntry | None = tip
+        while e is not None:
+            path.append(e)
+            e = e.prev
+        path.reverse()
+        return path
+
+    # -- queries ------------------------------------------------------------------------------
+
+    @property
+    def tip(self) -> BlockIndexEntry:
+        return self.chain[-1]
+
+    @property
+    def height(self) -> int:
+        return len(self.chain) - 1
+
+    def contains(self, e: BlockIndexEntry) -> bool:
+        return e.height < len(self.chain) and self.chain[e.height] is e
+
+    def entry_at(self, height: int) -> BlockIndexEntry | None:
+        return self.chain[height] if 0 <= height < len(self.chain) else None
+
+    def find_fork(self, e: BlockIndexEntry) -> BlockIndexEntry:
+        """The last block ``e``'s chain shares with the active chain."""
+        if e.height >= len(self.chain):
+            e = e.ancestor(len(self.chain) - 1)
+        while not self.contains(e):
+            assert e.prev is not None
+            e = e.prev
+        return e
+
+    def read_block(self, e: BlockIndexEntry) -> Block:
+        if e.data_pos is None:
+            raise ChainError(f"block {e.header.hash_hex} is not stored")
+        raw = self.blocks.read_block(e.data_pos)
+        try:
+            block = Block.parse(raw)
+        except DecodeError as err:
+            raise CorruptionError(
+                f"stored block {e.header.hash_hex} does not parse ({err})",
+                self.blocks.folder,
+            ) from None
+        if block.hash != e.hash:
+            raise CorruptionError(
+                f"stored block at height {e.height} has the wrong hash", self.blocks.folder
+            )
+        return block
+
+    def get_coin(self, txid: bytes, vout: int) -> SpentCoin | None:
+        return self.coins.get(coin_key(txid, vout))
+
+    # -- headers --------------------------------------------------------------------------------
+
+    def _note_header(self, e: BlockIndexEntry) -> None:
+        if e.status & FAILED_MASK:
+            return
+        b = self.best_header
+        if b is None or e.chain_work > b.chain_work:
+            self.best_header = e
+
+    def accept_header(self, header: Header) -> BlockIndexEntry:
+        """Validate a header against its parent and add it to the index (headers-first sync)."""
+        existing = self.index.get(header.hash)
+        if existing is not None:
+            if existing.status & FAILED_MASK:
+                raise RuleError("duplicate", "block is marked invalid", 0)
+            return existing
+        check_block_header(header, self.params.pow_limit)
+        prev = self.index.get(header.prev_hash)
+        if prev is None:
+            raise RuleError("prev-blk-not-found", "unknown parent", 0)
+        if prev.status & FAILED_MASK:
+            raise RuleError("bad-prevblk", "parent is invalid")
+        self.validator.check_header(header, prev)
+        e = self.index.add(header)
+        self._note_header(e)
+        return e
+
+    # -- blocks ---------------------------------------------------------------------------------
+
+    def accept_block(
+        self, block: Block, *, known_pos: FilePos | None = None, activate: bool = True
+    ) -> BlockIndexEntry | None:
+        """Check, store and (when it leads to more work) connect a block.
+
+        Returns its index entry, or None when its parent is unknown (it is kept as an orphan
+        and processed when the parent arrives). Raises ``RuleError`` for invalid blocks.
+        """
+        h = block.hash
+        e = self.index.get(h)
+        if e is not None and e.status & HAVE_DATA:
+            if e.status & FAILED_MASK:
+                raise RuleError("duplicate", "block is marked invalid", 0)
+            return e
+        prev = self.index.get(block.header.prev_hash)
+        if prev is None:
+            check_block(block, self.params.pow_limit)
+            if len(self._orphans) >= MAX_ORPHAN_BLOCKS:
+                self._orphans.pop(next(iter(self._orphans)))
+            self._orphans[h] = block
+            return None
+        e = self._store_block(block, prev, known_pos)
+        if activate:
+            self.activate_best_chain()
+        self._process_orphans(h, activate)
+        return e
+
+    def _store_block(
+        self, block: Block, prev: BlockIndexEntry, known_pos: FilePos | None
+    ) -> BlockIndexEntry:
+        e = self.index.get(block.hash)
+        try:
+            if e is None:
+                e = self.accept_header(block.header)
+            elif e.status & FAILED_MASK:
+                raise RuleError("duplicate", "block is marked invalid", 0)
+            check_block(block, self.params.pow_limit)
+            self.validator.check_block_contextual(block, prev)
+        except RuleError as err:
+            from peercash.consensus.checks import BLOCK_MUTATED_CODES
+
+            if e is not None and err.code not in BLOCK_MUTATED_CODES and err.ban_score:
+                self._mark_failed(e)
+            raise
+        e.data_pos = (
+            known_pos if known_pos is not None else self.blocks.write_block(block.serialize())
+        )
+        e.n_tx = len(block.txs)
+        e.status |= HAVE_DATA
+        e.raise_validity(VALID_TRANSACTIONS)
+        e.sequence_id = self.index.next_sequence()
+        self.index.mark_dirty(e)
+        self._link(e)
+        return e
+
+    def _link(self, e: BlockIndexEntry) -> None:
+        if e.prev is not None and e.prev not in self._linked:
+            self._unlinked.setdefault(e.prev.hash, []).append(e)
+            return
+        queue = [e]
+        while queue:
+            x = queue.pop()
+            self._linked.add(x)
+            if not x.status & FAILED_MASK and x.chain_work >= self.tip.chain_work:
+                self._candidates.add(x)
+            queue.extend(self._unlinked.pop(x.hash, []))
+
+    def _process_orphans(self, parent_hash: bytes, activate: bool) -> None:
+        ready = [b for b in self._orphans.values() if b.header.prev_hash == parent_hash]
+        for b in ready:
+            self._orphans.pop(b.hash, None)
+            try:
+                self.accept_block(b, activate=activate)
+            except RuleError as err:
+                log.info("orphan block %s rejected: %s", b.hash_hex, err)
+
+    # -- chain selection ------------------------------------------------------------------------
+
+    def _best_candidate(self) -> BlockIndexEntry | None:
+        best: BlockIndexEntry | None = None
+        for c in self._candidates:
+            if c.status & FAILED_MASK:
+                continue
+            if (
+                best is None
+                or c.chain_work > best.chain_work
+                or (c.chain_work == best.chain_work and c.sequence_id < best.sequence_id)
+            ):
+                best = c
+        return best
+
+    def _prune_candidates(self) -> None:
+        tip = self.tip
+        self._candidates = {
+            c
+            for c in self._candidates
+            if not c.status & FAILED_MASK
+            and (c.chain_work > tip.chain_work or c is tip or (c.chain_work == tip.chain_work))
+        }
+
+    def activate_best_chain(self) -> None:
+        """Make the most-work valid chain we have data for the active one."""
+        while True:
+            best = self._best_candidate()
+            if best is None or best is self.tip:
+                break
+            if best.chain_work < self.tip.chain_work or (
+                best.chain_work == self.tip.chain_work and best.sequence_id >= self.tip.sequence_id
+            ):
+                break
+            fork = self.find_fork(best)
+            disconnected: list[Block] = []
+            while self.tip is not fork:
+                disconnected.append(self._disconnect_tip())
+            path = []
+            e: BlockIndexEntry | None = best
+            while e is not fork:
+                assert e is not None
+                path.append(e)
+                e = e.prev
+            failed = False
+            for e in reversed(path):
+                try:
+                    self._connect(e)
+                except RuleError as err:
+                    log.warning(
+                        "block %s at height %d is invalid: %s", e.header.hash_hex, e.height, err
+                    )
+                    self._mark_failed(e)
+                    self.last_error = (e, err)
+                    failed = True
+                    break
+            if disconnected:
+                txs = [tx for b in reversed(disconnected) for tx in b.txs[1:]]
+                self.events.txs_disconnected(txs)
+            self.events.tip(self.tip)
+            self._prune_candidates()
+            self._maybe_flush()
+            if failed:
+                continue
+        self._prune_candidates()
+
+    last_error: tuple[BlockIndexEntry, RuleError] | None = None
+
+    def _connect(self, e: BlockIndexEntry) -> None:
+        block = self.read_block(e)
+        assert e.prev is self.tip
+        undo = self.validator.connect_block(block, e)
+        if e.height > 0:
+            e.undo_pos = self.blocks.write_undo(e.hash, encode_block_undo(undo))
+            e.status |= HAVE_UNDO
+        e.raise_validity(VALID_SCRIPTS)
+        self.index.mark_dirty(e)
+        self.chain.append(e)
+        self.events.connected(block, e)
+
+    def _disconnect_tip(self) -> Block:
+        e = self.tip
+        if e.prev is None:
+            raise ChainError("cannot disconnect the genesis block")
+        block = self.read_block(e)
+        if e.undo_pos is None:
+            raise CorruptionError(f"no undo data for block {e.header.hash_hex}", self.blocks.folder)
+        try:
+            undo = decode_block_undo(self.blocks.read_undo(e.undo_pos, e.hash))
+        except DecodeError as err:
+            raise CorruptionError(f"undo data does not parse ({err})", self.blocks.folder) from None
+        if len(undo) != len(block.txs) - 1:
+            raise CorruptionError("undo data does not match its block", self.blocks.folder)
+        coins = self.coins
+        for tx, spent in zip(reversed(block.txs), [None, *undo][::-1], strict=True):
+            txid = tx.txid
+            for i, out in enumerate(tx.outputs):
+                if not is_unspendable(out.script_pubkey):
+                    coins.spend(coin_key(txid, i))
+            if spent is not None:
+                for txin, coin in zip(tx.inputs, spent, strict=True):
+                    coins.add(coin_key(txin.prevout.txid, txin.prevout.index), coin, True)
+        self.chain.pop()
+        self.events.disconnected(block, e)
+        return block
+
+    # -- failure marks --------------------------------------------------------------------------
+
+    def _mark_failed(self, e: BlockIndexEntry) -> None:
+        e.status |= FAILED_VALID
+        self.index.mark_dirty(e)
+        self._candidates.discard(e)
+        for x in self.index.entries.values():
+            if x.height > e.height and not x.status & FAILED_MASK and x.ancestor(e.height) is e:
+                x.status |= FAILED_CHILD
+                self.index.mark_dirty(x)
+                self._candidates.discard(x)
+        if self.best_header is not None and self.best_header.status & FAILED_MASK:
+            self.best_header = None
+            for x in self.index.entries.values():
+                self._note_header(x)
+
+    def invalidate_block(self, block_hash: bytes) -> None:
+        """Mark a block invalid and move off it (Core's ``invalidateblock``)."""
+        e = self.index.get(block_hash)
+        if e is None:
+            raise ChainError("block not found")
+        if e.prev is None:
+            raise ChainError("cannot invalidate the genesis block")
+        disconnected: list[Block] = []
+        while self.contains(e):
+            disconnected.append(self._disconnect_tip())
+        if disconnected:
+            self.events.txs_disconnected([tx for b in reversed(disconnected) for tx in b.txs[1:]])
+        self._mark_failed(e)
+        self._reset_candidates()
+        self.activate_best_chain()
+        self.events.tip(self.tip)
+
+    def reconsider_block(self, block_hash: bytes) -> None:
+        """Clear failure marks on a block, its descendants and ancestors (``reconsiderblock``)."""
+        e = self.index.get(block_hash)
+        if e is None:
+            raise ChainError("block not found")
+        for x in self.index.entries.values():
+            if x.status & FAILED_MASK and (
+                (x.height >= e.height and x.ancestor(e.height) is e)
+                or (x.height < e.height and e.ancestor(x.height) is x)
+            ):
+                x.status &= ~(FAILED_VALID | FAILED_CHILD)
+                self.index.mark_dirty(x)
+                self._note_header(x)
+        self._reset_candidates()
+        self.activate_best_chain()
+
+    def precious_block(self, block_hash: bytes) -> None:
+        """Prefer this block among chains of equal work (``preciousblock``)."""
+        e = self.index.get(block_hash)
+        if e is None:
+            raise ChainError("block not found")
+        if e.chain_work < self.tip.chain_work:
+            return
+        self._precious_counter -= 1
+        e.sequence_id = self._precious_counter
+        if e in self._linked and not e.status & FAILED_MASK:
+            self._candidates.add(e)
+        self.activate_best_chain()
+
+    def _reset_candidates(self) -> None:
+        tip = self.tip
+        self._candidates = {
+            x for x in self._linked if not x.status & FAILED_MASK and x.chain_work >= tip.chain_work
+        }
+        self._candidates.add(tip)
+
+    # -- persistence ----------------------------------------------------------------------------
+
+    def _maybe_flush(self) -> None:
+        if self.coins.approx_bytes > self.dbcache_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        """Make everything so far durable: block files, then the index, then the UTXO set."""
+        self.blocks.flush()
+        self.index.flush()
+        self.coins.flush(self.tip.hash)
+
+    def reindex(self) -> int:
+        """Rebuild the index and the UTXO set from the block files; returns blocks read."""
+        files = self.blocks.block_files()
+        self.index.wipe()
+        self.coins_db.wipe()
+        self.coins.entries.clear()
+        self._candidates.clear()
+        self._linked.clear()
+        self._unlinked.clear()
+        self._orphans.clear()
+        self.best_header = None
+        genesis = Block.parse(self.params.genesis)
+        count = 0
+        for path in files:
+            for offset, raw in scan_block_file(path, self.params.magic):
+                try:
+                    block = Block.parse(raw)
+                except DecodeError:
+                    continue
+                pos = FilePos(int(path.name[3:8]), offset)
+                count += 1
+                if block.hash == genesis.hash:
+                    e = self.index.add(block.header)
+                    e.data_pos = pos
+                    e.n_tx = len(block.txs)
+                    e.status = VALID_SCRIPTS | HAVE_DATA
+                    e.sequence_id = self.index.next_sequence()
+                    self.index.mark_dirty(e)
+                    self.chain = [e]
+                    self._linked.add(e)
+                    self._candidates.add(e)
+                    self._note_header(e)
+                    self.coins.flush(e.hash)
+                    continue
+                if not self.chain:
+                    continue
+                try:
+                    self.accept_block(block, known_pos=pos)
+                except RuleError as err:
+                    log.warning("reindex: block %s rejected: %s", block.hash_hex, err)
+        if not self.chain:
+            raise CorruptionError("no genesis block found in the block files", self.blocks.folder)
+        self.flush()
+        return count
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            if self.pool is not None:
+                self.pool.close()
+            self.blocks.close()
+            self.index.close()
+            self.coins_db.close()
+
+    def __enter__(self) -> ChainState:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -143,7 +143,7 @@ class BlockIndex:
                 rows.append((_RECORD.unpack_from(raw)[1], bytes(key), raw))
         rows.sort()
         for _, key, raw in rows:
-            (header_raw, height, status, n_tx, df, do, uf, uo, work) = _RECORD.unpack(raw)
+            (header_raw, height, status, n_tx, df, do, uf, uo, _work) = _RECORD.unpack(raw)
             header = Header.parse(header_raw)
             if header.hash != key:
                 raise CorruptionError("block index record does not match its key", self.path)

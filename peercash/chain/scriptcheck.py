@@ -67,8 +67,11 @@ def check_tx_inputs(
 class ScriptCheckPool:
     """A pool of worker processes that verify the inputs of many transactions at once."""
 
-    def __init__(self, workers: int | None = None) -> None:
-        self.workers = workers or os.cpu_count() or 1
+    def __init__(self, workers: int | None = None, worker_share: int = 92) -> None:
+        """``workers`` extra processes (default: one per core beyond this one);
+        ``worker_share``: a worker's load relative to this process's 100."""
+        self.workers = workers or max(1, (os.cpu_count() or 2) - 1)
+        self.worker_share = worker_share
         ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
         self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
         # Start every worker now, so that the first block does not pay for it.
@@ -78,20 +81,33 @@ class ScriptCheckPool:
     def check(
         self, txs: Sequence[Tx], spent: Sequence[Sequence[TxOut]], flags: int
     ) -> list[ScriptCheckFailure]:
-        """Verify every input of every transaction; failures sorted by position."""
+        """Verify every input of every transaction; failures sorted by position.
+
+        The calling process verifies a share itself while the workers do theirs, so ``workers``
+        extra processes keep ``workers + 1`` cores busy. Workers get slightly less than an equal
+        share, since they also parse what they are sent.
+        """
         if len(txs) != len(spent):
             raise ValueError("one list of spent outputs per transaction")
         total = sum(len(tx.inputs) for tx in txs)
         if not total:
             return []
-        # A few batches per worker balance uneven transactions without much messaging.
-        target = max(1, total // (self.workers * 4))
+        flags = int(flags)
+        share = total * self.worker_share // (self.workers * self.worker_share + 100)
+        # Workers take transactions from the front, in a few batches each for balance.
+        target = max(1, share // 2)
         batches: list[list[_Job]] = []
         batch: list[_Job] = []
         size = 0
-        for i, (tx, outs) in enumerate(zip(txs, spent, strict=True)):
-            batch.append((i, tx.serialize(), b"".join(o.serialize() for o in outs), int(flags)))
+        assigned = 0
+        i = 0
+        n = len(txs)
+        while i < n and assigned < share * self.workers:
+            tx = txs[i]
+            batch.append((i, tx.serialize(), b"".join(o.serialize() for o in spent[i]), flags))
             size += len(tx.inputs)
+            assigned += len(tx.inputs)
+            i += 1
             if size >= target:
                 batches.append(batch)
                 batch, size = [], 0
@@ -100,9 +116,15 @@ class ScriptCheckPool:
         futures: list[Future[list[tuple[int, int, str]]]] = [
             self._pool.submit(_check_jobs, b) for b in batches
         ]
-        failures = [
-            ScriptCheckFailure(t, i, ScriptError(e)) for f in futures for t, i, e in f.result()
-        ]
+        failures: list[ScriptCheckFailure] = []
+        for j in range(i, n):
+            failures.extend(
+                ScriptCheckFailure(j, k, err)
+                for k, err in check_tx_inputs(txs[j], spent[j], flags)
+                if err is not None
+            )
+        for f in futures:
+            failures.extend(ScriptCheckFailure(t, k, ScriptError(e)) for t, k, e in f.result())
         failures.sort(key=lambda f: (f.tx_index, f.input_index))
         return failures
 

@@ -60,11 +60,21 @@ class CoinsDB:
             raise CorruptionError(f"cannot open the UTXO database: {e}", folder) from None
         self._coins = self.env.open_db(b"coins")
         self._meta = self.env.open_db(b"meta")
+        # One long-lived read transaction for lookups, renewed after every write (we are the
+        # only writer), instead of a transaction per lookup.
+        self._reader: lmdb.Transaction | None = None
 
     def get(self, key: bytes) -> Coin | None:
-        with self.env.begin(db=self._coins, buffers=False) as txn:
-            raw = txn.get(key)
+        reader = self._reader
+        if reader is None:
+            reader = self._reader = self.env.begin(db=self._coins, buffers=False)
+        raw = reader.get(key)
         return None if raw is None else decode_coin(raw)
+
+    def _end_read(self) -> None:
+        if self._reader is not None:
+            self._reader.abort()
+            self._reader = None
 
     def best_block(self) -> bytes | None:
         with self.env.begin(db=self._meta) as txn:
@@ -73,6 +83,7 @@ class CoinsDB:
 
     def write_batch(self, changes: dict[bytes, Coin | None], best_block: bytes) -> None:
         """Apply puts (coin) and deletes (None) and move the best block, atomically."""
+        self._end_read()
         with self.env.begin(write=True) as txn:
             coins = self._coins
             for key, coin in changes.items():
@@ -94,11 +105,13 @@ class CoinsDB:
             return n
 
     def wipe(self) -> None:
+        self._end_read()
         with self.env.begin(write=True) as txn:
             txn.drop(self._coins, delete=False)
             txn.drop(self._meta, delete=False)
 
     def close(self) -> None:
+        self._end_read()
         self.env.close()
 
 

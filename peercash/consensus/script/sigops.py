@@ -18,6 +18,13 @@ _CHECKMULTISIGS = (Op.OP_CHECKMULTISIG, Op.OP_CHECKMULTISIGVERIFY)
 
 def script_sigops(script: bytes, accurate: bool) -> int:
     """Core's GetSigOpCount: multisig counts its key count when ``accurate`` and known, else 20."""
+    if (
+        b"\xac" not in script
+        and b"\xad" not in script
+        and b"\xae" not in script
+        and b"\xaf" not in script
+    ):
+        return 0  # no CHECKSIG-family byte anywhere, so none at an opcode position either
     n = 0
     last: int = Op.OP_INVALIDOPCODE
     pos = 0

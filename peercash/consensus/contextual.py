@@ -25,33 +25,28 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from .deployments import BIP34_IMPLIES_BIP30_LIMIT
 from .errors import RuleError
 from .merkle import compute_witness_commitment, witness_commitment_index, witness_merkle_root
-from .primitives import MAX_BLOCK_WEIGHT, MAX_MONEY, Block, Header, OutPoint, Tx, TxOut
+from .primitives import (
+    MAX_BLOCK_WEIGHT,
+    MAX_MONEY,
+    SEQUENCE_FINAL,
+    SEQUENCE_LOCKTIME_DISABLE_FLAG,
+    SEQUENCE_LOCKTIME_GRANULARITY,
+    SEQUENCE_LOCKTIME_MASK,
+    SEQUENCE_LOCKTIME_TYPE_FLAG,
+    Block,
+    Header,
+    OutPoint,
+    Tx,
+    TxOut,
+)
 from .script.script import LOCKTIME_THRESHOLD, push_int
 
 MAX_TIMEWARP = 600
 """Consensus (BIP94): the first block of a difficulty period may be at most this many seconds
 earlier than its parent (Core's ``MAX_TIMEWARP``)."""
-
-SEQUENCE_FINAL = 0xFFFFFFFF
-"""Consensus: an input with this sequence neither enables nLockTime nor carries a BIP68 lock."""
-
-SEQUENCE_LOCKTIME_DISABLE_FLAG = 1 << 31
-"""Consensus (BIP68): when set, the input's sequence is not a relative lock time."""
-
-SEQUENCE_LOCKTIME_TYPE_FLAG = 1 << 22
-"""Consensus (BIP68): when set, the relative lock is in units of 512 seconds, else in blocks."""
-
-SEQUENCE_LOCKTIME_MASK = 0x0000FFFF
-"""Consensus (BIP68): the bits of the sequence that hold the relative lock value."""
-
-SEQUENCE_LOCKTIME_GRANULARITY = 9
-"""Consensus (BIP68): time-based relative locks count in units of ``1 << 9`` = 512 seconds."""
-
-BIP34_IMPLIES_BIP30_LIMIT = 1_983_702
-"""Consensus: from this height on, BIP30 is checked again even on a chain through BIP34's block,
-because pre-BIP34 coinbases that encode this height (or greater) could be repeated there."""
 
 _BAN = 100
 

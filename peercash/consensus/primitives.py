@@ -33,6 +33,17 @@ MAX_MONEY = 21_000_000 * 100_000_000
 
 NULL_HASH = b"\x00" * 32
 
+SEQUENCE_FINAL = 0xFFFFFFFF
+"""Consensus: an input with this sequence neither enables nLockTime nor carries a BIP68 lock."""
+SEQUENCE_LOCKTIME_DISABLE_FLAG = 1 << 31
+"""Consensus (BIP68): when set, the input's sequence is not a relative lock time."""
+SEQUENCE_LOCKTIME_TYPE_FLAG = 1 << 22
+"""Consensus (BIP68): when set, the relative lock is in units of 512 seconds, else in blocks."""
+SEQUENCE_LOCKTIME_MASK = 0x0000FFFF
+"""Consensus (BIP68): the bits of the sequence that hold the relative lock value."""
+SEQUENCE_LOCKTIME_GRANULARITY = 9
+"""Consensus (BIP68): time-based relative locks count in units of ``1 << 9`` = 512 seconds."""
+
 _MIN_TXIN_SIZE = 41  # 36 outpoint + 1 script length + 4 sequence
 _MIN_TXOUT_SIZE = 9  # 8 value + 1 script length
 _MIN_TX_SIZE = 10  # version + 2 empty counts + locktime

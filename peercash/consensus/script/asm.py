@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from .interpreter import is_valid_signature_encoding
 from .opcodes import MAX_OPCODE, Op, opcode_name
 from .script import BadScript, decode_num, get_op, is_unspendable, push_data, push_int
 
@@ -114,28 +115,6 @@ _SIGHASH_NAMES = {
 }
 
 
-def _is_strict_der_signature(sig: bytes) -> bool:
-    """BIP66 strict DER of an ECDSA signature followed by one sighash-type byte."""
-    n = len(sig)
-    if n < 9 or n > 73:
-        return False
-    if sig[0] != 0x30 or sig[1] != n - 3:
-        return False
-    len_r = sig[3]
-    if 5 + len_r >= n:
-        return False
-    len_s = sig[5 + len_r]
-    if len_r + len_s + 7 != n:
-        return False
-    if sig[2] != 0x02 or len_r == 0 or sig[4] & 0x80:
-        return False
-    if len_r > 1 and sig[4] == 0 and not sig[5] & 0x80:
-        return False
-    if sig[len_r + 4] != 0x02 or len_s == 0 or sig[len_r + 6] & 0x80:
-        return False
-    return not (len_s > 1 and sig[len_r + 6] == 0 and not sig[len_r + 7] & 0x80)
-
-
 def script_to_asm(script: bytes, attempt_sighash_decode: bool = False) -> str:
     """Disassemble like Core's ``ScriptToAsmStr``.
 
@@ -158,7 +137,9 @@ def script_to_asm(script: bytes, attempt_sighash_decode: bool = False) -> str:
         if data is not None:
             if len(data) <= 4:
                 words.append(str(decode_num(data)))
-            elif decode_sighash and _is_strict_der_signature(data) and data[-1] in _SIGHASH_NAMES:
+            elif (
+                decode_sighash and is_valid_signature_encoding(data) and data[-1] in _SIGHASH_NAMES
+            ):
                 words.append(data[:-1].hex() + "[" + _SIGHASH_NAMES[data[-1]] + "]")
             else:
                 words.append(data.hex())

@@ -14,7 +14,14 @@ from hashlib import sha256 as _sha256
 
 from ..crypto import verify_ecdsa, verify_schnorr
 from ..hashing import hash160, hash256, ripemd160, sha1, sha256
-from ..primitives import Tx, TxOut
+from ..primitives import (
+    SEQUENCE_FINAL,
+    SEQUENCE_LOCKTIME_DISABLE_FLAG,
+    SEQUENCE_LOCKTIME_MASK,
+    SEQUENCE_LOCKTIME_TYPE_FLAG,
+    Tx,
+    TxOut,
+)
 from ..serialize import compact_size
 from .errors import ScriptError, ScriptFailure
 from .flags import VerifyFlags
@@ -51,10 +58,6 @@ VALIDATION_WEIGHT_PER_SIGOP_PASSED = 50
 VALIDATION_WEIGHT_OFFSET = 50
 """Consensus (BIP342): budget granted on top of the witness size."""
 
-SEQUENCE_FINAL = 0xFFFFFFFF
-SEQUENCE_LOCKTIME_DISABLE_FLAG = 1 << 31
-SEQUENCE_LOCKTIME_TYPE_FLAG = 1 << 22
-SEQUENCE_LOCKTIME_MASK = 0x0000FFFF
 
 ANNEX_TAG = 0x50
 TAPROOT_LEAF_MASK = 0xFE

@@ -182,6 +182,13 @@ class ChainState:
     def get_coin(self, txid: bytes, vout: int) -> SpentCoin | None:
         return self.coins.get(coin_key(txid, vout))
 
+    def check_block(self, block: Block) -> None:
+        """Context-free checks, with this network's signet challenge where it has one."""
+        p = self.params
+        check_block(
+            block, p.pow_limit, signet_challenge=p.signet_challenge, genesis_hash=p.genesis_hash
+        )
+
     # -- headers --------------------------------------------------------------------------------
 
     def _note_header(self, e: BlockIndexEntry) -> None:
@@ -227,7 +234,7 @@ class ChainState:
             return e
         prev = self.index.get(block.header.prev_hash)
         if prev is None:
-            check_block(block, self.params.pow_limit)
+            self.check_block(block)
             if len(self._orphans) >= MAX_ORPHAN_BLOCKS:
                 self._orphans.pop(next(iter(self._orphans)))
             self._orphans[h] = block
@@ -247,7 +254,7 @@ class ChainState:
                 e = self.accept_header(block.header)
             elif e.status & FAILED_MASK:
                 raise RuleError("duplicate", "block is marked invalid", 0)
-            check_block(block, self.params.pow_limit)
+            self.check_block(block)
             self.validator.check_block_contextual(block, prev)
         except RuleError as err:
             from peercash.consensus.checks import BLOCK_MUTATED_CODES

@@ -92,7 +92,12 @@ def check_block_header(header: Header, pow_limit: int, check_pow: bool = True) -
 
 
 def check_block(
-    block: Block, pow_limit: int, check_pow: bool = True, check_merkle: bool = True
+    block: Block,
+    pow_limit: int,
+    check_pow: bool = True,
+    check_merkle: bool = True,
+    signet_challenge: bytes | None = None,
+    genesis_hash: bytes = b"",
 ) -> None:
     """Raise ``RuleError`` unless ``block`` passes Core's context-free ``CheckBlock``.
 
@@ -103,9 +108,14 @@ def check_block(
     the reason); legacy sigops times four within ``MAX_BLOCK_SIGOPS_COST``.
 
     Nothing here reads witness data: witness malleation and block weight are contextual
-    (``contextual.contextual_check_block``). Signet's block solution is not checked here.
+    (``contextual.contextual_check_block``). On signet (``signet_challenge`` given) the block
+    solution is checked right after the proof of work, as in Core ("bad-signet-blksig").
     """
     check_block_header(block.header, pow_limit, check_pow)
+    if signet_challenge is not None and check_pow:
+        from .signet import check_signet_solution
+
+        check_signet_solution(block, signet_challenge, genesis_hash)
 
     txs = block.txs
     if check_merkle:

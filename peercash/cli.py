@@ -89,6 +89,9 @@ def import_cmd(
     ] = None,
     par: Annotated[int, typer.Option(help="extra processes for script checks")] = 0,
     reindex: Annotated[bool, typer.Option(help="rebuild index and UTXO set first")] = False,
+    signetchallenge: Annotated[
+        str | None, typer.Option(help="custom signet challenge script (hex)")
+    ] = None,
 ) -> None:
     """Validate and connect blocks from FILE; stops at the first invalid block."""
     from peercash.chain.errors import ChainError
@@ -104,6 +107,7 @@ def import_cmd(
         result = import_blocks(
             file, network, datadir, dbcache_mb=dbcache, assume_valid=assumevalid,
             script_workers=par, reindex=reindex, progress=progress,
+            signet_challenge=signetchallenge,
         )  # fmt: skip
     except (ChainError, DecodeError, OSError, ValueError) as e:
         err.print(f"error: {e}", markup=False)
@@ -125,13 +129,16 @@ def import_cmd(
 def chaininfo(
     network: Annotated[str, typer.Option(help=_NETWORK_HELP)] = "main",
     datadir: Annotated[Path | None, typer.Option(help="data directory")] = None,
+    signetchallenge: Annotated[
+        str | None, typer.Option(help="custom signet challenge script (hex)")
+    ] = None,
 ) -> None:
     """Print the UTXO set summary of a stopped node's data directory (gettxoutsetinfo muhash)."""
     from peercash.chain.errors import ChainError
     from peercash.tools.chaintools import chain_info, dumps
 
     try:
-        print(dumps(chain_info(network, datadir)))
+        print(dumps(chain_info(network, datadir, signetchallenge)))
     except (ChainError, OSError, ValueError) as e:
         Console(stderr=True, highlight=False).print(f"error: {e}", markup=False)
         raise typer.Exit(1) from None

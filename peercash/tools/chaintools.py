@@ -15,7 +15,7 @@ from typing import Any
 from peercash.chain.chainstate import DEFAULT_DBCACHE_MB, ChainState
 from peercash.chain.coins import key_outpoint
 from peercash.consensus.errors import DecodeError, RuleError
-from peercash.consensus.params import NetworkParams, get_params
+from peercash.consensus.params import NetworkParams, get_params, signet_params
 from peercash.consensus.primitives import Block
 from peercash.consensus.serialize import Reader
 from peercash.consensus.utxohash import UtxoSetHasher
@@ -36,6 +36,18 @@ def network_datadir(datadir: Path | None, network: str) -> Path:
     if sub is None:
         raise ValueError(f"unknown network {network!r}; choose one of {', '.join(_NETWORK_DIRS)}")
     return base / sub if sub else base
+
+
+def network_params(network: str, signet_challenge: str | None = None) -> NetworkParams:
+    """The network's parameters; a custom signet when ``signet_challenge`` (hex) is given."""
+    if signet_challenge is not None:
+        if network != "signet":
+            raise ValueError("--signetchallenge is only for --network signet")
+        try:
+            return signet_params(bytes.fromhex(signet_challenge))
+        except ValueError:
+            raise ValueError("--signetchallenge takes the challenge script in hex") from None
+    return get_params(network)
 
 
 def resolve_assume_valid(value: str | None, params: NetworkParams) -> bytes | None:
@@ -96,9 +108,10 @@ def import_blocks(
     script_workers: int = 0,
     reindex: bool = False,
     progress: Callable[[int, int, float], None] | None = None,
+    signet_challenge: str | None = None,
 ) -> ImportResult:
     """Validate and connect every block of ``path``; stop at the first invalid one."""
-    params = get_params(network)
+    params = network_params(network, signet_challenge)
     folder = network_datadir(datadir, network)
     start = time.perf_counter()
     n = 0
@@ -135,9 +148,11 @@ def import_blocks(
         return ImportResult(n, chain.height, chain.tip.header.hash_hex, time.perf_counter() - start)
 
 
-def chain_info(network: str, datadir: Path | None) -> dict[str, Any]:
+def chain_info(
+    network: str, datadir: Path | None, signet_challenge: str | None = None
+) -> dict[str, Any]:
     """Core's ``gettxoutsetinfo muhash`` figures for the tip, plus ``hash_serialized_3``."""
-    params = get_params(network)
+    params = network_params(network, signet_challenge)
     folder = network_datadir(datadir, network)
     with ChainState(params, folder, assume_valid=None) as chain:
         chain.flush()

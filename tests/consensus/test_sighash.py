@@ -580,3 +580,21 @@ def test_precomputed_fields_are_computed_once(monkeypatch: pytest.MonkeyPatch) -
     _CountingSha256.total = 0
     assert _all_parts(cache) == first
     assert _CountingSha256.total == 0  # every part, BIP143's double hashes included, is memoized
+
+
+def test_legacy_prefix_states_give_the_same_hash_in_any_order() -> None:
+    """The legacy hash reuses SHA-256 states across inputs; order of calls must not matter."""
+    import random
+
+    tx, _ = _big_tx(60)
+    code = bytes.fromhex("76a914" + "44" * 20 + "88ac")
+    expected = {
+        (i, ht): legacy_sighash(code, tx, i, ht)
+        for i in range(60)
+        for ht in (SIGHASH_ALL, SIGHASH_NONE, SIGHASH_SINGLE, SIGHASH_ALL | SIGHASH_ANYONECANPAY)
+    }
+    keys = list(expected)
+    random.Random(3).shuffle(keys)
+    cache = PrecomputedTxData(tx)
+    for i, ht in keys + sorted(keys):
+        assert legacy_sighash(code, tx, i, ht, cache=cache) == expected[(i, ht)]

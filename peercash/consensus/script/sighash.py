@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Sequence
+from typing import Any
 
 from ..hashing import sha256
 from ..primitives import Tx, TxOut
@@ -99,6 +100,7 @@ class PrecomputedTxData:
         "_legacy_blank_inputs",
         "_legacy_blank_inputs_noseq",
         "_legacy_outputs",
+        "_prefix_states",
         "_sha_amounts",
         "_sha_outputs",
         "_sha_prevouts",
@@ -134,6 +136,7 @@ class PrecomputedTxData:
         # SIGHASH_SINGLE output once (Core keeps these in its per-input execution data).
         self._annex_hashes: dict[int, tuple[bytes, bytes]] = {}
         self._single_output_sha: dict[int, bytes] = {}
+        self._prefix_states: dict[bool, tuple[int, Any]] = {}
 
     # -- BIP341 single-SHA256 parts ---------------------------------------------------------------
 
@@ -248,6 +251,24 @@ class PrecomputedTxData:
                 self._legacy_blank_inputs_noseq = raw
         return raw
 
+    def _legacy_prefix(self, keep_sequences: bool, index: int, blank: memoryview, n_in: int) -> Any:
+        """A SHA-256 state that has hashed the legacy preimage up to input ``index``.
+
+        Inputs are usually signed in order, so the state reached for one input is kept and
+        extended for the next: the part before the signed input costs linear time over the
+        whole transaction instead of quadratic (the part after it still is, by the rules).
+        """
+        memo = self._prefix_states.get(keep_sequences)
+        if memo is not None and memo[0] <= index:
+            start, state = memo
+            h = state.copy()
+        else:
+            start = 0
+            h = _sha256(pack_u32(self.tx.version & 0xFFFFFFFF) + compact_size(n_in))
+        h.update(blank[start * _BLANK_INPUT_SIZE : index * _BLANK_INPUT_SIZE])
+        self._prefix_states[keep_sequences] = (index, h.copy())
+        return h
+
     def single_output_sha(self, index: int) -> bytes:
         """SHA-256 of output ``index`` serialized (BIP341's sha_single_output), memoized."""
         h = self._single_output_sha.get(index)
@@ -359,14 +380,14 @@ def legacy_sighash(
         + pack_u32(txin.sequence)
     )
 
-    h = _sha256(pack_u32(tx.version & 0xFFFFFFFF))
     if anyone_can_pay:
+        h = _sha256(pack_u32(tx.version & 0xFFFFFFFF))
         h.update(b"\x01")
         h.update(signed_input)
     else:
-        blank = memoryview(cache._blank_inputs(base != SIGHASH_NONE and base != SIGHASH_SINGLE))
-        h.update(compact_size(n_in))
-        h.update(blank[: index * _BLANK_INPUT_SIZE])
+        keep = base != SIGHASH_NONE and base != SIGHASH_SINGLE
+        blank = memoryview(cache._blank_inputs(keep))
+        h = cache._legacy_prefix(keep, index, blank, n_in)
         h.update(signed_input)
         h.update(blank[(index + 1) * _BLANK_INPUT_SIZE :])
 

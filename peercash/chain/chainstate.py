@@ -109,6 +109,9 @@ class ChainState:
             tip = genesis
             self.coins.flush(genesis.hash)
         self.chain = self._path_to(tip)
+        # Loaded blocks are numbered in index order, not arrival order: let the tip we had win
+        # ties among equal-work chains, so a restart never switches tips by itself.
+        tip.sequence_id = 0
         self._prune_candidates()
         # Blocks stored after the last UTXO flush (a crash, or a kill): connect them again.
         self.activate_best_chain()

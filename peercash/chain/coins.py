@@ -69,7 +69,7 @@ class CoinsDB:
         if reader is None:
             reader = self._reader = self.env.begin(db=self._coins, buffers=False)
         raw = reader.get(key)
-        return None if raw is None else decode_coin(raw)
+        return None if raw is None else decode_coin(bytes(raw))
 
     def _end_read(self) -> None:
         if self._reader is not None:
@@ -120,25 +120,34 @@ _FRESH = 2
 _ENTRY_OVERHEAD = 220  # bytes per cached coin beyond its script, measured roughly in CPython
 
 
+class _Entry:
+    __slots__ = ("coin", "flags")
+
+    def __init__(self, coin: Coin | None, flags: int) -> None:
+        self.coin = coin
+        self.flags = flags
+
+
 class CoinsCache:
     """A write-back cache over ``CoinsDB``.
 
-    Entries are ``[coin or None, flags]``. DIRTY means the database must learn about this entry
-    at flush; FRESH means the database does not have the coin, so spending it just forgets it.
+    An entry holds a coin, or None for a spent one. DIRTY means the database must learn about
+    this entry at flush; FRESH means the database does not have the coin, so spending it just
+    forgets it.
     """
 
     def __init__(self, db: CoinsDB) -> None:
         self.db = db
-        self.entries: dict[bytes, list[object]] = {}
+        self.entries: dict[bytes, _Entry] = {}
         self.approx_bytes = 0
 
     def get(self, key: bytes) -> Coin | None:
         entry = self.entries.get(key)
         if entry is not None:
-            return entry[0]  # type: ignore[return-value]
+            return entry.coin
         coin = self.db.get(key)
         if coin is not None:
-            self.entries[key] = [coin, 0]
+            self.entries[key] = _Entry(coin, 0)
             self.approx_bytes += _ENTRY_OVERHEAD + len(coin.txout.script_pubkey)
         return coin
 
@@ -149,14 +158,14 @@ class CoinsCache:
         entry = self.entries.get(key)
         if entry is None:
             flags = _DIRTY if possible_overwrite else _DIRTY | _FRESH
-            self.entries[key] = [coin, flags]
+            self.entries[key] = _Entry(coin, flags)
             self.approx_bytes += _ENTRY_OVERHEAD + len(coin.txout.script_pubkey)
         else:
             # Re-adding over a spent (not yet flushed) entry: the database may still hold the
-            # old coin, so this must be written, and is not fresh.
-            fresh = entry[1] & _FRESH if entry[0] is None else 0  # type: ignore[operator]
-            entry[0] = coin
-            entry[1] = _DIRTY | fresh
+            # old coin, so this must be written, and is fresh only if the spent one was.
+            fresh = entry.flags & _FRESH if entry.coin is None else 0
+            entry.coin = coin
+            entry.flags = _DIRTY | fresh
 
     def spend(self, key: bytes) -> Coin | None:
         """Remove a coin; returns it (None if it does not exist)."""
@@ -165,29 +174,25 @@ class CoinsCache:
             coin = self.db.get(key)
             if coin is None:
                 return None
-            self.entries[key] = [None, _DIRTY]
+            self.entries[key] = _Entry(None, _DIRTY)
             return coin
-        coin = entry[0]
+        coin = entry.coin
         if coin is None:
             return None
-        if entry[1] & _FRESH:  # type: ignore[operator]
+        if entry.flags & _FRESH:
             del self.entries[key]
-            self.approx_bytes -= _ENTRY_OVERHEAD + len(coin.txout.script_pubkey)  # type: ignore[attr-defined]
+            self.approx_bytes -= _ENTRY_OVERHEAD + len(coin.txout.script_pubkey)
         else:
-            entry[0] = None
-            entry[1] = _DIRTY
-        return coin  # type: ignore[return-value]
+            entry.coin = None
+            entry.flags = _DIRTY
+        return coin
 
     def dirty_count(self) -> int:
-        return sum(1 for e in self.entries.values() if e[1])
+        return sum(1 for e in self.entries.values() if e.flags)
 
     def flush(self, best_block: bytes) -> None:
         """Write every change and ``best_block`` in one transaction; empty the cache."""
-        changes: dict[bytes, Coin | None] = {
-            key: entry[0]  # type: ignore[misc]
-            for key, entry in self.entries.items()
-            if entry[1]
-        }
+        changes = {key: e.coin for key, e in self.entries.items() if e.flags}
         self.db.write_batch(changes, best_block)
         self.entries.clear()
         self.approx_bytes = 0

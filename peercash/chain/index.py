@@ -8,7 +8,7 @@ in the low bits, then data/undo availability and failure marks.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterator
 from pathlib import Path
 
 import lmdb
@@ -39,6 +39,7 @@ _NO_POS = -1
 class BlockIndexEntry:
     """One known block header and what we know about its block."""
 
+    chain_work: int
     __slots__ = (
         "chain_work",
         "data_pos",
@@ -191,7 +192,7 @@ class BlockIndex:
     def get(self, block_hash: bytes) -> BlockIndexEntry | None:
         return self.entries.get(block_hash)
 
-    def __iter__(self) -> Iterable[BlockIndexEntry]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[BlockIndexEntry]:
         return iter(self.entries.values())
 
     def wipe(self) -> None:

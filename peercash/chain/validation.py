@@ -199,9 +199,9 @@ class BlockValidator:
 
         for key, coin in overlay.items():
             if coin is None:
-                if key in created:
-                    coins.entries.pop(key, None)  # created and spent within this block
-                else:
+                # An output created and spent within this block never reaches the cache (which
+                # may hold a pending delete of an older coin with the same key: keep it).
+                if key not in created:
                     coins.spend(key)
             else:
                 coins.add(key, coin, possible_overwrite=key not in created or bip30_unspendable)

@@ -135,10 +135,10 @@ def sign_inputs(
             inputs[i] = TxIn(txin.prevout, push_data(sig) + push_data(pub), txin.sequence)
         elif spk == p2tr_script(secret):
             ht = 0 if hash_type == 1 else hash_type
-            msg = taproot_sighash(tx, i, ht, txdata, 0, None)
-            if msg is None:
+            tr_msg = taproot_sighash(tx, i, ht, txdata, 0, None)
+            if tr_msg is None:
                 raise ValueError("invalid taproot hash type")
-            sig = sign_schnorr(tweak_private_key(secret, None), msg)
+            sig = sign_schnorr(tweak_private_key(secret, None), tr_msg)
             inputs[i] = TxIn(txin.prevout, b"", txin.sequence, (sig + bytes((ht,)) if ht else sig,))
         else:
             raise ValueError(f"input {i}: don't know how to sign for {spk.hex()}")

@@ -206,7 +206,7 @@ class ChainState:
         existing = self.index.get(header.hash)
         if existing is not None:
             if existing.status & FAILED_MASK:
-                raise RuleError("duplicate", "block is marked invalid", 0)
+                raise RuleError("duplicate-invalid", "block is marked invalid", 0)
             return existing
         check_block_header(header, self.params.pow_limit)
         prev = self.index.get(header.prev_hash)
@@ -233,7 +233,7 @@ class ChainState:
         e = self.index.get(h)
         if e is not None and e.status & HAVE_DATA:
             if e.status & FAILED_MASK:
-                raise RuleError("duplicate", "block is marked invalid", 0)
+                raise RuleError("duplicate-invalid", "block is marked invalid", 0)
             return e
         prev = self.index.get(block.header.prev_hash)
         if prev is None:
@@ -256,7 +256,7 @@ class ChainState:
             if e is None:
                 e = self.accept_header(block.header)
             elif e.status & FAILED_MASK:
-                raise RuleError("duplicate", "block is marked invalid", 0)
+                raise RuleError("duplicate-invalid", "block is marked invalid", 0)
             self.check_block(block)
             self.validator.check_block_contextual(block, prev)
         except RuleError as err:

@@ -951,7 +951,7 @@ def test_invalid_block_deep_in_a_fork(funded: ChainBuilder) -> None:
     assert funded.entry(f4).status & FAILED_CHILD
     # Children of a failed block are refused outright; so is the failed block itself.
     funded.reject(funded.new_block(f4), "bad-prevblk")
-    funded.reject(f2, "duplicate")
+    funded.reject(f2, "duplicate-invalid")
     # The valid part of the fork can still grow into the best chain.
     (g2,) = funded.mine(1, f1, becomes_tip=False)
     (g3,) = funded.mine(1, g2, becomes_tip=False)  # a tie with the main chain
@@ -1112,7 +1112,7 @@ def test_restart_keeps_invalidation(funded: ChainBuilder) -> None:
     chain = funded.reopen()
     assert chain.height == 110
     assert funded.entry(a).status & FAILED_VALID
-    funded.reject(a, "duplicate")
+    funded.reject(a, "duplicate-invalid")
 
 
 def test_invalid_fork_block_one_deep_returns_to_the_first_seen_tip(funded: ChainBuilder) -> None:
@@ -1144,7 +1144,7 @@ def test_reconsidering_an_invalid_fork_fails_again(funded: ChainBuilder) -> None
     funded.reopen()
     assert funded.tip.hash == main[-1].hash
     assert funded.entry(f2).status & FAILED_VALID
-    funded.reject(f2, "duplicate")
+    funded.reject(f2, "duplicate-invalid")
 
 
 def test_resubmitting_a_connected_block_is_harmless(funded: ChainBuilder) -> None:

@@ -1,0 +1,11 @@
+"""Every RPC method group of this package: importing this module registers their methods.
+
+Layer 4. The server imports ``peercash.rpc.methods`` (and its own control module); each group
+registers its functions in ``registry.REGISTRY`` when imported.
+"""
+
+from __future__ import annotations
+
+from . import blockchain, mining, rawtransactions, util
+
+__all__ = ["blockchain", "mining", "rawtransactions", "util"]

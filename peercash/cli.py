@@ -142,3 +142,146 @@ def chaininfo(
     except (ChainError, OSError, ValueError) as e:
         Console(stderr=True, highlight=False).print(f"error: {e}", markup=False)
         raise typer.Exit(1) from None
+
+
+_CLI_CONTEXT = {"allow_interspersed_args": False, "ignore_unknown_options": True}
+
+
+@app.command()
+def node(
+    network: Annotated[str | None, typer.Option(help=_NETWORK_HELP)] = None,
+    datadir: Annotated[Path | None, typer.Option(help="data directory")] = None,
+    conf: Annotated[
+        Path | None, typer.Option(help="config file (default: DATADIR/peercash.conf)")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="P2P port")] = None,
+    rpcport: Annotated[int | None, typer.Option(help="JSON-RPC port")] = None,
+    connect: Annotated[
+        list[str] | None, typer.Option(help="connect only to this peer (H:P), repeatable")
+    ] = None,
+    addnode: Annotated[list[str] | None, typer.Option(help="add a peer (H:P), repeatable")] = None,
+    listen: Annotated[
+        bool | None, typer.Option("--listen/--no-listen", help="accept P2P connections")
+    ] = None,
+    dbcache: Annotated[int | None, typer.Option(help="UTXO cache size in MiB")] = None,
+    txindex: Annotated[
+        bool | None, typer.Option("--txindex/--no-txindex", help="keep a transaction index")
+    ] = None,
+    assumevalid: Annotated[
+        str | None, typer.Option(help="skip signatures below this block; 0 checks all")
+    ] = None,
+    debug: Annotated[
+        list[str] | None, typer.Option(help="debug log category (1 = all), repeatable")
+    ] = None,
+    rest: Annotated[bool | None, typer.Option("--rest/--no-rest", help="serve REST")] = None,
+    par: Annotated[int | None, typer.Option(help="extra processes for script checks")] = None,
+    printtoconsole: Annotated[
+        bool | None,
+        typer.Option("--printtoconsole/--no-printtoconsole", help="log to the console"),
+    ] = None,
+    rpcuser: Annotated[str | None, typer.Option(help="JSON-RPC user name")] = None,
+    rpcpassword: Annotated[str | None, typer.Option(help="JSON-RPC password")] = None,
+    rpcauth: Annotated[
+        list[str] | None, typer.Option(help="user:salt$hash credentials, repeatable")
+    ] = None,
+    rpcbind: Annotated[
+        list[str] | None, typer.Option(help="RPC listen address (needs --rpcallowip)")
+    ] = None,
+    rpcallowip: Annotated[
+        list[str] | None, typer.Option(help="allow RPC from this IP or subnet, repeatable")
+    ] = None,
+    rpcservertimeout: Annotated[
+        int | None, typer.Option(help="seconds a client may take to send a request (30)")
+    ] = None,
+) -> None:
+    """Run a node in the foreground; Ctrl-C shuts it down cleanly."""
+    from peercash.config import ConfigError, load_config
+    from peercash.node import run_node
+
+    options = {
+        "network": network, "datadir": datadir, "conf": conf, "port": port,
+        "rpcport": rpcport, "connect": connect, "addnode": addnode, "listen": listen,
+        "dbcache": dbcache, "txindex": txindex, "assumevalid": assumevalid, "debug": debug,
+        "rest": rest, "par": par, "printtoconsole": printtoconsole, "rpcuser": rpcuser,
+        "rpcpassword": rpcpassword, "rpcauth": rpcauth, "rpcbind": rpcbind,
+        "rpcallowip": rpcallowip, "rpcservertimeout": rpcservertimeout,
+    }  # fmt: skip
+    try:
+        config = load_config(options)
+    except ConfigError as e:
+        Console(stderr=True, highlight=False).print(f"Error: {e}", markup=False)
+        raise typer.Exit(1) from None
+    code = run_node(config)
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command(context_settings=_CLI_CONTEXT)
+def cli(
+    method: Annotated[str | None, typer.Argument(metavar="METHOD")] = None,
+    args: Annotated[list[str] | None, typer.Argument(metavar="[ARGS]...")] = None,
+    network: Annotated[
+        str | None, typer.Option("--network", "-network", help=_NETWORK_HELP)
+    ] = None,
+    datadir: Annotated[Path | None, typer.Option("--datadir", "-datadir")] = None,
+    conf: Annotated[Path | None, typer.Option("--conf", "-conf")] = None,
+    rpcport: Annotated[int | None, typer.Option("--rpcport", "-rpcport")] = None,
+    rpcconnect: Annotated[
+        str, typer.Option("--rpcconnect", "-rpcconnect", help="server host[:port]")
+    ] = "127.0.0.1",
+    rpcuser: Annotated[str | None, typer.Option("--rpcuser", "-rpcuser")] = None,
+    rpcpassword: Annotated[str | None, typer.Option("--rpcpassword", "-rpcpassword")] = None,
+    rpcwallet: Annotated[str | None, typer.Option("--rpcwallet", "-rpcwallet")] = None,
+    rpcclienttimeout: Annotated[
+        float, typer.Option("--rpcclienttimeout", "-rpcclienttimeout", help="seconds")
+    ] = 900.0,
+    named: Annotated[
+        bool, typer.Option("--named", "-named", help="pass name=value arguments")
+    ] = False,
+    stdin: Annotated[
+        bool, typer.Option("--stdin", "-stdin", help="read more arguments from stdin, one a line")
+    ] = False,
+    rpcwait: Annotated[
+        bool, typer.Option("--rpcwait", "-rpcwait", help="wait for the server to be ready")
+    ] = False,
+    rpcwaittimeout: Annotated[
+        float, typer.Option("--rpcwaittimeout", "-rpcwaittimeout", help="seconds; 0 = forever")
+    ] = 0,
+    getinfo: Annotated[
+        bool, typer.Option("--getinfo", "-getinfo", help="print a summary of the node")
+    ] = False,
+) -> None:
+    """Call the node's JSON-RPC, like bitcoin-cli: METHOD then its arguments."""
+    import sys
+
+    from peercash.config import ConfigError, load_config, split_host_port
+    from peercash.rpc.client import Endpoint, run
+
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
+    try:
+        options = {"network": network, "datadir": datadir, "conf": conf, "rpcport": rpcport,
+                   "rpcuser": rpcuser, "rpcpassword": rpcpassword}  # fmt: skip
+        config = load_config(options)
+        host, port = split_host_port(rpcconnect, config.rpcport)
+    except ConfigError as e:
+        err.print(f"error: {e}", markup=False)
+        raise typer.Exit(1) from None
+    if rpcport is not None or ":" not in rpcconnect.strip("[]"):
+        port = config.rpcport
+    extra = list(args or [])
+    if stdin:
+        extra.extend(line.rstrip("\r\n") for line in sys.stdin)
+    endpoint = Endpoint(
+        host, port, config.network_datadir, config.rpcuser, config.rpcpassword,
+        rpcwallet, rpcclienttimeout, config.conf_file,
+    )  # fmt: skip
+    result = run(
+        endpoint, method, extra, named=named, wait=rpcwait, wait_timeout=rpcwaittimeout,
+        getinfo=getinfo,
+    )  # fmt: skip
+    if result.stdout:
+        sys.stdout.write(result.stdout + "\n")
+    if result.stderr:
+        sys.stderr.write(result.stderr + "\n")
+    if result.exit_code:
+        raise typer.Exit(result.exit_code)

@@ -1,0 +1,259 @@
+"""The composition root: ``Node(config).run()`` builds every part of a node and wires them.
+
+Start-up, in order: take the data directory's lock (a second process on the same directory exits
+at once), open ``debug.log``, start the RPC server in warm-up (every call answers -28 "Loading
+block index…"), open the chain state, end the warm-up. Shutdown — SIGINT, SIGTERM or the
+``stop`` RPC — stops accepting connections, lets calls in flight finish, flushes the chain state,
+deletes ``.cookie`` and releases the lock; if that takes longer than ``shutdown_timeout`` the
+process exits anyway (a second signal exits at once).
+
+The chain state is not thread-safe: it is opened on a worker thread while RPC is in warm-up (no
+one else can touch it then) and used on the event loop thread afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import IO
+
+from peercash.chain.chainstate import ChainState
+from peercash.config import Config, parse_rpcauth
+from peercash.consensus.params import get_params
+from peercash.log import LogControl, setup_logging
+from peercash.rpc import control, methods  # noqa: F401  (importing registers the methods)
+from peercash.rpc.auth import RpcAuth, delete_cookie, write_cookie
+from peercash.rpc.server import RpcServer
+from peercash.rpc.services import NodeServices
+
+log = logging.getLogger("peercash.node")
+
+LOCK_NAME = ".lock"
+DEFAULT_SHUTDOWN_TIMEOUT = 30.0
+
+
+class NodeError(Exception):
+    """A start-up failure; the message is for the user."""
+
+
+class DataDirLock:
+    """An exclusive, non-blocking ``flock`` on ``<datadir>/.lock`` held for the node's life."""
+
+    def __init__(self, datadir: Path) -> None:
+        self.path = datadir / LOCK_NAME
+        self._file: IO[bytes] | None = None
+
+    def acquire(self) -> None:
+        f = open(self.path, "ab")  # noqa: SIM115 - held open for the life of the node
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            raise NodeError(
+                f"Cannot obtain a lock on data directory {self.path.parent}. "
+                "peercash is probably already running."
+            ) from None
+        self._file = f
+
+    def release(self) -> None:
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+def _script_workers(par: int) -> int:
+    """``-par``: extra script-check processes; negative leaves that many cores free."""
+    if par >= 0:
+        return par
+    return max(0, (os.cpu_count() or 1) + par - 1)
+
+
+class Node:
+    """One node process."""
+
+    def __init__(
+        self, config: Config, *, shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
+    ) -> None:
+        self.config = config
+        self.params = get_params(config.network)
+        self.datadir = config.network_datadir
+        self.shutdown_timeout = shutdown_timeout
+        self.chain: ChainState | None = None
+        self.services: NodeServices | None = None
+        self.server: RpcServer | None = None
+        self._lock = DataDirLock(self.datadir)
+        self._log: LogControl | None = None
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._cookie: Path | None = None
+        self._stopping = False
+
+    # -- entry point ----------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run until shut down; returns the process exit code. Raises ``NodeError`` for a
+        start-up failure the user must fix (lock held, ports in use, bad data)."""
+        try:
+            self.datadir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise NodeError(f"Cannot create data directory {self.datadir}: {e}") from None
+        self._lock.acquire()
+        try:
+            self._log = setup_logging(
+                self.datadir, self.config.debug, printtoconsole=self.config.printtoconsole
+            )
+            for w in self.config.warnings:
+                log.warning("%s", w)
+            return asyncio.run(self._main())
+        finally:
+            if self._log is not None:
+                self._log.close()
+            self._lock.release()
+
+    def request_stop(self) -> None:
+        """Ask the node to shut down; safe from any thread."""
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+
+    # -- the main loop --------------------------------------------------------------------
+
+    async def _main(self) -> int:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._loop.add_signal_handler(sig, self._on_signal, sig)
+        log.info(
+            "peercash starting: network %s, data directory %s", self.config.network, self.datadir
+        )
+        try:
+            services = NodeServices(
+                self.params,
+                self.config,
+                self.datadir,
+                request_stop=self._stop_soon,
+                log=self._log,
+            )
+            self.services = services
+            self.server = RpcServer(
+                services,
+                self._make_auth(),
+                binds=self.config.rpcbind_addresses(),
+                allowed=self.config.allowed_networks(),
+                rest=self.config.rest,
+                body_timeout=float(self.config.rpcservertimeout),
+                shutdown_timeout=min(5.0, self.shutdown_timeout),
+            )
+            try:
+                await self.server.start()
+            except OSError as e:
+                raise NodeError(str(e)) from None
+            if self.config.connect or self.config.addnode:
+                log.info("P2P is not implemented yet: -connect/-addnode are stored but unused")
+            await self._load_chain(services)
+            if not self._stop.is_set():
+                services.set_warmup(None)
+                log.info("Done loading; tip %s at height %d", self._tip_text(), self._height())
+                await self._stop.wait()
+            return 0
+        finally:
+            await self._shutdown()
+
+    def _on_signal(self, sig: int) -> None:
+        if self._stopping or (self._stop is not None and self._stop.is_set()):
+            log.warning("second %s: exiting now", signal.Signals(sig).name)
+            os._exit(1)
+        log.info("%s received, shutting down", signal.Signals(sig).name)
+        assert self._stop is not None
+        self._stop.set()
+
+    def _stop_soon(self) -> None:
+        # The ``stop`` RPC: let its reply go out first.
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_later(0.05, self._stop.set)
+
+    def _make_auth(self) -> RpcAuth:
+        auth = RpcAuth()
+        cfg = self.config
+        if not cfg.rpcpassword:
+            self._cookie, text = write_cookie(self.datadir)
+            user, _, password = text.partition(":")
+            auth.add_password(user, password)
+            log.info("Using random cookie authentication (%s)", self._cookie)
+        else:
+            auth.add_password(cfg.rpcuser or "", cfg.rpcpassword)
+            log.info("Using rpcuser/rpcpassword authentication.")
+        for entry in cfg.rpcauth:
+            auth.add_rpcauth(*parse_rpcauth(entry))
+        return auth
+
+    async def _load_chain(self, services: NodeServices) -> None:
+        cfg = self.config
+        assume_valid = cfg.assume_valid_hash(self.params.default_assume_valid)
+
+        def open_chain() -> ChainState:
+            return ChainState(
+                self.params,
+                self.datadir,
+                dbcache_mb=cfg.dbcache,
+                assume_valid=assume_valid,
+                script_workers=_script_workers(cfg.par),
+            )
+
+        loop = asyncio.get_running_loop()
+        try:
+            # On a worker thread so RPC can answer "loading" meanwhile; shutdown waits for it.
+            self.chain = await loop.run_in_executor(None, open_chain)
+        except Exception as e:
+            raise NodeError(f"Error opening the chain state in {self.datadir}: {e}") from e
+        services.set_chain(self.chain)
+
+    def _tip_text(self) -> str:
+        return self.chain.tip.header.hash_hex if self.chain else "-"
+
+    def _height(self) -> int:
+        return self.chain.height if self.chain else -1
+
+    async def _shutdown(self) -> None:
+        self._stopping = True
+        watchdog = threading.Timer(self.shutdown_timeout, _force_exit, (self.shutdown_timeout,))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            if self.services is not None:
+                self.services.set_warmup("Shutting down")
+            if self.server is not None:
+                await self.server.stop()
+            if self.chain is not None:
+                log.info("Flushing chain state at height %d", self.chain.height)
+                self.chain.close()
+                self.chain = None
+            if self._cookie is not None:
+                delete_cookie(self._cookie)
+                self._cookie = None
+            log.info("Shutdown: done")
+        finally:
+            watchdog.cancel()
+
+
+def _force_exit(timeout: float) -> None:
+    logging.getLogger("peercash.node").error("shutdown took over %.0fs: exiting", timeout)
+    sys.stderr.flush()
+    os._exit(1)
+
+
+def run_node(config: Config) -> int:
+    """``peercash node``: run in the foreground; returns the exit code."""
+    try:
+        return Node(config).run()
+    except NodeError as e:
+        print(f"Error: {e}", file=sys.stderr)
+        return 1

@@ -22,7 +22,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from peercash.chain.chainstate import ChainState
 from peercash.config import Config, parse_rpcauth
@@ -32,6 +32,9 @@ from peercash.rpc import control, methods  # noqa: F401  (importing registers th
 from peercash.rpc.auth import RpcAuth, delete_cookie, write_cookie
 from peercash.rpc.server import RpcServer
 from peercash.rpc.services import NodeServices
+
+if TYPE_CHECKING:
+    from peercash.chain.txindex import TxIndex
 
 log = logging.getLogger("peercash.node")
 
@@ -89,6 +92,7 @@ class Node:
         self.shutdown_timeout = shutdown_timeout
         self.chain: ChainState | None = None
         self.services: NodeServices | None = None
+        self.txindex: TxIndex | None = None
         self.server: RpcServer | None = None
         self._lock = DataDirLock(self.datadir)
         self._log: LogControl | None = None
@@ -214,6 +218,14 @@ class Node:
             self.chain = await loop.run_in_executor(None, open_chain)
         except Exception as e:
             raise NodeError(f"Error opening the chain state in {self.datadir}: {e}") from e
+        if cfg.txindex:
+            from peercash.chain.txindex import TxIndex
+
+            services.set_warmup("Syncing txindex…")
+            chain = self.chain
+            self.txindex = TxIndex(self.datadir / "indexes" / "txindex")
+            await loop.run_in_executor(None, self.txindex.attach, chain)
+            services.txindex = self.txindex
         services.set_chain(self.chain)
 
     def _tip_text(self) -> str:
@@ -236,6 +248,9 @@ class Node:
                 log.info("Flushing chain state at height %d", self.chain.height)
                 self.chain.close()
                 self.chain = None
+            if self.txindex is not None:
+                self.txindex.close()
+                self.txindex = None
             if self._cookie is not None:
                 delete_cookie(self._cookie)
                 self._cookie = None

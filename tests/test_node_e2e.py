@@ -135,3 +135,26 @@ def test_mine_110_blocks_read_back_stop_restart(tmp_path: Path) -> None:
         assert rpc("getblockcount") == 110
         assert rpc("getbestblockhash") == hashes[-1]
         assert rpc("getblockhash", 55) == hashes[54]
+
+
+@pytest.mark.slow
+def test_txindex_finds_confirmed_transactions_across_restarts(tmp_path: Path) -> None:
+    node = NodeProcess(tmp_path, extra_args=["--txindex"]).start()
+    try:
+        rpc = PlainRpc(node.rpcport, node.cookie_path)
+        hashes = rpc("generatetoaddress", 3, ADDRESS)
+        txid = rpc("getblock", hashes[1])["tx"][0]
+        tx = rpc("getrawtransaction", txid, 1)
+        assert tx["txid"] == txid and tx["blockhash"] == hashes[1]
+        assert rpc("getindexinfo")["txindex"]["synced"] is True
+        node.stop()
+    finally:
+        node.kill()
+    again = NodeProcess(tmp_path, extra_args=["--txindex"]).start()
+    with again:
+        rpc = PlainRpc(again.rpcport, again.cookie_path)
+        more = rpc("generatetoaddress", 2, ADDRESS)
+        assert rpc("getrawtransaction", txid, 1)["blockhash"] == hashes[1]
+        new_txid = rpc("getblock", more[-1])["tx"][0]
+        assert rpc("getrawtransaction", new_txid, 1)["blockhash"] == more[-1]
+        assert rpc("getindexinfo")["txindex"]["best_block_height"] == 5

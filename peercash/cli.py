@@ -71,10 +71,6 @@ def conformance(
         raise typer.Exit(1)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    app()
-
-
 _NETWORK_HELP = "main, testnet, testnet4, signet or regtest"
 
 
@@ -285,3 +281,7 @@ def cli(
         sys.stderr.write(result.stderr + "\n")
     if result.exit_code:
         raise typer.Exit(result.exit_code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import os
 import struct
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from peercash.consensus.hashing import hash256
 
@@ -73,8 +74,8 @@ class _FileSeries:
             os.fsync(self._writer.fileno())
             self._dirty = False
 
-    def read(self, pos: FilePos, extra: int = 0) -> bytes:
-        """The payload at ``pos`` (plus ``extra`` trailing bytes), checked against its header."""
+    def read(self, pos: FilePos) -> bytes:
+        """The payload at ``pos``, checked against its header."""
         if self._writer is not None and pos.file == self.current and self._dirty:
             self._writer.flush()
         f = self._readers.get(pos.file)
@@ -94,8 +95,8 @@ class _FileSeries:
         magic, size = _HEADER.unpack(header)
         if magic != self.magic:
             raise CorruptionError(f"bad record header at offset {pos.offset}", path)
-        data = f.read(size + extra)
-        if len(data) != size + extra:
+        data = f.read(size)
+        if len(data) != size:
             raise CorruptionError(f"truncated record at offset {pos.offset}", path)
         return data
 
@@ -136,6 +137,10 @@ class BlockStore:
             )
         return raw
 
+    def path(self, pos: FilePos) -> Path:
+        """The block file a position points into."""
+        return self._blocks.path(pos.file)
+
     def block_files(self) -> list[Path]:
         return sorted(self.folder.glob("blk?????.dat"))
 
@@ -148,26 +153,27 @@ class BlockStore:
         self._undo.close()
 
 
-def scan_block_file(path: Path, magic: bytes) -> list[tuple[int, bytes]]:
-    """Every complete record of a block file as (payload offset, payload); stops at a torn tail.
+def scan_block_file(
+    path: Path, magic: bytes, parse: Callable[[bytes], Any] | None = None
+) -> Iterator[tuple[int, Any]]:
+    """Every intact record of a block file as (payload offset, parsed payload), for ``--reindex``.
 
-    Used by ``--reindex``: a crash can leave a partly written last record, which is ignored.
+    A crash can leave a torn record, and later writes append after it. A record whose header
+    runs past the end, or whose payload ``parse`` rejects (returns None), is skipped by searching
+    for the next magic from the byte after its start (as Core's reindex does), so the records
+    that follow are still found.
     """
     data = path.read_bytes()
-    out: list[tuple[int, bytes]] = []
-    pos = 0
+    pos = data.find(magic)
     end = len(data)
-    while pos + 8 <= end:
-        m, size = _HEADER.unpack_from(data, pos)
-        if m != magic:
-            # Zero padding or a torn header: look for the next magic, as Core's reindex does.
-            nxt = data.find(magic, pos + 1)
-            if nxt < 0:
-                break
-            pos = nxt
-            continue
-        if pos + 8 + size > end:
-            break
-        out.append((pos + 8, data[pos + 8 : pos + 8 + size]))
-        pos += 8 + size
-    return out
+    while pos >= 0 and pos + 8 <= end:
+        _, size = _HEADER.unpack_from(data, pos)
+        payload_end = pos + 8 + size
+        if payload_end <= end:
+            payload = data[pos + 8 : payload_end]
+            parsed = payload if parse is None else parse(payload)
+            if parsed is not None:
+                yield pos + 8, parsed
+                pos = data.find(magic, payload_end)
+                continue
+        pos = data.find(magic, pos + 1)

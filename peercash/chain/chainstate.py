@@ -13,6 +13,7 @@ connected again.
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 from peercash.consensus.checks import check_block, check_block_header
 from peercash.consensus.contextual import SpentCoin
 from peercash.consensus.errors import DecodeError, RuleError
+from peercash.consensus.merkle import block_merkle_root
 from peercash.consensus.params import NetworkParams
 from peercash.consensus.primitives import Block, Header
 from peercash.consensus.script.script import is_unspendable
@@ -61,12 +63,18 @@ class ChainState:
         assume_valid: bytes | None = None,
         script_workers: int = 0,
         clock: Callable[[], float] = time.time,
+        reindex: bool = False,
     ) -> None:
         """``assume_valid``: skip signatures below this block (wire order); None: check all.
-        ``script_workers``: extra processes for script checks (0 checks in this process)."""
+        ``script_workers``: extra processes for script checks (0 checks in this process).
+        ``reindex``: throw away the block index and the UTXO set and rebuild both from the block
+        files (works even when those databases are too damaged to open)."""
         self.params = params
         self.datadir = datadir
         datadir.mkdir(parents=True, exist_ok=True)
+        if reindex:
+            for folder in ("index", "chainstate"):
+                shutil.rmtree(datadir / folder, ignore_errors=True)
         self.blocks = BlockStore(datadir / "blocks", params.magic)
         self.index = BlockIndex(datadir / "index")
         self.coins_db = CoinsDB(datadir / "chainstate")
@@ -82,7 +90,13 @@ class ChainState:
         self._precious_counter = 0
         self.pool = ScriptCheckPool(script_workers) if script_workers > 0 else None
         self.validator = BlockValidator(self, assume_valid, clock)
-        self._load()
+        try:
+            self.reindexed_blocks = self._reindex_files() if reindex else 0
+            if not reindex:
+                self._load()
+        except BaseException:
+            self._close_files()  # a damaged datadir must not leave databases open
+            raise
 
     # -- start-up ---------------------------------------------------------------------------------
 
@@ -109,12 +123,21 @@ class ChainState:
             tip = genesis
             self.coins.flush(genesis.hash)
         self.chain = self._path_to(tip)
+        self._verify_recent()
         # Loaded blocks are numbered in index order, not arrival order: let the tip we had win
         # ties among equal-work chains, so a restart never switches tips by itself.
         tip.sequence_id = 0
         self._prune_candidates()
         # Blocks stored after the last UTXO flush (a crash, or a kill): connect them again.
         self.activate_best_chain()
+
+    def _verify_recent(self, depth: int = 6) -> None:
+        """Read back the last blocks and their undo data (Core's start-up check), so a damaged
+        block file is reported now, with its name, not at some later reorg."""
+        for e in self.chain[-depth:]:
+            self.read_block(e)
+            if e.undo_pos is not None:
+                self.blocks.read_undo(e.undo_pos, e.hash)
 
     def _init_genesis(self) -> None:
         block = Block.parse(self.params.genesis)
@@ -179,6 +202,11 @@ class ChainState:
         if block.hash != e.hash:
             raise CorruptionError(
                 f"stored block at height {e.height} has the wrong hash", self.blocks.folder
+            )
+        if block_merkle_root(block)[0] != block.header.merkle_root:
+            raise CorruptionError(
+                f"stored block at height {e.height} does not match its merkle root",
+                self.blocks.path(e.data_pos),
             )
         return block
 
@@ -484,60 +512,66 @@ class ChainState:
         self.index.flush()
         self.coins.flush(self.tip.hash)
 
-    def reindex(self) -> int:
-        """Rebuild the index and the UTXO set from the block files; returns blocks read."""
-        files = self.blocks.block_files()
-        self.index.wipe()
-        self.coins_db.wipe()
-        self.coins.entries.clear()
-        self._candidates.clear()
-        self._linked.clear()
-        self._unlinked.clear()
-        self._orphans.clear()
-        self.best_header = None
-        genesis = Block.parse(self.params.genesis)
+    def _reindex_files(self) -> int:
+        """Rebuild the (empty) index and UTXO set from every intact record of the block files."""
+        genesis_hash = self.params.genesis_hash
         count = 0
-        for path in files:
-            for offset, raw in scan_block_file(path, self.params.magic):
-                try:
-                    block = Block.parse(raw)
-                except DecodeError:
-                    continue
-                pos = FilePos(int(path.name[3:8]), offset)
+
+        def parse(raw: bytes) -> Block | None:
+            try:
+                return Block.parse(raw)
+            except DecodeError:
+                return None
+
+        for path in self.blocks.block_files():
+            file_no = int(path.name[3:8])
+            for offset, block in scan_block_file(path, self.params.magic, parse):
                 count += 1
-                if block.hash == genesis.hash:
-                    e = self.index.add(block.header)
-                    e.data_pos = pos
-                    e.n_tx = len(block.txs)
-                    e.status = VALID_SCRIPTS | HAVE_DATA
-                    e.sequence_id = self.index.next_sequence()
-                    self.index.mark_dirty(e)
-                    self.chain = [e]
-                    self._linked.add(e)
-                    self._candidates.add(e)
-                    self._note_header(e)
-                    self.coins.flush(e.hash)
+                pos = FilePos(file_no, offset)
+                if block.hash == genesis_hash:
+                    if not self.chain:
+                        self._adopt_genesis(block, pos)
                     continue
                 if not self.chain:
-                    continue
+                    self._init_genesis()
+                    self.chain = [self.index.entries[genesis_hash]]
                 try:
                     self.accept_block(block, known_pos=pos)
                 except RuleError as err:
                     log.warning("reindex: block %s rejected: %s", block.hash_hex, err)
         if not self.chain:
-            raise CorruptionError("no genesis block found in the block files", self.blocks.folder)
+            self._init_genesis()
+            self.chain = [self.index.entries[genesis_hash]]
+        self.activate_best_chain()
         self.flush()
         return count
+
+    def _adopt_genesis(self, block: Block, pos: FilePos) -> None:
+        e = self.index.add(block.header)
+        e.data_pos = pos
+        e.n_tx = len(block.txs)
+        e.status = VALID_SCRIPTS | HAVE_DATA
+        e.sequence_id = self.index.next_sequence()
+        self.index.mark_dirty(e)
+        self.chain = [e]
+        self._linked.add(e)
+        self._candidates.add(e)
+        self._note_header(e)
+        self.coins.flush(e.hash)
 
     def close(self) -> None:
         try:
             self.flush()
         finally:
-            if self.pool is not None:
-                self.pool.close()
-            self.blocks.close()
-            self.index.close()
-            self.coins_db.close()
+            self._close_files()
+
+    def _close_files(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
+        self.blocks.close()
+        self.index.env.close()
+        self.coins_db.close()
 
     def __enter__(self) -> ChainState:
         return self

@@ -17,7 +17,7 @@ import lmdb
 from peercash.consensus.contextual import SpentCoin
 from peercash.consensus.primitives import OutPoint, TxOut
 
-from .errors import CorruptionError
+from .lmdbutil import guard, open_env
 
 Coin = SpentCoin
 """An unspent output with the height of its block and whether it is a coinbase output."""
@@ -50,16 +50,11 @@ class CoinsDB:
     """The on-disk UTXO set (``chainstate/``), with the hash of the block it reflects."""
 
     def __init__(self, folder: Path, map_size: int = 1 << 36) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
         self.path = folder
-        try:
-            self.env = lmdb.open(
-                str(folder), map_size=map_size, max_dbs=4, subdir=True, readahead=False
-            )
-        except lmdb.Error as e:
-            raise CorruptionError(f"cannot open the UTXO database: {e}", folder) from None
-        self._coins = self.env.open_db(b"coins")
-        self._meta = self.env.open_db(b"meta")
+        self.env = open_env(folder, "UTXO database", map_size=map_size, max_dbs=4)
+        with guard("UTXO database", folder):
+            self._coins = self.env.open_db(b"coins")
+            self._meta = self.env.open_db(b"meta")
         # One long-lived read transaction for lookups, renewed after every write (we are the
         # only writer), instead of a transaction per lookup.
         self._reader: lmdb.Transaction | None = None
@@ -68,7 +63,8 @@ class CoinsDB:
         reader = self._reader
         if reader is None:
             reader = self._reader = self.env.begin(db=self._coins, buffers=False)
-        raw = reader.get(key)
+        with guard("UTXO database", self.path):
+            raw = reader.get(key)
         return None if raw is None else decode_coin(bytes(raw))
 
     def _end_read(self) -> None:
@@ -77,14 +73,14 @@ class CoinsDB:
             self._reader = None
 
     def best_block(self) -> bytes | None:
-        with self.env.begin(db=self._meta) as txn:
+        with guard("UTXO database", self.path), self.env.begin(db=self._meta) as txn:
             value: bytes | None = txn.get(_BEST_BLOCK)
             return value
 
     def write_batch(self, changes: dict[bytes, Coin | None], best_block: bytes) -> None:
         """Apply puts (coin) and deletes (None) and move the best block, atomically."""
         self._end_read()
-        with self.env.begin(write=True) as txn:
+        with guard("UTXO database", self.path), self.env.begin(write=True) as txn:
             coins = self._coins
             for key, coin in changes.items():
                 if coin is None:
@@ -95,7 +91,7 @@ class CoinsDB:
 
     def iterate(self) -> Iterator[tuple[bytes, Coin]]:
         """Every coin in (txid, vout) order."""
-        with self.env.begin(db=self._coins) as txn:
+        with guard("UTXO database", self.path), self.env.begin(db=self._coins) as txn:
             for key, raw in txn.cursor():
                 yield bytes(key), decode_coin(bytes(raw))
 

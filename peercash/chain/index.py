@@ -11,13 +11,12 @@ import struct
 from collections.abc import Iterator
 from pathlib import Path
 
-import lmdb
-
 from peercash.consensus.pow import block_work
 from peercash.consensus.primitives import Header
 
 from .blockstore import FilePos
 from .errors import CorruptionError
+from .lmdbutil import guard, open_env
 
 # Validity levels (Core's BLOCK_VALID_*), in the low three bits.
 VALID_UNKNOWN = 0
@@ -122,13 +121,10 @@ class BlockIndex:
     """All entries by hash, loaded from and saved to ``index/``."""
 
     def __init__(self, folder: Path, map_size: int = 1 << 34) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
         self.path = folder
-        try:
-            self.env = lmdb.open(str(folder), map_size=map_size, max_dbs=2, readahead=False)
-        except lmdb.Error as e:
-            raise CorruptionError(f"cannot open the block index: {e}", folder) from None
-        self._db = self.env.open_db(b"index")
+        self.env = open_env(folder, "block index", map_size=map_size, max_dbs=2)
+        with guard("block index", folder):
+            self._db = self.env.open_db(b"index")
         self.entries: dict[bytes, BlockIndexEntry] = {}
         self._dirty: set[bytes] = set()
         self._next_sequence = 1
@@ -136,7 +132,7 @@ class BlockIndex:
     def load(self) -> None:
         """Read every entry and link parents (parents first, by height)."""
         rows: list[tuple[int, bytes, bytes]] = []
-        with self.env.begin(db=self._db) as txn:
+        with guard("block index", self.path), self.env.begin(db=self._db) as txn:
             for key, value in txn.cursor():
                 raw = bytes(value)
                 if len(raw) != _RECORD.size:
@@ -184,7 +180,7 @@ class BlockIndex:
     def flush(self) -> None:
         if not self._dirty:
             return
-        with self.env.begin(write=True, db=self._db) as txn:
+        with guard("block index", self.path), self.env.begin(write=True, db=self._db) as txn:
             for h in self._dirty:
                 txn.put(h, self.entries[h].encode())
         self._dirty.clear()

@@ -10,25 +10,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import lmdb
-
 from peercash.consensus.primitives import Block
 
 from .chainstate import ChainState
-from .errors import CorruptionError
 from .index import BlockIndexEntry
+from .lmdbutil import open_env
 
 _BEST = b"best_block"
 
 
 class TxIndex:
     def __init__(self, folder: Path, map_size: int = 1 << 36) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
         self.path = folder
-        try:
-            self.env = lmdb.open(str(folder), map_size=map_size, max_dbs=2, readahead=False)
-        except lmdb.Error as e:
-            raise CorruptionError(f"cannot open the transaction index: {e}", folder) from None
+        self.env = open_env(folder, "transaction index", map_size=map_size, max_dbs=2)
         self._txs = self.env.open_db(b"txs")
         self._meta = self.env.open_db(b"meta")
         self.synced = False

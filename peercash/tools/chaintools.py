@@ -121,9 +121,8 @@ def import_blocks(
         dbcache_mb=dbcache_mb,
         assume_valid=resolve_assume_valid(assume_valid, params),
         script_workers=script_workers,
+        reindex=reindex,
     ) as chain:
-        if reindex:
-            chain.reindex()
         last_report = start
         for block in read_blocks(path, params.magic):
             n += 1

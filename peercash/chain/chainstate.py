@@ -87,6 +87,8 @@ class ChainState:
         self._linked: set[BlockIndexEntry] = set()  # have data, and so do all ancestors
         self._unlinked: dict[bytes, list[BlockIndexEntry]] = {}
         self._orphans: dict[bytes, Block] = {}
+        # Blocks just stored, kept parsed until connected so they are not read back from disk.
+        self._fresh_blocks: dict[bytes, Block] = {}
         self._precious_counter = 0
         self.pool = ScriptCheckPool(script_workers) if script_workers > 0 else None
         self.validator = BlockValidator(self, assume_valid, clock)
@@ -299,6 +301,9 @@ class ChainState:
         e.n_tx = len(block.txs)
         e.status |= HAVE_DATA
         e.raise_validity(VALID_TRANSACTIONS)
+        if len(self._fresh_blocks) >= 32:
+            self._fresh_blocks.pop(next(iter(self._fresh_blocks)))
+        self._fresh_blocks[e.hash] = block
         e.sequence_id = self.index.next_sequence()
         self.index.mark_dirty(e)
         self._link(e)
@@ -394,7 +399,7 @@ class ChainState:
     last_error: tuple[BlockIndexEntry, RuleError] | None = None
 
     def _connect(self, e: BlockIndexEntry) -> None:
-        block = self.read_block(e)
+        block = self._fresh_blocks.pop(e.hash, None) or self.read_block(e)
         assert e.prev is self.tip
         undo = self.validator.connect_block(block, e)
         if e.height > 0:

@@ -2,17 +2,20 @@
 
 Python threads cannot run the interpreter in parallel, so each worker is a process. A batch is
 sent as raw transactions plus their spent outputs (bytes pickle cheaply); the worker parses and
-verifies every input and returns the failures. Results are exact: the same ``verify_input`` runs
+verifies every input and returns the failures, while the calling process verifies its own share. Results are exact: the same ``verify_input`` runs
 in the worker as in a single-process check.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import pickle
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 
 from peercash.consensus.primitives import Tx, TxOut
 from peercash.consensus.script.errors import ScriptError
@@ -64,58 +67,71 @@ def check_tx_inputs(
     return out
 
 
+def _worker_main(conn: Connection) -> None:
+    """A worker: receive a pickled batch, verify it, send back the failures; None stops it."""
+    while True:
+        try:
+            data = conn.recv_bytes()
+        except (EOFError, OSError):
+            return
+        jobs = pickle.loads(data)
+        if jobs is None:
+            return
+        conn.send_bytes(pickle.dumps(_check_jobs(jobs), pickle.HIGHEST_PROTOCOL))
+
+
 class ScriptCheckPool:
-    """A pool of worker processes that verify the inputs of many transactions at once."""
+    """Worker processes that verify the inputs of many transactions together with the caller.
+
+    Each worker has its own pipe. A batch is pickled and written by the calling thread itself
+    before it starts on its own share, so workers start at once (a feeder thread would have to
+    wait for the GIL while the caller verifies).
+    """
 
     def __init__(self, workers: int | None = None, worker_share: int = 92) -> None:
         """``workers`` extra processes (default: one per core beyond this one);
-        ``worker_share``: a worker's load relative to this process's 100."""
+        ``worker_share``: a worker's load relative to this process's 100 (workers also parse
+        what they are sent)."""
         self.workers = workers or max(1, (os.cpu_count() or 2) - 1)
         self.worker_share = worker_share
         ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-        self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
-        # Start every worker now, so that the first block does not pay for it.
-        for f in [self._pool.submit(os.getpid) for _ in range(self.workers * 2)]:
-            f.result()
+        self._conns: list[Connection] = []
+        self._procs: list[BaseProcess] = []
+        for _ in range(self.workers):
+            parent, child = ctx.Pipe(duplex=True)
+            proc = ctx.Process(target=_worker_main, args=(child,), daemon=True)  # type: ignore[attr-defined]
+            proc.start()
+            child.close()
+            self._conns.append(parent)
+            self._procs.append(proc)
 
     def check(
         self, txs: Sequence[Tx], spent: Sequence[Sequence[TxOut]], flags: int
     ) -> list[ScriptCheckFailure]:
-        """Verify every input of every transaction; failures sorted by position.
-
-        The calling process verifies a share itself while the workers do theirs, so ``workers``
-        extra processes keep ``workers + 1`` cores busy. Workers get slightly less than an equal
-        share, since they also parse what they are sent.
-        """
+        """Verify every input of every transaction; failures sorted by position."""
         if len(txs) != len(spent):
             raise ValueError("one list of spent outputs per transaction")
         total = sum(len(tx.inputs) for tx in txs)
         if not total:
             return []
         flags = int(flags)
-        share = total * self.worker_share // (self.workers * self.worker_share + 100)
-        # Workers take transactions from the front, in a few batches each for balance.
-        target = max(1, share // 2)
-        batches: list[list[_Job]] = []
-        batch: list[_Job] = []
-        size = 0
-        assigned = 0
+        per_worker = total * self.worker_share // (self.workers * self.worker_share + 100)
+        # Workers take transactions from the front, one contiguous run each.
         i = 0
         n = len(txs)
-        while i < n and assigned < share * self.workers:
-            tx = txs[i]
-            batch.append((i, tx.serialize(), b"".join(o.serialize() for o in spent[i]), flags))
-            size += len(tx.inputs)
-            assigned += len(tx.inputs)
-            i += 1
-            if size >= target:
-                batches.append(batch)
-                batch, size = [], 0
-        if batch:
-            batches.append(batch)
-        futures: list[Future[list[tuple[int, int, str]]]] = [
-            self._pool.submit(_check_jobs, b) for b in batches
-        ]
+        sent: list[Connection] = []
+        for conn in self._conns:
+            batch: list[_Job] = []
+            size = 0
+            while i < n and size < per_worker:
+                tx = txs[i]
+                batch.append((i, tx.serialize(), b"".join(o.serialize() for o in spent[i]), flags))
+                size += len(tx.inputs)
+                i += 1
+            if not batch:
+                break
+            conn.send_bytes(pickle.dumps(batch, pickle.HIGHEST_PROTOCOL))
+            sent.append(conn)
         failures: list[ScriptCheckFailure] = []
         for j in range(i, n):
             failures.extend(
@@ -123,13 +139,26 @@ class ScriptCheckPool:
                 for k, err in check_tx_inputs(txs[j], spent[j], flags)
                 if err is not None
             )
-        for f in futures:
-            failures.extend(ScriptCheckFailure(t, k, ScriptError(e)) for t, k, e in f.result())
+        for conn in sent:
+            try:
+                results = pickle.loads(conn.recv_bytes())
+            except (EOFError, OSError) as e:
+                raise RuntimeError(f"a script-check worker died: {e}") from None
+            failures.extend(ScriptCheckFailure(t, k, ScriptError(e)) for t, k, e in results)
         failures.sort(key=lambda f: (f.tx_index, f.input_index))
         return failures
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        for conn in self._conns:
+            with contextlib.suppress(OSError):
+                conn.send_bytes(pickle.dumps(None))
+            conn.close()
+        for proc in self._procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+        self._conns.clear()
+        self._procs.clear()
 
     def __enter__(self) -> ScriptCheckPool:
         return self

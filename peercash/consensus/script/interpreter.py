@@ -985,7 +985,6 @@ def _verify_witness_program(
     checker: BaseSignatureChecker,
     is_p2sh: bool,
 ) -> None:
-    execdata = ExecutionData()
     if version == 0:
         if len(program) == 32:
             if not witness:
@@ -994,7 +993,7 @@ def _verify_witness_program(
             if _sha256(script).digest() != program:
                 raise ScriptFailure(ScriptError.WITNESS_PROGRAM_MISMATCH)
             _execute_witness_script(
-                list(witness[:-1]), script, flags, SIGVERSION_WITNESS_V0, checker, execdata
+                list(witness[:-1]), script, flags, SIGVERSION_WITNESS_V0, checker, ExecutionData()
             )
             return
         if len(program) == 20:
@@ -1011,6 +1010,7 @@ def _verify_witness_program(
         n = len(witness)
         if n == 0:
             raise ScriptFailure(ScriptError.WITNESS_PROGRAM_WITNESS_EMPTY)
+        execdata = ExecutionData()
         if n >= 2 and witness[-1] and witness[-1][0] == ANNEX_TAG:
             execdata.annex = witness[-1]
             n -= 1

@@ -94,6 +94,7 @@ class PrecomputedTxData:
 
     __slots__ = (
         "_annex_hashes",
+        "_bip143_all",
         "_hash_outputs",
         "_hash_prevouts",
         "_hash_sequence",
@@ -137,6 +138,7 @@ class PrecomputedTxData:
         self._annex_hashes: dict[int, tuple[bytes, bytes]] = {}
         self._single_output_sha: dict[int, bytes] = {}
         self._prefix_states: dict[bool, tuple[int, Any]] = {}
+        self._bip143_all: tuple[bytes, bytes] | None = None
 
     # -- BIP341 single-SHA256 parts ---------------------------------------------------------------
 
@@ -268,6 +270,16 @@ class PrecomputedTxData:
         h.update(blank[start * _BLANK_INPUT_SIZE : index * _BLANK_INPUT_SIZE])
         self._prefix_states[keep_sequences] = (index, h.copy())
         return h
+
+    def bip143_all_parts(self) -> tuple[bytes, bytes]:
+        """The SIGHASH_ALL preimage before and after the input's own fields (BIP143)."""
+        parts = self._bip143_all
+        if parts is None:
+            tx = self.tx
+            head = pack_u32(tx.version & 0xFFFFFFFF) + self.hash_prevouts + self.hash_sequence
+            tail = self.hash_outputs + pack_u32(tx.locktime) + pack_u32(SIGHASH_ALL)
+            parts = self._bip143_all = (head, tail)
+        return parts
 
     def single_output_sha(self, index: int) -> bytes:
         """SHA-256 of output ``index`` serialized (BIP341's sha_single_output), memoized."""
@@ -421,6 +433,25 @@ def segwit_v0_sighash(
     ``script_code`` is the bare script (no length prefix): for P2WPKH the implied P2PKH script, for
     P2WSH the witness script from the last executed OP_CODESEPARATOR on (nothing is removed).
     """
+    txin = tx.inputs[index]
+    prevout = txin.prevout
+    n = len(script_code)
+    if hash_type == SIGHASH_ALL:
+        # The common case: everything but the input's own fields is the same for every input.
+        head, tail = cache.bip143_all_parts()
+        preimage = b"".join(
+            (
+                head,
+                prevout.txid,
+                pack_u32(prevout.index),
+                bytes((n,)) if n < 0xFD else compact_size(n),
+                script_code,
+                pack_i64(amount),
+                pack_u32(txin.sequence),
+                tail,
+            )
+        )
+        return _sha256(_sha256(preimage).digest()).digest()
     base = hash_type & _OUTPUT_MASK
     anyone_can_pay = hash_type & SIGHASH_ANYONECANPAY
     if anyone_can_pay:
@@ -439,9 +470,6 @@ def segwit_v0_sighash(
     else:
         hash_outputs = _ZERO32
 
-    txin = tx.inputs[index]
-    prevout = txin.prevout
-    n = len(script_code)
     preimage = b"".join(
         (
             pack_u32(tx.version & 0xFFFFFFFF),

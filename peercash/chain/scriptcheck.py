@@ -12,6 +12,7 @@ import contextlib
 import multiprocessing
 import os
 import pickle
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -88,10 +89,10 @@ class ScriptCheckPool:
     wait for the GIL while the caller verifies).
     """
 
-    def __init__(self, workers: int | None = None, worker_share: int = 92) -> None:
+    def __init__(self, workers: int | None = None, worker_share: float = 92.0) -> None:
         """``workers`` extra processes (default: one per core beyond this one);
-        ``worker_share``: a worker's load relative to this process's 100 (workers also parse
-        what they are sent)."""
+        ``worker_share``: a worker's initial load relative to this process's 100 (workers also
+        parse what they are sent); it then follows who finishes first."""
         self.workers = workers or max(1, (os.cpu_count() or 2) - 1)
         self.worker_share = worker_share
         ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
@@ -115,7 +116,7 @@ class ScriptCheckPool:
         if not total:
             return []
         flags = int(flags)
-        per_worker = total * self.worker_share // (self.workers * self.worker_share + 100)
+        per_worker = int(total * self.worker_share / (self.workers * self.worker_share + 100))
         # Workers take transactions from the front, one contiguous run each.
         i = 0
         n = len(txs)
@@ -133,20 +134,32 @@ class ScriptCheckPool:
             conn.send_bytes(pickle.dumps(batch, pickle.HIGHEST_PROTOCOL))
             sent.append(conn)
         failures: list[ScriptCheckFailure] = []
+        started = time.perf_counter()
         for j in range(i, n):
             failures.extend(
                 ScriptCheckFailure(j, k, err)
                 for k, err in check_tx_inputs(txs[j], spent[j], flags)
                 if err is not None
             )
+        own_done = time.perf_counter()
         for conn in sent:
             try:
                 results = pickle.loads(conn.recv_bytes())
             except (EOFError, OSError) as e:
                 raise RuntimeError(f"a script-check worker died: {e}") from None
             failures.extend(ScriptCheckFailure(t, k, ScriptError(e)) for t, k, e in results)
+        if sent and i < n:
+            self._rebalance(own_done - started, time.perf_counter() - own_done)
         failures.sort(key=lambda f: (f.tx_index, f.input_index))
         return failures
+
+    def _rebalance(self, own: float, waited: float) -> None:
+        """Move work toward whoever finished first: a machine's cores are rarely equal (other
+        load, the workers' parsing), and waiting on either side wastes a core."""
+        if waited > 0.02 * own:
+            self.worker_share = max(30.0, self.worker_share * 0.93)
+        elif waited < 0.002 * own:
+            self.worker_share = min(300.0, self.worker_share * 1.05)
 
     def close(self) -> None:
         for conn in self._conns:

@@ -50,6 +50,14 @@ _MIN_TX_SIZE = 10  # version + 2 empty counts + locktime
 _SET = object.__setattr__
 
 
+def hex_bytes(text: str) -> bytes:
+    """Hex text to bytes, failing with ``DecodeError`` like every other decoder."""
+    try:
+        return bytes.fromhex(text.strip())
+    except ValueError as e:
+        raise DecodeError(f"not hex: {e}") from None
+
+
 def _frozen_setattr(self: object, name: str, value: object) -> None:
     raise AttributeError(f"{type(self).__name__} is immutable")
 
@@ -244,11 +252,7 @@ class Tx:
 
     @classmethod
     def from_hex(cls, text: str) -> Tx:
-        try:
-            raw = bytes.fromhex(text.strip())
-        except ValueError as e:
-            raise DecodeError(f"not hex: {e}") from None
-        return cls.parse(raw)
+        return cls.parse(hex_bytes(text))
 
     # -- encoding -----------------------------------------------------------------------------
 
@@ -598,11 +602,7 @@ class Block:
 
     @classmethod
     def from_hex(cls, text: str) -> Block:
-        try:
-            raw = bytes.fromhex(text.strip())
-        except ValueError as e:
-            raise DecodeError(f"not hex: {e}") from None
-        return cls.parse(raw)
+        return cls.parse(hex_bytes(text))
 
     def serialize(self) -> bytes:
         raw = self._raw

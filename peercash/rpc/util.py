@@ -44,15 +44,19 @@ from peercash.consensus.hashing import hash160, sha256
 from peercash.consensus.params import NetworkParams
 from peercash.consensus.primitives import MAX_MONEY
 from peercash.consensus.script.asm import script_to_asm
+from peercash.consensus.script.interpreter import check_minimal_push, pubkey_size_valid
 from peercash.consensus.script.opcodes import MAX_OPCODE, Op
 from peercash.consensus.script.script import (
+    MAX_PUBKEYS_PER_MULTISIG,
     MAX_SCRIPT_ELEMENT_SIZE,
     BadScript,
     decode_num,
     get_op,
+    is_push_only,
     iter_ops,
     push_data,
     push_int,
+    witness_program,
 )
 from peercash.consensus.script.taproot import tweak_public_key
 
@@ -195,60 +199,6 @@ WITNESS_V1_TAPROOT = "witness_v1_taproot"
 WITNESS_UNKNOWN = "witness_unknown"
 
 ANCHOR_PROGRAM = bytes.fromhex("4e73")
-MAX_PUBKEYS_PER_MULTISIG = 20
-
-
-def pubkey_valid_size(data: bytes) -> bool:
-    """Core's ``CPubKey::ValidSize``: 33 bytes after 02/03, 65 bytes after 04/06/07."""
-    if not data:
-        return False
-    if data[0] in (2, 3):
-        return len(data) == 33
-    if data[0] in (4, 6, 7):
-        return len(data) == 65
-    return False
-
-
-def _witness_program(script: bytes) -> tuple[int, bytes] | None:
-    n = len(script)
-    if n < 4 or n > 42 or script[1] + 2 != n:
-        return None
-    v = script[0]
-    if v == 0:
-        return 0, script[2:]
-    if Op.OP_1 <= v <= Op.OP_16:
-        return v - (Op.OP_1 - 1), script[2:]
-    return None
-
-
-def _is_push_only(script: bytes, start: int) -> bool:
-    pos = start
-    while pos < len(script):
-        try:
-            opcode, _, pos = get_op(script, pos)
-        except BadScript:
-            return False
-        if opcode > Op.OP_16:
-            return False
-    return True
-
-
-def _minimal_push(data: bytes, opcode: int) -> bool:
-    """Core's ``CheckMinimalPush``."""
-    n = len(data)
-    if n == 0:
-        return opcode == Op.OP_0
-    if n == 1 and 1 <= data[0] <= 16:
-        return False
-    if n == 1 and data[0] == 0x81:
-        return False
-    if n <= 75:
-        return opcode == n
-    if n <= 255:
-        return opcode == Op.OP_PUSHDATA1
-    if n <= 65535:
-        return opcode == Op.OP_PUSHDATA2
-    return True
 
 
 def _script_number(opcode: int, data: bytes | None, lo: int, hi: int) -> int | None:
@@ -256,7 +206,7 @@ def _script_number(opcode: int, data: bytes | None, lo: int, hi: int) -> int | N
     if Op.OP_1 <= opcode <= Op.OP_16:
         n = opcode - (Op.OP_1 - 1)
     elif data is not None and Op.OP_0 < opcode <= Op.OP_PUSHDATA4:
-        if not _minimal_push(data, opcode) or len(data) > 4:
+        if not check_minimal_push(data, opcode) or len(data) > 4:
             return None
         if data and not data[-1] & 0x7F and (len(data) == 1 or not data[-2] & 0x80):
             return None  # not minimally encoded
@@ -282,7 +232,7 @@ def _match_multisig(script: bytes) -> tuple[int, list[bytes]] | None:
             opcode, data, pos = get_op(script, pos)
         except BadScript:
             return None
-        if data is not None and pubkey_valid_size(data):
+        if data is not None and pubkey_size_valid(data):
             keys.append(data)
             continue
         break
@@ -296,7 +246,7 @@ def solver(script: bytes) -> tuple[str, list[bytes]]:
     """Core's ``Solver``: the template type name and its solutions (hashes, keys, program)."""
     if len(script) == 23 and script[0] == 0xA9 and script[1] == 0x14 and script[22] == 0x87:
         return SCRIPTHASH, [script[2:22]]
-    wp = _witness_program(script)
+    wp = witness_program(script)
     if wp is not None:
         version, program = wp
         if version == 0 and len(program) == 20:
@@ -310,13 +260,13 @@ def solver(script: bytes) -> tuple[str, list[bytes]]:
         if version != 0:
             return WITNESS_UNKNOWN, [bytes((version,)), program]
         return NONSTANDARD, []
-    if script and script[0] == Op.OP_RETURN and _is_push_only(script, 1):
+    if script and script[0] == Op.OP_RETURN and is_push_only(script[1:]):
         return NULL_DATA, []
     if (
         len(script) in (35, 67)
         and script[0] == len(script) - 2
         and script[-1] == Op.OP_CHECKSIG
-        and pubkey_valid_size(script[1:-1])
+        and pubkey_size_valid(script[1:-1])
     ):
         return PUBKEY, [script[1:-1]]
     if (
@@ -435,7 +385,7 @@ def xonly_valid(key: bytes) -> bool:
 
 def pubkey_fully_valid(key: bytes) -> bool:
     """Core's ``CPubKey::IsFullyValid`` for 33-byte and (non-hybrid or hybrid) 65-byte keys."""
-    if not pubkey_valid_size(key):
+    if not pubkey_size_valid(key):
         return False
     if len(key) == 33:
         return xonly_valid(key[1:])
@@ -664,7 +614,7 @@ def _parse_key(text: str, ctx: str, params: NetworkParams) -> bytes:
             if not xonly_valid(raw):
                 raise DescriptorError(f"Pubkey '{text}' is invalid")
             return raw
-        if pubkey_valid_size(raw) and raw[0] in (6, 7):
+        if pubkey_size_valid(raw) and raw[0] in (6, 7):
             raise DescriptorError("Hybrid public keys are not allowed")
         if not pubkey_fully_valid(raw):
             raise DescriptorError(f"Pubkey '{text}' is invalid")

@@ -144,7 +144,7 @@ class TransactionChecker(BaseSignatureChecker):
         self.txdata = txdata if txdata is not None else PrecomputedTxData(tx)
 
     def check_ecdsa(self, sig: bytes, pubkey: bytes, script_code: bytes, sigversion: int) -> bool:
-        if not _pubkey_size_valid(pubkey) or not sig:
+        if not pubkey_size_valid(pubkey) or not sig:
             return False
         hash_type = sig[-1]
         if sigversion == SIGVERSION_WITNESS_V0:
@@ -214,7 +214,7 @@ class TransactionChecker(BaseSignatureChecker):
 # -- encoding checks (BIP62/66, STRICTENC) ---------------------------------------------------------
 
 
-def _pubkey_size_valid(pubkey: bytes) -> bool:
+def pubkey_size_valid(pubkey: bytes) -> bool:
     """Core's CPubKey::IsValid: the length the header byte announces."""
     n = len(pubkey)
     if not n:

@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 lint: $(STAMP)
 	$(BIN)/ruff check peercash tests bench
 	$(BIN)/ruff format --check peercash tests bench
-	$(BIN)/mypy peercash/consensus peercash/chain peercash/mining peercash/tools
+	$(BIN)/mypy peercash
 	$(BIN)/lint-imports
 
 test: lint

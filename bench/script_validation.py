@@ -25,7 +25,6 @@ import coincurve
 from peercash.chain.scriptcheck import ScriptCheckPool, check_tx_inputs
 from peercash.consensus.primitives import OutPoint, Tx, TxIn, TxOut
 from peercash.consensus.script.interpreter import (
-    ExecutionData,
     TransactionChecker,
     verify_script,
 )
@@ -39,43 +38,20 @@ from peercash.tools.vectors import BLOCKS_WITH_PREVOUTS, SpendingTx, load_block
 
 
 class _RecordingChecker(TransactionChecker):
-    """Records every signature check so the floor verifies exactly the same signatures."""
+    """Records every libsecp256k1 verification the engine makes, with the message it hashed, so
+    the floor verifies exactly the same signatures (and nothing is hashed twice)."""
 
     def __init__(self, *args: object, log: list[tuple[str, bytes, bytes, bytes]]) -> None:
         super().__init__(*args)  # type: ignore[arg-type]
         self.log = log
 
-    def check_ecdsa(self, sig: bytes, pubkey: bytes, script_code: bytes, sigversion: int) -> bool:
-        ok = super().check_ecdsa(sig, pubkey, script_code, sigversion)
-        if sig:
-            msg = (
-                segwit_v0_sighash(
-                    script_code, self.tx, self.index, sig[-1], self.amount, self.txdata
-                )
-                if sigversion == 1
-                else legacy_sighash(script_code, self.tx, self.index, sig[-1])
-            )
-            self.log.append(("ecdsa", pubkey, sig[:-1], msg))
-        return ok
+    def verify_ecdsa(self, pubkey: bytes, sig: bytes, msg: bytes) -> bool:  # type: ignore[override]
+        self.log.append(("ecdsa", pubkey, sig, msg))
+        return TransactionChecker.verify_ecdsa(pubkey, sig, msg)
 
-    def check_schnorr(
-        self, sig: bytes, pubkey: bytes, sigversion: int, execdata: ExecutionData
-    ) -> None:
-        super().check_schnorr(sig, pubkey, sigversion, execdata)
-        hash_type = sig[64] if len(sig) == 65 else 0
-        tapscript = sigversion == 3
-        msg = taproot_sighash(
-            self.tx,
-            self.index,
-            hash_type,
-            self.txdata,
-            1 if tapscript else 0,
-            execdata.annex,
-            execdata.tapleaf_hash if tapscript else None,
-            execdata.codesep_pos,
-        )
-        assert msg is not None
-        self.log.append(("schnorr", pubkey, sig[:64], msg))
+    def verify_schnorr(self, pubkey: bytes, sig: bytes, msg: bytes) -> bool:  # type: ignore[override]
+        self.log.append(("schnorr", pubkey, sig, msg))
+        return TransactionChecker.verify_schnorr(pubkey, sig, msg)
 
 
 def _collect_signatures(

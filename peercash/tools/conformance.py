@@ -436,8 +436,11 @@ def _iter_tx_cases(path: Path) -> Iterable[tuple[int, str, list[Any]] | CaseResu
         yield idx, _tx_comment(comments), row
 
 
-def run_tx_valid(path: Path) -> list[CaseResult]:
-    """Core's tx_valid.json, as ``tx_valid`` in transaction_tests.cpp runs it."""
+def _tx_suite(
+    path: Path, judge: Callable[[str, str, _TxCase, RuleError | None], CaseResult]
+) -> list[CaseResult]:
+    """Read a tx_valid/tx_invalid file and hand each parsed case to ``judge`` together with the
+    ``CheckTransaction`` verdict (None when it passes); malformed rows fail on their own."""
     from peercash.consensus.checks import check_transaction
 
     try:
@@ -454,17 +457,31 @@ def run_tx_valid(path: Path) -> list[CaseResult]:
         description = description or json.dumps(row)[:120]
         try:
             case = _parse_tx_case(row)
-            excluded = int(parse_flags(case.flags_text))
         except (_BadTest, ValueError) as e:
             results.append(CaseResult(name, description, False, "a well-formed test", str(e)))
             continue
+        verdict: RuleError | None = None
         try:
             check_transaction(case.tx)
         except RuleError as e:
-            results.append(CaseResult(name, description, False, "CheckTransaction passes", e.code))
-            continue
-        results.append(_run_tx_valid_case(name, description, case, excluded))
+            verdict = e
+        results.append(judge(name, description, case, verdict))
     return results
+
+
+def run_tx_valid(path: Path) -> list[CaseResult]:
+    """Core's tx_valid.json, as ``tx_valid`` in transaction_tests.cpp runs it."""
+
+    def judge(name: str, description: str, case: _TxCase, bad: RuleError | None) -> CaseResult:
+        try:
+            excluded = int(parse_flags(case.flags_text))
+        except ValueError as e:
+            return CaseResult(name, description, False, "a well-formed test", str(e))
+        if bad is not None:
+            return CaseResult(name, description, False, "CheckTransaction passes", bad.code)
+        return _run_tx_valid_case(name, description, case, excluded)
+
+    return _tx_suite(path, judge)
 
 
 def _run_tx_valid_case(name: str, description: str, case: _TxCase, excluded: int) -> CaseResult:
@@ -501,43 +518,20 @@ def _run_tx_valid_case(name: str, description: str, case: _TxCase, excluded: int
 
 def run_tx_invalid(path: Path) -> list[CaseResult]:
     """Core's tx_invalid.json, as ``tx_invalid`` in transaction_tests.cpp runs it."""
-    from peercash.consensus.checks import check_transaction
 
-    try:
-        items = list(_iter_tx_cases(path))
-    except (OSError, ValueError) as e:
-        return _file_failure(path, e)
-    results: list[CaseResult] = []
-    for item in items:
-        if isinstance(item, CaseResult):
-            results.append(item)
-            continue
-        idx, description, row = item
-        name = f"#{idx}"
-        description = description or json.dumps(row)[:120]
-        try:
-            case = _parse_tx_case(row)
-        except (_BadTest, ValueError) as e:
-            results.append(CaseResult(name, description, False, "a well-formed test", str(e)))
-            continue
-        try:
-            check_transaction(case.tx)
-        except RuleError as e:
+    def judge(name: str, description: str, case: _TxCase, bad: RuleError | None) -> CaseResult:
+        if bad is not None:
             passed = case.flags_text == "BADTX"
-            results.append(
-                CaseResult(name, description, passed, case.flags_text, f"BADTX ({e.code})")
-            )
-            continue
+            return CaseResult(name, description, passed, case.flags_text, f"BADTX ({bad.code})")
         if case.flags_text == "BADTX":
-            results.append(CaseResult(name, description, False, "BADTX", "CheckTransaction passes"))
-            continue
+            return CaseResult(name, description, False, "BADTX", "CheckTransaction passes")
         try:
             flags = int(parse_flags(case.flags_text))
         except ValueError as e:
-            results.append(CaseResult(name, description, False, "a well-formed test", str(e)))
-            continue
-        results.append(_run_tx_invalid_case(name, description, case, flags))
-    return results
+            return CaseResult(name, description, False, "a well-formed test", str(e))
+        return _run_tx_invalid_case(name, description, case, flags)
+
+    return _tx_suite(path, judge)
 
 
 def _run_tx_invalid_case(name: str, description: str, case: _TxCase, flags: int) -> CaseResult:

@@ -143,6 +143,10 @@ class TransactionChecker(BaseSignatureChecker):
         self.amount = amount
         self.txdata = txdata if txdata is not None else PrecomputedTxData(tx)
 
+    # The libsecp256k1 calls, as class attributes so a subclass can observe them (benchmarks).
+    verify_ecdsa = staticmethod(verify_ecdsa)
+    verify_schnorr = staticmethod(verify_schnorr)
+
     def check_ecdsa(self, sig: bytes, pubkey: bytes, script_code: bytes, sigversion: int) -> bool:
         if not pubkey_size_valid(pubkey) or not sig:
             return False
@@ -158,7 +162,7 @@ class TransactionChecker(BaseSignatureChecker):
             )
         else:
             msg = legacy_sighash(script_code, self.tx, self.index, hash_type, cache=self.txdata)
-        return verify_ecdsa(pubkey, sig[:-1], msg)
+        return self.verify_ecdsa(pubkey, sig[:-1], msg)
 
     def check_schnorr(
         self, sig: bytes, pubkey: bytes, sigversion: int, execdata: ExecutionData
@@ -185,7 +189,7 @@ class TransactionChecker(BaseSignatureChecker):
         )
         if msg is None:
             raise ScriptFailure(ScriptError.SCHNORR_SIG_HASHTYPE)
-        if not verify_schnorr(pubkey, sig, msg):
+        if not self.verify_schnorr(pubkey, sig, msg):
             raise ScriptFailure(ScriptError.SCHNORR_SIG)
 
     def check_locktime(self, locktime: int) -> bool:
@@ -395,13 +399,18 @@ def _op_upgradable_nop(st: _State, opcode: int) -> None:
         raise ScriptFailure(ScriptError.DISCOURAGE_UPGRADABLE_NOPS)
 
 
+def _lock_operand(st: _State) -> int:
+    """The top of the stack as a lock time or sequence: up to 5 bytes, never negative."""
+    value = _num(st, _need(st, 1)[-1], 5)
+    if value < 0:
+        raise ScriptFailure(ScriptError.NEGATIVE_LOCKTIME)
+    return value
+
+
 def _op_cltv(st: _State, opcode: int) -> None:
     if not st.flags & _CLTV:
         return  # not enabled: a plain NOP (never discouraged, as in Core)
-    stack = _need(st, 1)
-    locktime = _num(st, stack[-1], 5)
-    if locktime < 0:
-        raise ScriptFailure(ScriptError.NEGATIVE_LOCKTIME)
+    locktime = _lock_operand(st)
     if not st.checker.check_locktime(locktime):
         raise ScriptFailure(ScriptError.UNSATISFIED_LOCKTIME)
 
@@ -409,10 +418,7 @@ def _op_cltv(st: _State, opcode: int) -> None:
 def _op_csv(st: _State, opcode: int) -> None:
     if not st.flags & _CSV:
         return  # not enabled: a plain NOP (never discouraged, as in Core)
-    stack = _need(st, 1)
-    sequence = _num(st, stack[-1], 5)
-    if sequence < 0:
-        raise ScriptFailure(ScriptError.NEGATIVE_LOCKTIME)
+    sequence = _lock_operand(st)
     if sequence & SEQUENCE_LOCKTIME_DISABLE_FLAG:
         return  # reserved for future soft forks: behaves as a NOP
     if not st.checker.check_sequence(sequence):

@@ -18,6 +18,7 @@ number of threads.
 from __future__ import annotations
 
 import contextlib
+from collections import OrderedDict
 from typing import Any
 
 from coincurve._libsecp256k1 import ffi, lib
@@ -51,6 +52,7 @@ _ecdsa_parse_der = lib.secp256k1_ecdsa_signature_parse_der
 _ecdsa_normalize = lib.secp256k1_ecdsa_signature_normalize
 _ecdsa_verify = lib.secp256k1_ecdsa_verify
 _xonly_parse = lib.secp256k1_xonly_pubkey_parse
+_xonly_tweak_add_check = lib.secp256k1_xonly_pubkey_tweak_add_check
 _schnorr_verify = lib.secp256k1_schnorrsig_verify
 
 _ZERO64 = bytes(64)
@@ -78,22 +80,27 @@ Parsing a compressed key costs a square root, about an eighth of a verification;
 testnet block 928,849). The cache only memoizes a pure function: it never changes an answer.
 """
 
-_pubkey_cache: dict[bytes, Any] = {}
+# An OrderedDict, not a dict: evicting the oldest entry of a plain dict that is forever popped
+# and re-inserted means skipping its deleted slots (microseconds per miss); popitem is O(1).
+_pubkey_cache: OrderedDict[bytes, Any] = OrderedDict()
 
 
 def _parsed_pubkey(pubkey: bytes) -> Any:
     """The libsecp256k1 form of a serialized key, or None if it does not parse (not cached)."""
     cache = _pubkey_cache
-    pk = cache.pop(pubkey, None)  # re-inserted below, which makes it the most recent
-    if pk is None:
-        pk = _new(_PUBKEY_T)
-        if not _ec_pubkey_parse(_CTX, pk, pubkey, len(pubkey)):
-            return None
-        if len(cache) >= PUBKEY_CACHE_SIZE:
-            # Another thread may have changed the cache meanwhile: then skip this eviction.
-            with contextlib.suppress(KeyError, RuntimeError, StopIteration):
-                del cache[next(iter(cache))]
+    pk = cache.get(pubkey)
+    if pk is not None:
+        # Another thread may have evicted it meanwhile: then it simply stays out.
+        with contextlib.suppress(KeyError):
+            cache.move_to_end(pubkey)  # the most recently used
+        return pk
+    pk = _new(_PUBKEY_T)
+    if not _ec_pubkey_parse(_CTX, pk, pubkey, len(pubkey)):
+        return None
     cache[pubkey] = pk
+    if len(cache) > PUBKEY_CACHE_SIZE:
+        with contextlib.suppress(KeyError):
+            cache.popitem(last=False)
     return pk
 
 
@@ -391,13 +398,10 @@ def xonly_tweak_add_check(internal32: bytes, tweak32: bytes, output32: bytes, pa
     """
     if len(internal32) != 32 or len(tweak32) != 32 or len(output32) != 32:
         return False
-    ctx = _CTX
-    internal = _new("secp256k1_xonly_pubkey *")
-    if not lib.secp256k1_xonly_pubkey_parse(ctx, internal, internal32):
+    internal = _new(_XONLY_T)
+    if not _xonly_parse(_CTX, internal, internal32):
         return False
-    return bool(
-        lib.secp256k1_xonly_pubkey_tweak_add_check(ctx, output32, parity & 1, internal, tweak32)
-    )
+    return bool(_xonly_tweak_add_check(_CTX, output32, parity & 1, internal, tweak32))
 
 
 def tweak_secret_xonly(secret32: bytes, tweak32: bytes) -> bytes:

@@ -512,6 +512,12 @@ class _CountingSha256:
     def digest(self) -> bytes:
         return self._h.digest()
 
+    def copy(self) -> _CountingSha256:
+        """A copy of the state: nothing is hashed again."""
+        twin = _CountingSha256.__new__(_CountingSha256)
+        twin._h = self._h.copy()
+        return twin
+
 
 def _big_tx(n: int) -> tuple[Tx, list[TxOut]]:
     inputs = [TxIn(OutPoint(sha256(b"%d" % i), i & 7), b"", 0xFFFFFFFD) for i in range(n)]

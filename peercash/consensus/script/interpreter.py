@@ -44,7 +44,13 @@ from .script import (
     push_data,
     witness_program,
 )
-from .sighash import PrecomputedTxData, legacy_sighash, segwit_v0_sighash, taproot_sighash
+from .sighash import (
+    PrecomputedTxData,
+    legacy_sighash,
+    legacy_sighash_serialized,
+    segwit_v0_sighash,
+    taproot_sighash,
+)
 from .taproot import tapleaf_hash, verify_taproot_commitment
 
 # Signature versions (Core's SigVersion).
@@ -117,6 +123,11 @@ class BaseSignatureChecker:
     def check_ecdsa(self, sig: bytes, pubkey: bytes, script_code: bytes, sigversion: int) -> bool:
         return False
 
+    def check_ecdsa_plain(self, sig: bytes, pubkey: bytes, script_code: bytes) -> bool:
+        """``check_ecdsa`` for SigVersion BASE and a script code known to be whole opcodes without
+        OP_CODESEPARATOR (the templates' scripts), which lets the hash skip re-reading it."""
+        return self.check_ecdsa(sig, pubkey, script_code, SIGVERSION_BASE)
+
     def check_schnorr(
         self, sig: bytes, pubkey: bytes, sigversion: int, execdata: ExecutionData
     ) -> None:
@@ -133,7 +144,7 @@ class BaseSignatureChecker:
 class TransactionChecker(BaseSignatureChecker):
     """Checks signatures and lock times against input ``index`` of ``tx`` (amount in satoshis)."""
 
-    __slots__ = ("amount", "index", "tx", "txdata")
+    __slots__ = ("_memo", "amount", "index", "tx", "txdata")
 
     def __init__(
         self, tx: Tx, index: int, amount: int, txdata: PrecomputedTxData | None = None
@@ -142,26 +153,51 @@ class TransactionChecker(BaseSignatureChecker):
         self.index = index
         self.amount = amount
         self.txdata = txdata if txdata is not None else PrecomputedTxData(tx)
+        # The last ECDSA message: (hash type, sigversion, script code, hash). The signatures of a
+        # multisig input usually share all three, so they share one hash.
+        self._memo: tuple[int, int, bytes, bytes] | None = None
 
     # The libsecp256k1 calls, as class attributes so a subclass can observe them (benchmarks).
     verify_ecdsa = staticmethod(verify_ecdsa)
     verify_schnorr = staticmethod(verify_schnorr)
 
+    def _remembered(self, hash_type: int, sigversion: int, script_code: bytes) -> bytes | None:
+        """The ECDSA message last computed, if it was for these hash type, version and code."""
+        memo = self._memo
+        if (
+            memo is not None
+            and memo[0] == hash_type
+            and memo[1] == sigversion
+            and (memo[2] is script_code or memo[2] == script_code)
+        ):
+            return memo[3]
+        return None
+
     def check_ecdsa(self, sig: bytes, pubkey: bytes, script_code: bytes, sigversion: int) -> bool:
         if not pubkey_size_valid(pubkey) or not sig:
             return False
         hash_type = sig[-1]
-        if sigversion == SIGVERSION_WITNESS_V0:
-            msg = segwit_v0_sighash(
-                script_code,
-                self.tx,
-                self.index,
-                hash_type,
-                self.amount,
-                self.txdata,
-            )
-        else:
-            msg = legacy_sighash(script_code, self.tx, self.index, hash_type, cache=self.txdata)
+        msg = self._remembered(hash_type, sigversion, script_code)
+        if msg is None:
+            if sigversion == SIGVERSION_WITNESS_V0:
+                msg = segwit_v0_sighash(
+                    script_code, self.tx, self.index, hash_type, self.amount, self.txdata
+                )
+            else:
+                msg = legacy_sighash(script_code, self.tx, self.index, hash_type, self.txdata)
+            self._memo = (hash_type, sigversion, script_code, msg)
+        return self.verify_ecdsa(pubkey, sig[:-1], msg)
+
+    def check_ecdsa_plain(self, sig: bytes, pubkey: bytes, script_code: bytes) -> bool:
+        if not pubkey_size_valid(pubkey) or not sig:
+            return False
+        hash_type = sig[-1]
+        msg = self._remembered(hash_type, SIGVERSION_BASE, script_code)
+        if msg is None:
+            n = len(script_code)
+            code = (bytes((n,)) if n < 0xFD else compact_size(n)) + script_code
+            msg = legacy_sighash_serialized(code, self.tx, self.index, hash_type, self.txdata)
+            self._memo = (hash_type, SIGVERSION_BASE, script_code, msg)
         return self.verify_ecdsa(pubkey, sig[:-1], msg)
 
     def check_schnorr(
@@ -990,7 +1026,10 @@ def _verify_witness_program(
     flags: int,
     checker: BaseSignatureChecker,
     is_p2sh: bool,
+    fast: bool = True,
 ) -> None:
+    """Core's VerifyWitnessProgram; ``fast`` False runs even the templates through
+    ``eval_script`` (the reference the tests compare the fast paths with)."""
     if version == 0:
         if len(program) == 32:
             if not witness:
@@ -1005,6 +1044,12 @@ def _verify_witness_program(
         if len(program) == 20:
             if len(witness) != 2:
                 raise ScriptFailure(ScriptError.WITNESS_PROGRAM_MISMATCH)
+            if not fast:
+                script = b"\x76\xa9\x14" + program + b"\x88\xac"
+                _execute_witness_script(
+                    list(witness), script, flags, SIGVERSION_WITNESS_V0, checker, ExecutionData()
+                )
+                return
             _p2pkh_template(
                 witness[0], witness[1], program, flags, checker, SIGVERSION_WITNESS_V0, True
             )
@@ -1038,6 +1083,16 @@ def _verify_witness_program(
             raise ScriptFailure(ScriptError.WITNESS_PROGRAM_MISMATCH)
         execdata.tapleaf_hash = leaf
         if leaf_version == TAPROOT_LEAF_TAPSCRIPT:
+            if fast and n == 3 and len(script) == 34 and script[0] == 0x20 and script[33] == 0xAC:
+                # ``<xonly key> OP_CHECKSIG`` on a one-element stack: no OP_SUCCESS, no limit
+                # that can be reached, and a budget of at least the 50 one signature uses.
+                sig = witness[0]
+                if len(sig) > MAX_SCRIPT_ELEMENT_SIZE:
+                    raise ScriptFailure(ScriptError.PUSH_SIZE)
+                if not sig:
+                    raise ScriptFailure(ScriptError.EVAL_FALSE)
+                checker.check_schnorr(sig, script[1:33], SIGVERSION_TAPSCRIPT, execdata)
+                return
             execdata.validation_weight_left = (
                 _witness_stack_size(witness) + VALIDATION_WEIGHT_OFFSET
             )
@@ -1076,12 +1131,20 @@ def _p2pkh_template(
         raise ScriptFailure(ScriptError.EQUALVERIFY)
     script_code = b"\x76\xa9\x14" + key_hash + b"\x88\xac"
     if sigversion == SIGVERSION_BASE:
-        script_code, found = find_and_delete(script_code, push_data(sig))
-        if found and flags & _CONST_SCRIPTCODE:
-            raise ScriptFailure(ScriptError.SIG_FINDANDDELETE)
-    check_signature_encoding(sig, flags)
-    check_pubkey_encoding(pubkey, flags, sigversion)
-    if not checker.check_ecdsa(sig, pubkey, script_code, sigversion):
+        # The push of a signature of 25 bytes or more is longer than the script; whatever is
+        # deleted, the rest is still whole opcodes without OP_CODESEPARATOR.
+        if len(sig) < 25:
+            script_code, found = find_and_delete(script_code, push_data(sig))
+            if found and flags & _CONST_SCRIPTCODE:
+                raise ScriptFailure(ScriptError.SIG_FINDANDDELETE)
+        check_signature_encoding(sig, flags)
+        check_pubkey_encoding(pubkey, flags, sigversion)
+        ok = checker.check_ecdsa_plain(sig, pubkey, script_code)
+    else:
+        check_signature_encoding(sig, flags)
+        check_pubkey_encoding(pubkey, flags, sigversion)
+        ok = checker.check_ecdsa(sig, pubkey, script_code, sigversion)
+    if not ok:
         if flags & _NULLFAIL and sig:
             raise ScriptFailure(ScriptError.SIG_NULLFAIL)
         raise ScriptFailure(ScriptError.EVAL_FALSE)
@@ -1101,6 +1164,140 @@ def _two_pushes(script_sig: bytes, minimal: bool) -> tuple[bytes, bytes] | None:
     if minimal and not (check_minimal_push(first, op1) and check_minimal_push(second, op2)):
         return None
     return first, second
+
+
+def _data_pushes(script: bytes, minimal: bool, limit: int) -> list[bytes] | None:
+    """The elements a scriptSig of data pushes leaves, or None when the general path might do
+    anything else with it.
+
+    None for any other opcode (small-integer opcodes included), a truncated push, an element over
+    the size limit, a non-minimal push under MINIMALDATA, more than ``limit`` elements or a script
+    over the size limit: the caller then leaves the spend to the general interpreter.
+    """
+    end = len(script)
+    if end > MAX_SCRIPT_SIZE:
+        return None
+    out: list[bytes] = []
+    pos = 0
+    while pos < end:
+        op = script[pos]
+        if op < 0x4C:
+            start = pos + 1
+            stop = start + op
+            if minimal and op == 1 and stop <= end:
+                b = script[start]
+                if 1 <= b <= 16 or b == 0x81:
+                    return None
+        elif op == 0x4C:
+            if pos + 2 > end:
+                return None
+            start = pos + 2
+            stop = start + script[pos + 1]
+            if minimal and stop - start < 0x4C:
+                return None
+        elif op == 0x4D:
+            if pos + 3 > end:
+                return None
+            start = pos + 3
+            stop = start + (script[pos + 1] | script[pos + 2] << 8)
+            if stop - start > MAX_SCRIPT_ELEMENT_SIZE or (minimal and stop - start <= 0xFF):
+                return None
+        else:
+            return None
+        if stop > end or len(out) == limit:
+            return None
+        out.append(script[start:stop])
+        pos = stop
+    return out
+
+
+def _multisig_keys(redeem: bytes) -> tuple[int, list[bytes]] | None:
+    """(m, keys) for ``OP_m <33- or 65-byte key>... OP_n OP_CHECKMULTISIG`` with 1 <= m <= n <= 16,
+    else None."""
+    size = len(redeem)
+    if size < 37 or redeem[-1] != 0xAE:
+        return None
+    m = redeem[0] - 0x50
+    n = redeem[-2] - 0x50
+    if not 1 <= m <= n <= 16:
+        return None
+    keys: list[bytes] = []
+    pos = 1
+    end = size - 2
+    while pos < end:
+        length = redeem[pos]
+        if length != 33 and length != 65:
+            return None
+        pos += 1
+        keys.append(redeem[pos : pos + length])
+        pos += length
+    if pos != end or len(keys) != n:
+        return None
+    return m, keys
+
+
+def _p2sh_multisig(
+    script_sig: bytes,
+    script_pubkey: bytes,
+    flags: int,
+    checker: BaseSignatureChecker,
+) -> bool:
+    """P2SH spends of bare m-of-n CHECKMULTISIG by ``<dummy> <sig>... <redeem>``, without the
+    general interpreter; False (nothing checked) when the spend does not fit that template.
+
+    What the general path does on that input, in its order: the scriptSig only pushes (so
+    SIGPUSHONLY, sizes and MINIMALDATA are settled by ``_data_pushes``), the scriptPubKey
+    compares the redeem script's hash, then CHECKMULTISIG matches signatures to keys from the
+    last of each, stops early once too few keys remain, and applies NULLFAIL, then NULLDUMMY. The
+    stack is clean by construction (exactly m + 1 elements below the redeem script), no limit on
+    opcodes or stack size can be reached, and the redeem script is not a witness program.
+    """
+    items = _data_pushes(script_sig, bool(flags & _MINIMALDATA), 18)
+    if items is None or len(items) < 2:
+        return False
+    redeem = items[-1]
+    parsed = _multisig_keys(redeem)
+    if parsed is None:
+        return False
+    m, keys = parsed
+    if len(items) != m + 2:
+        return False
+    # FindAndDelete of each signature's push from the script code: in this template a push can
+    # only match at a key, so a signature equal to a key is left to the general path.
+    for k in range(1, m + 1):
+        sig = items[k]
+        if (len(sig) == 33 or len(sig) == 65) and sig in keys:
+            return False
+    if hash160(redeem) != script_pubkey[2:22]:
+        raise ScriptFailure(ScriptError.EVAL_FALSE)
+    n_sigs = m
+    n_keys = len(keys)
+    isig = m  # items[1 .. m] are the signatures; the last is tried first
+    ikey = n_keys - 1
+    success = True
+    check_ecdsa = checker.check_ecdsa_plain
+    while n_sigs:
+        sig = items[isig]
+        pubkey = keys[ikey]
+        check_signature_encoding(sig, flags)
+        check_pubkey_encoding(pubkey, flags, SIGVERSION_BASE)
+        if check_ecdsa(sig, pubkey, redeem):
+            isig -= 1
+            n_sigs -= 1
+        ikey -= 1
+        n_keys -= 1
+        if n_sigs > n_keys:
+            success = False
+            break
+    if not success and flags & _NULLFAIL and any(items[1 : m + 1]):
+        raise ScriptFailure(ScriptError.SIG_NULLFAIL)
+    if flags & _NULLDUMMY and items[0]:
+        raise ScriptFailure(ScriptError.SIG_NULLDUMMY)
+    if not success:
+        raise ScriptFailure(ScriptError.EVAL_FALSE)
+    if flags & _CLEANSTACK and not flags & _WITNESS:
+        raise ValueError("CLEANSTACK requires P2SH and WITNESS")
+    return True
 
 
 def _is_p2pkh(script: bytes) -> bool:
@@ -1129,12 +1326,22 @@ def _verify_fast(
     if not flags & _P2SH:
         return False
     if not script_sig and flags & _WITNESS:
-        wp = witness_program(script_pubkey)
-        if wp is None:
-            return False
-        if not cast_to_bool(wp[1]):
+        n = len(script_pubkey)
+        # witness_program(), for the two common shapes first
+        if n == 34 and script_pubkey[0] == 0x51 and script_pubkey[1] == 0x20:
+            version = 1
+            program = script_pubkey[2:]
+        elif n == 22 and script_pubkey[0] == 0 and script_pubkey[1] == 0x14:
+            version = 0
+            program = script_pubkey[2:]
+        else:
+            wp = witness_program(script_pubkey)
+            if wp is None:
+                return False
+            version, program = wp
+        if not cast_to_bool(program):
             raise ScriptFailure(ScriptError.EVAL_FALSE)
-        _verify_witness_program(witness, wp[0], wp[1], flags, checker, False)
+        _verify_witness_program(witness, version, program, flags, checker, False)
         return True
     if _is_p2pkh(script_pubkey) and not witness:
         pushes = _two_pushes(script_sig, bool(flags & _MINIMALDATA))
@@ -1146,6 +1353,14 @@ def _verify_fast(
         if flags & _CLEANSTACK and not flags & _WITNESS:
             raise ValueError("CLEANSTACK requires P2SH and WITNESS")
         return True
+    if (
+        len(script_pubkey) == 23
+        and script_pubkey[0] == 0xA9
+        and script_pubkey[1] == 0x14
+        and script_pubkey[22] == 0x87
+        and not witness
+    ):
+        return _p2sh_multisig(script_sig, script_pubkey, flags, checker)
     return False
 
 
@@ -1155,6 +1370,7 @@ def _verify(
     witness: Sequence[bytes],
     flags: int,
     checker: BaseSignatureChecker,
+    fast: bool = True,
 ) -> None:
     if flags & _SIGPUSHONLY and not is_push_only(script_sig):
         raise ScriptFailure(ScriptError.SIG_PUSHONLY)
@@ -1172,7 +1388,7 @@ def _verify(
             had_witness = True
             if script_sig:
                 raise ScriptFailure(ScriptError.WITNESS_MALLEATED)
-            _verify_witness_program(witness, wp[0], wp[1], flags, checker, False)
+            _verify_witness_program(witness, wp[0], wp[1], flags, checker, False, fast)
             del stack[1:]
 
     if flags & _P2SH and is_p2sh(script_pubkey):
@@ -1189,7 +1405,7 @@ def _verify(
                 had_witness = True
                 if script_sig != push_data(redeem):
                     raise ScriptFailure(ScriptError.WITNESS_MALLEATED_P2SH)
-                _verify_witness_program(witness, wp[0], wp[1], flags, checker, True)
+                _verify_witness_program(witness, wp[0], wp[1], flags, checker, True, fast)
                 del stack[1:]
 
     if flags & _CLEANSTACK:
@@ -1214,7 +1430,7 @@ def verify_script_general(
     """``verify_script`` without the template fast paths: the reference the tests compare with."""
     flags = int(flags)
     try:
-        _verify(script_sig, script_pubkey, witness, flags, checker)
+        _verify(script_sig, script_pubkey, witness, flags, checker, False)
     except ScriptFailure as failure:
         return failure.error
     return ScriptError.OK
@@ -1254,4 +1470,14 @@ def verify_input(
     spent = spent_outputs[index]
     txin = tx.inputs[index]
     checker = TransactionChecker(tx, index, spent.value, txdata)
-    return verify_script(txin.script_sig, spent.script_pubkey, txin.witness, flags, checker)
+    # verify_script, inlined: this runs once per input of every block.
+    flags = int(flags)
+    script_sig = txin.script_sig
+    script_pubkey = spent.script_pubkey
+    witness = txin.witness
+    try:
+        if not _verify_fast(script_sig, script_pubkey, witness, flags, checker):
+            _verify(script_sig, script_pubkey, witness, flags, checker)
+    except ScriptFailure as failure:
+        return failure.error
+    return ScriptError.OK

@@ -42,6 +42,7 @@ __all__ = [
     "SIGHASH_SINGLE",
     "PrecomputedTxData",
     "legacy_sighash",
+    "legacy_sighash_serialized",
     "segwit_v0_sighash",
     "taproot_sighash",
 ]
@@ -67,6 +68,8 @@ _ZERO32 = bytes(32)
 _BLANK_INPUT = struct.Struct("<32sIxI")
 _BLANK_INPUT_SIZE = _BLANK_INPUT.size  # 41
 _OUTPOINT = struct.Struct("<32sI")
+_AMOUNT_SEQUENCE = struct.Struct("<qI")  # BIP143's amount, then nSequence
+_SPEND_TYPE_INDEX = struct.Struct("<BI")  # BIP341's spend_type byte, then input_index
 # The "null" output (value -1, empty script) SIGHASH_SINGLE puts before the signed output.
 _NULL_OUTPUT = b"\xff" * 8 + b"\x00"
 
@@ -98,6 +101,7 @@ class PrecomputedTxData:
         "_hash_outputs",
         "_hash_prevouts",
         "_hash_sequence",
+        "_legacy_all_parts",
         "_legacy_blank_inputs",
         "_legacy_blank_inputs_noseq",
         "_legacy_outputs",
@@ -108,6 +112,7 @@ class PrecomputedTxData:
         "_sha_scriptpubkeys",
         "_sha_sequences",
         "_single_output_sha",
+        "_tap_states",
         "spent_outputs",
         "tx",
     )
@@ -134,11 +139,14 @@ class PrecomputedTxData:
         self._legacy_blank_inputs_noseq: bytes | None = None
         self._legacy_outputs: bytes | None = None
         # Per-input memos, so that many signatures in one input hash the annex and the
-        # SIGHASH_SINGLE output once (Core keeps these in its per-input execution data).
-        self._annex_hashes: dict[int, tuple[bytes, bytes]] = {}
-        self._single_output_sha: dict[int, bytes] = {}
-        self._prefix_states: dict[bool, tuple[int, Any]] = {}
+        # SIGHASH_SINGLE output once (Core keeps these in its per-input execution data). Created
+        # on first use: most transactions need none of them.
+        self._annex_hashes: dict[int, tuple[bytes, bytes]] | None = None
+        self._single_output_sha: dict[int, bytes] | None = None
+        self._prefix_states: dict[bool, tuple[int, Any]] | None = None
         self._bip143_all: tuple[bytes, bytes] | None = None
+        self._legacy_all_parts: tuple[bytes, bytes] | None = None
+        self._tap_states: dict[int, Any] | None = None
 
     # -- BIP341 single-SHA256 parts ---------------------------------------------------------------
 
@@ -260,7 +268,10 @@ class PrecomputedTxData:
         extended for the next: the part before the signed input costs linear time over the
         whole transaction instead of quadratic (the part after it still is, by the rules).
         """
-        memo = self._prefix_states.get(keep_sequences)
+        states = self._prefix_states
+        if states is None:
+            states = self._prefix_states = {}
+        memo = states.get(keep_sequences)
         if memo is not None and memo[0] <= index:
             start, state = memo
             h = state.copy()
@@ -268,7 +279,42 @@ class PrecomputedTxData:
             start = 0
             h = _sha256(pack_u32(self.tx.version & 0xFFFFFFFF) + compact_size(n_in))
         h.update(blank[start * _BLANK_INPUT_SIZE : index * _BLANK_INPUT_SIZE])
-        self._prefix_states[keep_sequences] = (index, h.copy())
+        states[keep_sequences] = (index, h.copy())
+        return h
+
+    def legacy_all_parts(self) -> tuple[bytes, bytes]:
+        """The legacy SIGHASH_ALL preimage's constant ends: version and input count; output
+        count, outputs and lock time."""
+        parts = self._legacy_all_parts
+        if parts is None:
+            tx = self.tx
+            head = pack_u32(tx.version & 0xFFFFFFFF) + compact_size(len(tx.inputs))
+            tail = compact_size(len(tx.outputs)) + self._outputs_bytes() + pack_u32(tx.locktime)
+            parts = self._legacy_all_parts = (head, tail)
+        return parts
+
+    def taproot_state(self, hash_type: int) -> Any:
+        """A TapSighash state fed everything up to the input's own fields, for a hash type
+        without ANYONECANPAY (epoch, hash type, the transaction-wide hashes); copy before use."""
+        states = self._tap_states
+        if states is None:
+            states = self._tap_states = {}
+        h = states.get(hash_type)
+        if h is None:
+            tx = self.tx
+            parts = [
+                _TAPSIGHASH_PREFIX,
+                bytes((0, hash_type)),
+                pack_u32(tx.version & 0xFFFFFFFF),
+                pack_u32(tx.locktime),
+                self.sha_prevouts,
+                self.sha_amounts,
+                self.sha_scriptpubkeys,
+                self.sha_sequences,
+            ]
+            if hash_type == SIGHASH_DEFAULT or hash_type & _TAPROOT_OUTPUT_MASK == SIGHASH_ALL:
+                parts.append(self.sha_outputs)
+            h = states[hash_type] = _sha256(b"".join(parts))
         return h
 
     def bip143_all_parts(self) -> tuple[bytes, bytes]:
@@ -283,19 +329,25 @@ class PrecomputedTxData:
 
     def single_output_sha(self, index: int) -> bytes:
         """SHA-256 of output ``index`` serialized (BIP341's sha_single_output), memoized."""
-        h = self._single_output_sha.get(index)
+        memo = self._single_output_sha
+        if memo is None:
+            memo = self._single_output_sha = {}
+        h = memo.get(index)
         if h is None:
             h = _sha256(self.tx.outputs[index].serialize()).digest()
-            self._single_output_sha[index] = h
+            memo[index] = h
         return h
 
     def annex_sha(self, index: int, annex: bytes) -> bytes:
         """SHA-256 of the annex with its length prefix (BIP341's sha_annex), memoized per input."""
-        memo = self._annex_hashes.get(index)
+        memos = self._annex_hashes
+        if memos is None:
+            memos = self._annex_hashes = {}
+        memo = memos.get(index)
         if memo is not None and (memo[0] is annex or memo[0] == annex):
             return memo[1]
         h = _sha256(compact_size(len(annex)) + annex).digest()
-        self._annex_hashes[index] = (annex, h)
+        memos[index] = (annex, h)
         return h
 
 
@@ -375,6 +427,24 @@ def legacy_sighash(
     ``cache`` (optional) keeps the blanked inputs and serialized outputs between calls for the
     same transaction; pass the ``PrecomputedTxData`` you already have.
     """
+    return legacy_sighash_serialized(_legacy_script_code(script_code), tx, index, hash_type, cache)
+
+
+_SMALL_TX_INPUTS = 16
+"""Up to this many inputs, a legacy preimage is joined and hashed in one go; beyond it, the
+hash state reached before the signed input is carried from one input to the next."""
+
+
+def legacy_sighash_serialized(
+    serialized_code: bytes,
+    tx: Tx,
+    index: int,
+    hash_type: int,
+    cache: PrecomputedTxData | None = None,
+) -> bytes:
+    """``legacy_sighash`` for a script code already in the form the hash commits to: length
+    prefix, then the script without OP_CODESEPARATORs (callers that know their script is made of
+    complete opcodes without separators pass ``compact_size(len(script)) + script``)."""
     inputs = tx.inputs
     n_in = len(inputs)
     if index >= n_in:
@@ -384,13 +454,32 @@ def legacy_sighash(
         return _ONE
     if cache is None or cache.tx is not tx:
         cache = PrecomputedTxData(tx)
-    anyone_can_pay = bool(hash_type & SIGHASH_ANYONECANPAY)
+    anyone_can_pay = hash_type & SIGHASH_ANYONECANPAY
     txin = inputs[index]
-    signed_input = (
-        _OUTPOINT.pack(txin.prevout.txid, txin.prevout.index)
-        + _legacy_script_code(script_code)
-        + pack_u32(txin.sequence)
+    prevout = txin.prevout
+    signed_input = b"".join(
+        (_OUTPOINT.pack(prevout.txid, prevout.index), serialized_code, pack_u32(txin.sequence))
     )
+    if (
+        not anyone_can_pay
+        and n_in <= _SMALL_TX_INPUTS
+        and base != SIGHASH_NONE
+        and base != SIGHASH_SINGLE
+    ):
+        head, tail = cache.legacy_all_parts()
+        blanks = cache._blank_inputs(True)
+        start = index * _BLANK_INPUT_SIZE
+        preimage = b"".join(
+            (
+                head,
+                blanks[:start],
+                signed_input,
+                blanks[start + _BLANK_INPUT_SIZE :],
+                tail,
+                pack_u32(hash_type & 0xFFFFFFFF),
+            )
+        )
+        return _sha256(_sha256(preimage).digest()).digest()
 
     if anyone_can_pay:
         h = _sha256(pack_u32(tx.version & 0xFFFFFFFF))
@@ -442,12 +531,10 @@ def segwit_v0_sighash(
         preimage = b"".join(
             (
                 head,
-                prevout.txid,
-                pack_u32(prevout.index),
+                _OUTPOINT.pack(prevout.txid, prevout.index),
                 bytes((n,)) if n < 0xFD else compact_size(n),
                 script_code,
-                pack_i64(amount),
-                pack_u32(txin.sequence),
+                _AMOUNT_SEQUENCE.pack(amount, txin.sequence),
                 tail,
             )
         )
@@ -517,27 +604,24 @@ def taproot_sighash(
         return None
     spent = cache._require_spent_outputs()
 
-    h = _sha256(_TAPSIGHASH_PREFIX)
-    # epoch 0, hash type, then the transaction-wide data
-    h.update(bytes((0, hash_type)))
-    h.update(pack_u32(tx.version & 0xFFFFFFFF))
-    h.update(pack_u32(tx.locktime))
-    if not anyone_can_pay:
-        h.update(cache.sha_prevouts)
-        h.update(cache.sha_amounts)
-        h.update(cache.sha_scriptpubkeys)
-        h.update(cache.sha_sequences)
-    if output_type == SIGHASH_ALL:
-        h.update(cache.sha_outputs)
-    # the input being signed
-    h.update(bytes(((ext_flag << 1) | (annex is not None),)))
     if anyone_can_pay:
+        h = _sha256(_TAPSIGHASH_PREFIX)
+        # epoch 0, hash type, then the transaction-wide data
+        h.update(bytes((0, hash_type)))
+        h.update(pack_u32(tx.version & 0xFFFFFFFF))
+        h.update(pack_u32(tx.locktime))
+        if output_type == SIGHASH_ALL:
+            h.update(cache.sha_outputs)
+        # the input being signed
+        h.update(bytes(((ext_flag << 1) | (annex is not None),)))
         txin = tx.inputs[index]
         h.update(_OUTPOINT.pack(txin.prevout.txid, txin.prevout.index))
         h.update(spent[index].serialize())
         h.update(pack_u32(txin.sequence))
     else:
-        h.update(pack_u32(index))
+        # The same fields in the same order, the transaction-wide ones hashed once per tx.
+        h = cache.taproot_state(hash_type).copy()
+        h.update(_SPEND_TYPE_INDEX.pack((ext_flag << 1) | (annex is not None), index))
     if annex is not None:
         h.update(cache.annex_sha(index, annex))
     if output_type == SIGHASH_SINGLE:

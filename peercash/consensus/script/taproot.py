@@ -12,6 +12,7 @@ Concurrency: pure functions and immutable results.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeAlias
@@ -62,22 +63,39 @@ ANNEX_TAG = 0x50
 
 # -- hashes ------------------------------------------------------------------------------------
 
+_sha256 = hashlib.sha256
+
+
+def _tag(name: str) -> bytes:
+    """The 64-byte prefix of a BIP340 tagged hash (the tag's SHA-256, twice)."""
+    h = _sha256(name.encode()).digest()
+    return h + h
+
+
+# Script-path spends hash all three for every input: the prefixes are spelled out once here
+# (the same values ``tagged_hash`` computes).
+_TAPLEAF = _tag("TapLeaf")
+_TAPBRANCH = _tag("TapBranch")
+_TAPTWEAK = _tag("TapTweak")
+
 
 def tapleaf_hash(leaf_version: int, script: bytes) -> bytes:
     """``TapLeaf`` tagged hash of the leaf version and the length-prefixed script."""
-    return tagged_hash("TapLeaf", bytes((leaf_version,)) + compact_size(len(script)) + script)
+    n = len(script)
+    size = bytes((n,)) if n < 0xFD else compact_size(n)
+    return _sha256(b"".join((_TAPLEAF, bytes((leaf_version,)), size, script))).digest()
 
 
 def tapbranch_hash(a: bytes, b: bytes) -> bytes:
     """``TapBranch`` tagged hash of two child hashes, smaller first (so order does not matter)."""
-    return tagged_hash("TapBranch", a + b if a < b else b + a)
+    return _sha256(_TAPBRANCH + a + b if a < b else _TAPBRANCH + b + a).digest()
 
 
 def taptweak_hash(internal_xonly: bytes, merkle_root: bytes | None) -> bytes:
     """``TapTweak`` tagged hash of the internal key and the script tree's root (if any)."""
     if merkle_root is None:
         return tagged_hash("TapTweak", internal_xonly)
-    return tagged_hash("TapTweak", internal_xonly + merkle_root)
+    return _sha256(_TAPTWEAK + internal_xonly + merkle_root).digest()
 
 
 def _control_size_ok(size: int) -> bool:
@@ -94,7 +112,11 @@ def compute_taproot_merkle_root(control_block: bytes, tapleaf_hash: bytes) -> by
         raise ValueError(f"a control block cannot be {size} bytes long")
     node = tapleaf_hash
     for pos in range(TAPROOT_CONTROL_BASE_SIZE, size, TAPROOT_CONTROL_NODE_SIZE):
-        node = tapbranch_hash(node, control_block[pos : pos + TAPROOT_CONTROL_NODE_SIZE])
+        sibling = control_block[pos : pos + TAPROOT_CONTROL_NODE_SIZE]
+        # tapbranch_hash, inlined: one per path node of every script-path spend
+        node = _sha256(
+            _TAPBRANCH + node + sibling if node < sibling else _TAPBRANCH + sibling + node
+        ).digest()
     return node
 
 
@@ -104,11 +126,12 @@ def verify_taproot_commitment(control_block: bytes, program: bytes, tapleaf_hash
     The output key must be the control block's internal key tweaked with the root of the path,
     with the Y parity in the control block's low bit (Core's ``VerifyTaprootCommitment``).
     """
-    if len(program) != 32 or not _control_size_ok(len(control_block)):
+    size = len(control_block)
+    if len(program) != 32 or not _control_size_ok(size):
         return False
     internal = control_block[1:TAPROOT_CONTROL_BASE_SIZE]
     root = compute_taproot_merkle_root(control_block, tapleaf_hash)
-    tweak = taptweak_hash(internal, root)
+    tweak = _sha256(_TAPTWEAK + internal + root).digest()
     return xonly_tweak_add_check(internal, tweak, program, control_block[0] & 1)
 
 

@@ -13,6 +13,7 @@ import os
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from hashlib import sha256
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -55,16 +56,18 @@ class _FileSeries:
         return self._writer
 
     def append(self, payload: bytes) -> FilePos:
+        """Append one record with a single write (one system call rather than two)."""
+        size = len(payload)
         f = self._open_writer()
-        if f.tell() + len(payload) + 8 > self.max_file_size and f.tell() > 0:
+        start = f.tell()
+        if start + size + 8 > self.max_file_size and start > 0:
             self.flush()
             f.close()
             self._writer = None
             self.current += 1
             f = self._open_writer()
-        start = f.tell()
-        f.write(_HEADER.pack(self.magic, len(payload)))
-        f.write(payload)
+            start = f.tell()
+        f.write(_HEADER.pack(self.magic, size) + payload)
         self._dirty = True
         return FilePos(self.current, start + 8)
 
@@ -126,7 +129,9 @@ class BlockStore:
         return self._blocks.read(pos)
 
     def write_undo(self, block_hash: bytes, raw: bytes) -> FilePos:
-        return self._undo.append(raw + hash256(block_hash + raw))
+        h = sha256(block_hash)
+        h.update(raw)  # hash256(block_hash + raw), without first copying raw
+        return self._undo.append(raw + sha256(h.digest()).digest())
 
     def read_undo(self, pos: FilePos, block_hash: bytes) -> bytes:
         data = self._undo.read(pos)

@@ -17,6 +17,7 @@ import lmdb
 from peercash.consensus.contextual import SpentCoin
 from peercash.consensus.primitives import OutPoint, TxOut
 
+from .errors import CorruptionError
 from .lmdbutil import guard, open_env
 
 Coin = SpentCoin
@@ -27,7 +28,13 @@ _BEST_BLOCK = b"best_block"
 _VOUT = struct.Struct(">I")  # big-endian, so keys sort by (txid, vout) as Core's LevelDB does
 
 
+_SMALL_VOUTS = tuple(_VOUT.pack(i) for i in range(256))
+# Nearly every output index is small: a table lookup is cheaper than packing each time.
+
+
 def coin_key(txid: bytes, vout: int) -> bytes:
+    if 0 <= vout < 256:
+        return txid + _SMALL_VOUTS[vout]
     return txid + _VOUT.pack(vout)
 
 
@@ -46,6 +53,10 @@ def decode_coin(raw: bytes) -> Coin:
     return SpentCoin(TxOut(value, raw[12:]), code >> 1, bool(code & 1))
 
 
+def _damaged(path: Path, e: lmdb.Error) -> CorruptionError:
+    return CorruptionError(f"the UTXO database is damaged: {e}", path)
+
+
 class CoinsDB:
     """The on-disk UTXO set (``chainstate/``), with the hash of the block it reflects."""
 
@@ -55,19 +66,40 @@ class CoinsDB:
         with guard("UTXO database", folder):
             self._coins = self.env.open_db(b"coins")
             self._meta = self.env.open_db(b"meta")
-        # One long-lived read transaction for lookups, renewed after every write (we are the
-        # only writer), instead of a transaction per lookup.
+        # One long-lived read transaction (and a cursor in it) for lookups, renewed after every
+        # write (we are the only writer), instead of a transaction per lookup.
         self._reader: lmdb.Transaction | None = None
+        self._cursor: lmdb.Cursor | None = None
+
+    def _begin_read(self) -> lmdb.Transaction:
+        try:
+            reader = self._reader = self.env.begin(db=self._coins, buffers=False)
+        except lmdb.Error as e:
+            raise _damaged(self.path, e) from None
+        return reader
 
     def get(self, key: bytes) -> Coin | None:
-        reader = self._reader
-        if reader is None:
-            reader = self._reader = self.env.begin(db=self._coins, buffers=False)
-        with guard("UTXO database", self.path):
+        # Called for every coin the cache misses (and every new output under BIP30): the error
+        # translation is spelled out, as a ``with guard(...)`` costs more than the lookup.
+        reader = self._reader or self._begin_read()
+        try:
             raw = reader.get(key)
+        except lmdb.Error as e:
+            raise _damaged(self.path, e) from None
         return None if raw is None else decode_coin(bytes(raw))
 
+    def has_txid(self, txid: bytes) -> bool:
+        """Whether any coin of transaction ``txid`` is in the database: one B-tree search."""
+        try:
+            cursor = self._cursor
+            if cursor is None:
+                cursor = self._cursor = (self._reader or self._begin_read()).cursor()
+            return bool(cursor.set_range(txid)) and cursor.key()[:32] == txid
+        except lmdb.Error as e:
+            raise _damaged(self.path, e) from None
+
     def _end_read(self) -> None:
+        self._cursor = None
         if self._reader is not None:
             self._reader.abort()
             self._reader = None
@@ -80,13 +112,16 @@ class CoinsDB:
     def write_batch(self, changes: dict[bytes, Coin | None], best_block: bytes) -> None:
         """Apply puts (coin) and deletes (None) and move the best block, atomically."""
         self._end_read()
+        # The puts go through one C loop (putmulti) rather than a call each.
+        puts = [(key, encode_coin(coin)) for key, coin in changes.items() if coin is not None]
+        deletes = [key for key, coin in changes.items() if coin is None]
         with guard("UTXO database", self.path), self.env.begin(write=True) as txn:
             coins = self._coins
-            for key, coin in changes.items():
-                if coin is None:
-                    txn.delete(key, db=coins)
-                else:
-                    txn.put(key, encode_coin(coin), db=coins)
+            delete = txn.delete
+            for key in deletes:
+                delete(key, db=coins)
+            if puts:
+                txn.cursor(db=coins).putmulti(puts)
             txn.put(_BEST_BLOCK, best_block, db=self._meta)
 
     def iterate(self) -> Iterator[tuple[bytes, Coin]]:
@@ -114,81 +149,97 @@ class CoinsDB:
 _DIRTY = 1
 _FRESH = 2
 _ENTRY_OVERHEAD = 220  # bytes per cached coin beyond its script, measured roughly in CPython
-
-
-class _Entry:
-    __slots__ = ("coin", "flags")
-
-    def __init__(self, coin: Coin | None, flags: int) -> None:
-        self.coin = coin
-        self.flags = flags
+_SPENT: tuple[Coin | None, int] = (None, _DIRTY)
 
 
 class CoinsCache:
     """A write-back cache over ``CoinsDB``.
 
-    An entry holds a coin, or None for a spent one. DIRTY means the database must learn about
-    this entry at flush; FRESH means the database does not have the coin, so spending it just
-    forgets it.
+    An entry is a ``(coin, flags)`` pair, the coin None for a spent one; an entry is replaced,
+    never changed (a pair costs a quarter of a slotted object to make). DIRTY means the database
+    must learn about this entry at flush; FRESH means the database does not have the coin, so
+    spending it just forgets it.
     """
 
     def __init__(self, db: CoinsDB) -> None:
         self.db = db
-        self.entries: dict[bytes, _Entry] = {}
+        self.entries: dict[bytes, tuple[Coin | None, int]] = {}
         self.approx_bytes = 0
 
     def get(self, key: bytes) -> Coin | None:
         entry = self.entries.get(key)
         if entry is not None:
-            return entry.coin
+            return entry[0]
         coin = self.db.get(key)
         if coin is not None:
-            self.entries[key] = _Entry(coin, 0)
+            self.entries[key] = (coin, 0)
             self.approx_bytes += _ENTRY_OVERHEAD + len(coin.txout.script_pubkey)
         return coin
 
     def have(self, key: bytes) -> bool:
         return self.get(key) is not None
 
+    def any_unspent(self, txid: bytes, n_outputs: int) -> bool:
+        """Whether any of outputs ``0 .. n_outputs - 1`` of ``txid`` is unspent (BIP30).
+
+        Equals ``any(have(coin_key(txid, i)) ...)``, but asks the database once per
+        transaction rather than once per output: the outputs of a new transaction are normally
+        nowhere, and the cache cannot say so without a lookup. Misses are not cached.
+        """
+        entries = self.entries
+        unknown = []
+        for i in range(n_outputs):
+            key = coin_key(txid, i)
+            entry = entries.get(key)
+            if entry is None:
+                unknown.append(key)
+            elif entry[0] is not None:
+                return True
+        if not unknown:
+            return False
+        db = self.db
+        if not db.has_txid(txid):
+            return False
+        return any(self.get(key) is not None for key in unknown)
+
     def add(self, key: bytes, coin: Coin, possible_overwrite: bool = False) -> None:
-        entry = self.entries.get(key)
+        entries = self.entries
+        entry = entries.get(key)
         if entry is None:
-            flags = _DIRTY if possible_overwrite else _DIRTY | _FRESH
-            self.entries[key] = _Entry(coin, flags)
+            entries[key] = (coin, _DIRTY if possible_overwrite else _DIRTY | _FRESH)
             self.approx_bytes += _ENTRY_OVERHEAD + len(coin.txout.script_pubkey)
         else:
             # Re-adding over a spent (not yet flushed) entry: the database may still hold the
             # old coin, so this must be written, and is fresh only if the spent one was.
-            fresh = entry.flags & _FRESH if entry.coin is None else 0
-            entry.coin = coin
-            entry.flags = _DIRTY | fresh
+            old, flags = entry
+            entries[key] = (coin, _DIRTY | (flags & _FRESH if old is None else 0))
 
     def spend(self, key: bytes) -> Coin | None:
         """Remove a coin; returns it (None if it does not exist)."""
-        entry = self.entries.get(key)
+        entries = self.entries
+        entry = entries.get(key)
         if entry is None:
             coin = self.db.get(key)
             if coin is None:
                 return None
-            self.entries[key] = _Entry(None, _DIRTY)
+            entries[key] = _SPENT
             return coin
-        coin = entry.coin
+        coin, flags = entry
         if coin is None:
             return None
-        if entry.flags & _FRESH:
-            del self.entries[key]
+        if flags & _FRESH:
+            del entries[key]
             self.approx_bytes -= _ENTRY_OVERHEAD + len(coin.txout.script_pubkey)
         else:
-            entry.coin = None
-            entry.flags = _DIRTY
+            entries[key] = _SPENT
         return coin
 
     def dirty_count(self) -> int:
-        return sum(1 for e in self.entries.values() if e.flags)
+        return sum(1 for _, flags in self.entries.values() if flags)
 
     def flush(self, best_block: bytes) -> None:
         """Write every change and ``best_block`` in one transaction; empty the cache."""
-        changes = {key: e.coin for key, e in self.entries.items() if e.flags}
+        changes = {key: coin for key, (coin, flags) in self.entries.items() if flags}
         self.db.write_batch(changes, best_block)
         self.entries.clear()
         self.approx_bytes = 0

@@ -40,6 +40,7 @@ class BlockIndexEntry:
 
     chain_work: int
     __slots__ = (
+        "_mtp",
         "chain_work",
         "data_pos",
         "hash",
@@ -64,6 +65,7 @@ class BlockIndexEntry:
         self.undo_pos: FilePos | None = None
         # Order in which full blocks arrived: among equal work the first seen wins (as Core).
         self.sequence_id = 0
+        self._mtp = -1
 
     @property
     def time(self) -> int:
@@ -88,6 +90,13 @@ class BlockIndexEntry:
         return e
 
     def median_time_past(self) -> int:
+        """Median of the last 11 timestamps; cached, as ancestors never change."""
+        mtp = self._mtp
+        if mtp < 0:
+            mtp = self._mtp = self._compute_median_time_past()
+        return mtp
+
+    def _compute_median_time_past(self) -> int:
         times = []
         e: BlockIndexEntry | None = self
         for _ in range(11):

@@ -14,7 +14,15 @@ from __future__ import annotations
 from .errors import RuleError
 from .merkle import block_merkle_root
 from .pow import check_proof_of_work
-from .primitives import MAX_BLOCK_WEIGHT, MAX_MONEY, WITNESS_SCALE_FACTOR, Block, Header, Tx
+from .primitives import (
+    MAX_BLOCK_WEIGHT,
+    MAX_MONEY,
+    NULL_HASH,
+    WITNESS_SCALE_FACTOR,
+    Block,
+    Header,
+    Tx,
+)
 from .script.sigops import MAX_BLOCK_SIGOPS_COST, legacy_sigop_count
 
 MIN_COINBASE_SCRIPT_SIZE = 2
@@ -41,30 +49,42 @@ def check_transaction(tx: Tx) -> None:
     if tx.base_size() * WITNESS_SCALE_FACTOR > MAX_BLOCK_WEIGHT:
         raise RuleError("bad-txns-oversize", f"legacy size {tx.base_size()} too large", _BAN)
 
-    total = 0
-    for i, out in enumerate(tx.outputs):
-        if out.value < 0:
-            raise RuleError("bad-txns-vout-negative", f"output {i} is negative", _BAN)
-        if out.value > MAX_MONEY:
-            raise RuleError("bad-txns-vout-toolarge", f"output {i} exceeds MAX_MONEY", _BAN)
-        total += out.value
-        if total > MAX_MONEY:
-            raise RuleError(
-                "bad-txns-txouttotal-toolarge", f"outputs 0..{i} sum above MAX_MONEY", _BAN
-            )
+    outputs = tx.outputs
+    values = [out.value for out in outputs]
+    if min(values) < 0 or sum(values) > MAX_MONEY:
+        # Some rule below fails (all values non-negative and a total within range pass them
+        # all); walk the outputs in order to report the first failure as Core does.
+        total = 0
+        for i, value in enumerate(values):
+            if value < 0:
+                raise RuleError("bad-txns-vout-negative", f"output {i} is negative", _BAN)
+            if value > MAX_MONEY:
+                raise RuleError("bad-txns-vout-toolarge", f"output {i} exceeds MAX_MONEY", _BAN)
+            total += value
+            if total > MAX_MONEY:
+                raise RuleError(
+                    "bad-txns-txouttotal-toolarge", f"outputs 0..{i} sum above MAX_MONEY", _BAN
+                )
 
     inputs = tx.inputs
-    prevouts = {txin.prevout for txin in inputs}
-    if len(prevouts) != len(inputs):
-        raise RuleError("bad-txns-inputs-duplicate", "an outpoint is spent twice", _BAN)
+    if len(inputs) > 1:
+        # Plain (txid, index) tuples hash in C; OutPoint's own __hash__ is Python code.
+        spent = {(txin.prevout.txid, txin.prevout.index) for txin in inputs}
+        if len(spent) != len(inputs):
+            raise RuleError("bad-txns-inputs-duplicate", "an outpoint is spent twice", _BAN)
 
     if tx.is_coinbase():
         size = len(inputs[0].script_sig)
         if not MIN_COINBASE_SCRIPT_SIZE <= size <= MAX_COINBASE_SCRIPT_SIZE:
             raise RuleError("bad-cb-length", f"coinbase scriptSig of {size} bytes", _BAN)
-    elif any(p.is_null() for p in prevouts):
-        # A lone input with a null prevout makes a coinbase; beside other inputs it is invalid.
-        raise RuleError("bad-txns-prevout-null", "a non-coinbase input has a null prevout", _BAN)
+    else:
+        for txin in inputs:
+            prevout = txin.prevout
+            if prevout.index == 0xFFFFFFFF and prevout.txid == NULL_HASH:
+                # A lone input with a null prevout makes a coinbase; beside others it is invalid.
+                raise RuleError(
+                    "bad-txns-prevout-null", "a non-coinbase input has a null prevout", _BAN
+                )
 
 
 # -- blocks ------------------------------------------------------------------------------------
@@ -128,7 +148,7 @@ def check_block(
     if (
         not txs
         or len(txs) * WITNESS_SCALE_FACTOR > MAX_BLOCK_WEIGHT
-        or len(block.serialize_legacy()) * WITNESS_SCALE_FACTOR > MAX_BLOCK_WEIGHT
+        or block.base_size() * WITNESS_SCALE_FACTOR > MAX_BLOCK_WEIGHT
     ):
         raise RuleError("bad-blk-length", "size limits failed", _BAN)
 

@@ -41,6 +41,7 @@ from .primitives import (
     OutPoint,
     Tx,
     TxOut,
+    _slot_setter,
 )
 from .script.script import LOCKTIME_THRESHOLD, push_int
 
@@ -302,7 +303,7 @@ def evaluate_sequence_locks(block_height: int, block_prev_mtp: int, lock: tuple[
 # -- coins -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class SpentCoin:
     """A coin being spent, as the UTXO set holds it: the output, the height of the block that
     created it, and whether it came from a coinbase (for the maturity rule)."""
@@ -310,6 +311,18 @@ class SpentCoin:
     txout: TxOut
     height: int
     coinbase: bool
+
+    def __init__(self, txout: TxOut, height: int, coinbase: bool) -> None:
+        # One is made per output created or coin loaded: the slots' setters cost half of the
+        # frozen dataclass's generated ``object.__setattr__`` calls.
+        _set_coin_txout(self, txout)
+        _set_coin_height(self, height)
+        _set_coin_coinbase(self, coinbase)
+
+
+_set_coin_txout = _slot_setter(SpentCoin, "txout")
+_set_coin_height = _slot_setter(SpentCoin, "height")
+_set_coin_coinbase = _slot_setter(SpentCoin, "coinbase")
 
 
 def check_tx_inputs(
@@ -335,16 +348,15 @@ def check_tx_inputs(
     if len(spent) != len(tx.inputs):
         raise ValueError(f"{len(spent)} spent coins for {len(tx.inputs)} inputs")
 
-    coins: list[SpentCoin] = []
     for coin in spent:
         if coin is None:
             raise RuleError(
                 "bad-txns-inputs-missingorspent", f"inputs missing/spent ({tx.txid_hex})", _BAN
             )
-        coins.append(coin)
 
     value_in = 0
-    for coin in coins:
+    for coin in spent:
+        assert coin is not None  # checked above
         if coin.coinbase and spend_height - coin.height < coinbase_maturity:
             raise RuleError(
                 "bad-txns-premature-spend-of-coinbase",
@@ -353,10 +365,13 @@ def check_tx_inputs(
             )
         value = coin.txout.value
         value_in += value
-        if not money_range(value) or not money_range(value_in):
+        # money_range, inline: this runs for every input of every block.
+        if not (0 <= value <= MAX_MONEY and value_in <= MAX_MONEY):
             raise RuleError("bad-txns-inputvalues-outofrange", "input values out of range", _BAN)
 
-    value_out = sum(out.value for out in tx.outputs)
+    value_out = 0
+    for out in tx.outputs:
+        value_out += out.value
     if value_in < value_out:
         raise RuleError(
             "bad-txns-in-belowout", f"value in ({value_in}) < value out ({value_out})", _BAN
@@ -441,3 +456,15 @@ def check_bip30(block: Block, have_coin: Callable[[OutPoint], bool]) -> None:
                 raise RuleError(
                     "bad-txns-BIP30", f"tried to overwrite transaction {tx.txid_hex}", _BAN
                 )
+
+
+def check_bip30_by_tx(block: Block, any_unspent: Callable[[bytes, int], bool]) -> None:
+    """:func:`check_bip30`, asking once per transaction rather than once per output.
+
+    ``any_unspent(txid, n)`` says whether the UTXO set (before this block) holds an unspent coin
+    at any of outputs ``0 .. n - 1`` of ``txid`` (``chain.coins.CoinsCache.any_unspent``): a
+    store can answer that with one search, where new outputs are normally all absent.
+    """
+    for tx in block.txs:
+        if any_unspent(tx.txid, len(tx.outputs)):
+            raise RuleError("bad-txns-BIP30", f"tried to overwrite transaction {tx.txid_hex}", _BAN)

@@ -8,7 +8,7 @@ explorers show.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from .errors import DecodeError, NonCanonicalError, OversizeError, TruncatedError
@@ -70,8 +70,8 @@ class OutPoint:
     index: int
 
     def __init__(self, txid: bytes, index: int) -> None:
-        _SET(self, "txid", txid)
-        _SET(self, "index", index)
+        _set_op_txid(self, txid)
+        _set_op_index(self, index)
 
     __setattr__ = _frozen_setattr
 
@@ -114,10 +114,10 @@ class TxIn:
         sequence: int = 0xFFFFFFFF,
         witness: Sequence[bytes] = (),
     ) -> None:
-        _SET(self, "prevout", prevout)
-        _SET(self, "script_sig", script_sig)
-        _SET(self, "sequence", sequence)
-        _SET(self, "witness", tuple(witness))
+        _set_in_prevout(self, prevout)
+        _set_in_script_sig(self, script_sig)
+        _set_in_sequence(self, sequence)
+        _set_in_witness(self, tuple(witness))
 
     __setattr__ = _frozen_setattr
 
@@ -152,8 +152,8 @@ class TxOut:
     script_pubkey: bytes
 
     def __init__(self, value: int, script_pubkey: bytes) -> None:
-        _SET(self, "value", value)
-        _SET(self, "script_pubkey", script_pubkey)
+        _set_out_value(self, value)
+        _set_out_script_pubkey(self, script_pubkey)
 
     __setattr__ = _frozen_setattr
 
@@ -190,6 +190,26 @@ class TxOut:
         return (TxOut, (self.value, self.script_pubkey))
 
 
+# The slots' own setters: they store a field without going through the refusing __setattr__,
+# and cost a third of ``object.__setattr__`` with a name (object construction is most of decoding).
+_new = object.__new__
+
+
+def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+    setter: Callable[[Any, Any], None] = cls.__dict__[name].__set__
+    return setter
+
+
+_set_op_txid = _slot_setter(OutPoint, "txid")
+_set_op_index = _slot_setter(OutPoint, "index")
+_set_in_prevout = _slot_setter(TxIn, "prevout")
+_set_in_script_sig = _slot_setter(TxIn, "script_sig")
+_set_in_sequence = _slot_setter(TxIn, "sequence")
+_set_in_witness = _slot_setter(TxIn, "witness")
+_set_out_value = _slot_setter(TxOut, "value")
+_set_out_script_pubkey = _slot_setter(TxOut, "script_pubkey")
+
+
 class Tx:
     """A transaction. ``version`` is unsigned 32-bit (as Core now stores it), ``locktime`` too.
 
@@ -198,8 +218,10 @@ class Tx:
     """
 
     __slots__ = (
+        "_coinbase",
         "_raw",
         "_raw_nowit",
+        "_sigops",
         "_txid",
         "_wtxid",
         "inputs",
@@ -215,6 +237,10 @@ class Tx:
     _raw_nowit: bytes | None
     _txid: bytes | None
     _wtxid: bytes | None
+    _coinbase: bool
+    _sigops: int
+    """Core's legacy sigop count, -1 until ``script.sigops.legacy_sigop_count`` caches it here
+    (block checks and the connect-time sigop cost both need it)."""
 
     def __init__(
         self,
@@ -223,14 +249,17 @@ class Tx:
         outputs: Iterable[TxOut],
         locktime: int = 0,
     ) -> None:
+        ins = tuple(inputs)
         _SET(self, "version", version)
-        _SET(self, "inputs", tuple(inputs))
+        _SET(self, "inputs", ins)
         _SET(self, "outputs", tuple(outputs))
         _SET(self, "locktime", locktime)
         _SET(self, "_raw", None)
         _SET(self, "_raw_nowit", None)
         _SET(self, "_txid", None)
         _SET(self, "_wtxid", None)
+        _SET(self, "_coinbase", len(ins) == 1 and ins[0].prevout.is_null())
+        _SET(self, "_sigops", -1)
 
     __setattr__ = _frozen_setattr
 
@@ -257,6 +286,9 @@ class Tx:
     # -- encoding -----------------------------------------------------------------------------
 
     def has_witness(self) -> bool:
+        raw = self._raw
+        if raw is not None and raw is self._raw_nowit:
+            return False  # decoded (or encoded) without the BIP144 form: no witness anywhere
         return any(txin.witness for txin in self.inputs)
 
     def serialize_legacy(self) -> bytes:
@@ -332,7 +364,8 @@ class Tx:
         return (self.weight() + WITNESS_SCALE_FACTOR - 1) // WITNESS_SCALE_FACTOR
 
     def is_coinbase(self) -> bool:
-        return len(self.inputs) == 1 and self.inputs[0].prevout.is_null()
+        """One input spending the null outpoint; decided once, when the transaction is built."""
+        return self._coinbase
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Tx) and self.serialize() == other.serialize()
@@ -346,6 +379,17 @@ class Tx:
     def __reduce__(self) -> tuple[Any, ...]:
         return (Tx.parse, (self.serialize(),))
 
+
+_set_tx_version = _slot_setter(Tx, "version")
+_set_tx_inputs = _slot_setter(Tx, "inputs")
+_set_tx_outputs = _slot_setter(Tx, "outputs")
+_set_tx_locktime = _slot_setter(Tx, "locktime")
+_set_tx_raw = _slot_setter(Tx, "_raw")
+_set_tx_raw_nowit = _slot_setter(Tx, "_raw_nowit")
+_set_tx_txid = _slot_setter(Tx, "_txid")
+_set_tx_wtxid = _slot_setter(Tx, "_wtxid")
+_set_tx_coinbase = _slot_setter(Tx, "_coinbase")
+_set_tx_sigops = _slot_setter(Tx, "_sigops")
 
 _OUTPOINT_ST = struct.Struct("<32sI")
 _unpack_outpoint = _OUTPOINT_ST.unpack_from
@@ -393,15 +437,32 @@ def _count_at(data: bytes, pos: int, end: int, min_item: int) -> tuple[int, int]
     return n, pos
 
 
+def _too_few(n: int, pos: int, end: int) -> TruncatedError:
+    return TruncatedError(f"count {n} needs at least {n} bytes, have {end - pos}")
+
+
 def _parse_tx(data: bytes, pos: int, end: int, allow_witness: bool) -> tuple[Tx, int]:
-    """The transaction decoder, written over (bytes, offset) for speed: it runs per input."""
+    """The transaction decoder, written over (bytes, offset) for speed: it runs per input.
+
+    Objects are built with the slots' setters rather than ``__init__``, and one-byte compact
+    sizes (nearly all of them) are read inline; the bounds checks and errors are those of
+    :func:`_size_at` and :func:`_count_at`.
+    """
     start = pos
     if pos + 4 > end:
         raise TruncatedError("truncated transaction version")
     version = _unpack_u32(data, pos)[0]
     pos += 4
     counts_start = pos
-    n_in, pos = _count_at(data, pos, end, _MIN_TXIN_SIZE)
+    if pos < end and data[pos] < 0xFD:
+        n_in = data[pos]
+        pos += 1
+        if n_in * _MIN_TXIN_SIZE > end - pos:
+            raise TruncatedError(
+                f"count {n_in} needs at least {n_in * _MIN_TXIN_SIZE} bytes, have {end - pos}"
+            )
+    else:
+        n_in, pos = _count_at(data, pos, end, _MIN_TXIN_SIZE)
     has_witness = False
     if n_in == 0 and allow_witness:
         # Either an empty input list or the BIP144 marker (0x00) followed by the flag.
@@ -415,6 +476,7 @@ def _parse_tx(data: bytes, pos: int, end: int, allow_witness: bool) -> tuple[Tx,
             pos += 1
             counts_start = pos
             n_in, pos = _count_at(data, pos, end, _MIN_TXIN_SIZE)
+    new = _new
     inputs: list[TxIn] = []
     append = inputs.append
     for _ in range(n_in):
@@ -430,10 +492,27 @@ def _parse_tx(data: bytes, pos: int, end: int, allow_witness: bool) -> tuple[Tx,
         script_end = pos + n
         if script_end + 4 > end:
             raise TruncatedError("truncated transaction input")
-        append(TxIn(OutPoint(txid, index), data[pos:script_end], _unpack_u32(data, script_end)[0]))
+        prevout = new(OutPoint)
+        _set_op_txid(prevout, txid)
+        _set_op_index(prevout, index)
+        txin = new(TxIn)
+        _set_in_prevout(txin, prevout)
+        _set_in_script_sig(txin, data[pos:script_end])
+        _set_in_sequence(txin, _unpack_u32(data, script_end)[0])
+        _set_in_witness(txin, ())
+        append(txin)
         pos = script_end + 4
-    n_out, pos = _count_at(data, pos, end, _MIN_TXOUT_SIZE)
+    if pos < end and data[pos] < 0xFD:
+        n_out = data[pos]
+        pos += 1
+        if n_out * _MIN_TXOUT_SIZE > end - pos:
+            raise TruncatedError(
+                f"count {n_out} needs at least {n_out * _MIN_TXOUT_SIZE} bytes, have {end - pos}"
+            )
+    else:
+        n_out, pos = _count_at(data, pos, end, _MIN_TXOUT_SIZE)
     outputs: list[TxOut] = []
+    append_out = outputs.append
     for _ in range(n_out):
         if pos + 9 > end:
             raise TruncatedError("truncated transaction output")
@@ -447,25 +526,42 @@ def _parse_tx(data: bytes, pos: int, end: int, allow_witness: bool) -> tuple[Tx,
         script_end = pos + n
         if script_end > end:
             raise TruncatedError("truncated transaction output")
-        outputs.append(TxOut(value, data[pos:script_end]))
+        txout = new(TxOut)
+        _set_out_value(txout, value)
+        _set_out_script_pubkey(txout, data[pos:script_end])
+        append_out(txout)
         pos = script_end
     body_end = pos
     if has_witness:
         any_witness = False
-        for i in range(n_in):
-            n_items, pos = _count_at(data, pos, end, 1)
+        for txin in inputs:
+            if pos >= end:
+                raise TruncatedError(f"need 1 byte at offset {pos}")
+            n_items = data[pos]
+            if n_items < 0xFD:
+                pos += 1
+                if n_items > end - pos:
+                    raise _too_few(n_items, pos, end)
+            else:
+                n_items, pos = _count_at(data, pos, end, 1)
             if n_items:
                 any_witness = True
                 items = []
                 for _ in range(n_items):
-                    n, pos = _size_at(data, pos, end)
+                    if pos >= end:
+                        raise TruncatedError(f"need 1 byte at offset {pos}")
+                    n = data[pos]
+                    if n < 0xFD:
+                        pos += 1
+                    else:
+                        n, pos = _size_at(data, pos, end)
                     item_end = pos + n
                     if item_end > end:
                         raise TruncatedError("truncated witness item")
                     items.append(data[pos:item_end])
                     pos = item_end
-                old = inputs[i]
-                inputs[i] = TxIn(old.prevout, old.script_sig, old.sequence, items)
+                # Not yet shared with anyone: filling the slot in place is safe.
+                _set_in_witness(txin, tuple(items))
         if not any_witness:
             # Core refuses the extended form when it carries no witness at all.
             raise DecodeError("superfluous witness record")
@@ -473,14 +569,26 @@ def _parse_tx(data: bytes, pos: int, end: int, allow_witness: bool) -> tuple[Tx,
         raise TruncatedError("truncated transaction lock time")
     locktime = _unpack_u32(data, pos)[0]
     pos += 4
-    tx = Tx(version, inputs, outputs, locktime)
     raw = data[start:pos]
-    _SET(tx, "_raw", raw)
     if has_witness:
         legacy = data[start : start + 4] + data[counts_start:body_end] + data[pos - 4 : pos]
-        _SET(tx, "_raw_nowit", legacy)
     else:
-        _SET(tx, "_raw_nowit", raw)
+        legacy = raw
+    coinbase = False
+    if n_in == 1:
+        first = inputs[0].prevout
+        coinbase = first.index == 0xFFFFFFFF and first.txid == NULL_HASH
+    tx = new(Tx)
+    _set_tx_version(tx, version)
+    _set_tx_inputs(tx, tuple(inputs))
+    _set_tx_outputs(tx, tuple(outputs))
+    _set_tx_locktime(tx, locktime)
+    _set_tx_raw(tx, raw)
+    _set_tx_raw_nowit(tx, legacy)
+    _set_tx_txid(tx, None)
+    _set_tx_wtxid(tx, None)
+    _set_tx_coinbase(tx, coinbase)
+    _set_tx_sigops(tx, -1)
     return tx, pos
 
 
@@ -585,10 +693,16 @@ class Block:
         start = r.pos
         header = Header.from_reader(r)
         n = r.count(_MIN_TX_SIZE, MAX_BLOCK_SERIALIZED_SIZE)
-        from_reader = Tx.from_reader
-        txs = [from_reader(r) for _ in range(n)]
+        data = r.data
+        pos = r.pos
+        end = r.end
+        txs = []
+        for _ in range(n):
+            tx, pos = _parse_tx(data, pos, end, True)
+            txs.append(tx)
+        r.pos = pos
         block = cls(header, txs)
-        _SET(block, "_raw", r.data[start : r.pos])
+        _SET(block, "_raw", data[start:pos])
         return block
 
     @classmethod
@@ -618,6 +732,17 @@ class Block:
         parts.extend(tx.serialize_legacy() for tx in self.txs)
         return b"".join(parts)
 
+    def base_size(self) -> int:
+        """``len(serialize_legacy())``, added up from the transactions' cached encodings."""
+        txs = self.txs
+        size = Header.SIZE + len(compact_size(len(txs)))
+        for tx in txs:
+            size += tx.base_size()
+        return size
+
+    def total_size(self) -> int:
+        return len(self.serialize())
+
     @property
     def hash(self) -> bytes:
         return self.header.hash
@@ -627,9 +752,7 @@ class Block:
         return self.header.hash_hex
 
     def weight(self) -> int:
-        base = len(self.serialize_legacy())
-        total = len(self.serialize())
-        return base * (WITNESS_SCALE_FACTOR - 1) + total
+        return self.base_size() * (WITNESS_SCALE_FACTOR - 1) + self.total_size()
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Block) and self.serialize() == other.serialize()

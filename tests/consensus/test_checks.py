@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from peercash.consensus.checks import check_transaction
 from peercash.consensus.errors import RuleError
@@ -155,3 +157,64 @@ def test_tx_valid(index: int) -> None:
     tx = Tx.from_hex(entry[1])
     assert tx.serialize().hex() == entry[1]
     check_transaction(tx)
+
+
+# -- the quick paths against Core's loop ---------------------------------------------------------
+
+
+def _plain_reject(tx: Tx) -> str | None:
+    """CheckTransaction's rules, in Core's order and words, without any shortcut."""
+    if not tx.inputs:
+        return "bad-txns-vin-empty"
+    if not tx.outputs:
+        return "bad-txns-vout-empty"
+    if len(tx.serialize_legacy()) * 4 > 4_000_000:
+        return "bad-txns-oversize"
+    total = 0
+    for out in tx.outputs:
+        if out.value < 0:
+            return "bad-txns-vout-negative"
+        if out.value > MAX_MONEY:
+            return "bad-txns-vout-toolarge"
+        total += out.value
+        if total > MAX_MONEY:
+            return "bad-txns-txouttotal-toolarge"
+    prevouts = [txin.prevout for txin in tx.inputs]
+    if len(set(prevouts)) != len(prevouts):
+        return "bad-txns-inputs-duplicate"
+    if len(prevouts) == 1 and prevouts[0].is_null():
+        size = len(tx.inputs[0].script_sig)
+        return None if 2 <= size <= 100 else "bad-cb-length"
+    if any(p.is_null() for p in prevouts):
+        return "bad-txns-prevout-null"
+    return None
+
+
+_values = st.one_of(
+    st.integers(-2, 2),
+    st.integers(0, MAX_MONEY),
+    st.sampled_from([MAX_MONEY, MAX_MONEY + 1, MAX_MONEY // 2, MAX_MONEY // 2 + 1, -(2**63)]),
+    st.integers(-(2**63), 2**63 - 1),
+)
+_prevouts = st.one_of(
+    st.just(NULL),
+    st.builds(op, st.integers(0, 2), st.sampled_from([0, 1, 0xFFFFFFFF])),
+    st.builds(OutPoint, st.just(NULL_HASH), st.integers(0, 2)),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.lists(_prevouts, max_size=4),
+    st.lists(_values, max_size=4),
+    st.binary(max_size=3).map(lambda b: b * 40),
+)
+def test_check_transaction_equals_plain_rules(
+    prevouts: list[OutPoint], values: list[int], script_sig: bytes
+) -> None:
+    tx = Tx(2, [TxIn(p, script_sig) for p in prevouts], [TxOut(v, b"") for v in values])
+    expected = _plain_reject(tx)
+    if expected is None:
+        check_transaction(tx)
+    else:
+        assert reject_code(tx) == expected

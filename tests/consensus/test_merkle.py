@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from peercash.consensus.errors import DecodeError
 from peercash.consensus.hashing import hash256
@@ -164,3 +166,23 @@ def test_build_partial_tree_arguments() -> None:
         build_partial_merkle_tree([], [])
     with pytest.raises(ValueError):
         build_partial_merkle_tree([h(1)], [])
+
+
+def _plain_merkle_root(hashes: list[bytes]) -> tuple[bytes, bool]:
+    """Core's ComputeMerkleRoot, pair by pair."""
+    if not hashes:
+        return b"\x00" * 32, False
+    level, mutated = list(hashes), False
+    while len(level) > 1:
+        for i in range(0, len(level) - 1, 2):
+            mutated = mutated or level[i] == level[i + 1]
+        if len(level) % 2:
+            level.append(level[-1])
+        level = [hash256(level[i] + level[i + 1]) for i in range(0, len(level), 2)]
+    return level[0], mutated
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([bytes([i]) * 32 for i in range(4)]), max_size=12))
+def test_merkle_root_equals_plain_definition(hashes: list[bytes]) -> None:
+    assert merkle_root(hashes) == _plain_merkle_root(hashes)

@@ -24,7 +24,7 @@ from peercash.consensus.merkle import (
     witness_merkle_root,
 )
 from peercash.consensus.pow import check_proof_of_work
-from peercash.consensus.primitives import Block, Header, Tx, TxOut
+from peercash.consensus.primitives import NULL_HASH, Block, Header, OutPoint, Tx, TxIn, TxOut
 from peercash.consensus.serialize import Reader
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -560,3 +560,132 @@ def test_witness_commitment(path: Path) -> None:
 def test_no_witness_commitment_in_legacy_blocks() -> None:
     for name in ("block1.raw", "block300025.raw", "block426884.raw", "block928828.raw"):
         assert witness_commitment_index(parse_block_file(BCOIN / "blocks" / name)) is None
+
+
+# -- the fast decoder against a plain one --------------------------------------------------------
+
+
+def _plain_parse_tx(data: bytes) -> Tx:
+    """The transaction format read field by field with ``Reader``: the specification that the
+    fast decoder (inline compact sizes, objects built through their slots) must match."""
+    r = Reader(data)
+    version = r.u32()
+    n_in = r.count(41)
+    witness = False
+    if n_in == 0:
+        if r.remaining() < 1:
+            raise DecodeError("truncated transaction")
+        flag = r.data[r.pos]
+        if flag:
+            if flag != 1:
+                raise DecodeError("unknown flag")
+            r.pos += 1
+            witness = True
+            n_in = r.count(41)
+    ins = [(OutPoint(r.read(32), r.u32()), r.var_bytes(), r.u32()) for _ in range(n_in)]
+    outs = [TxOut.from_reader(r) for _ in range(r.count(9))]
+    stacks: list[list[bytes]] = [[] for _ in ins]
+    if witness:
+        for stack in stacks:
+            stack.extend(r.var_bytes() for _ in range(r.count(1)))
+        if not any(stacks):
+            raise DecodeError("superfluous witness record")
+    locktime = r.u32()
+    r.expect_end()
+    inputs = [TxIn(p, s, q, w) for (p, s, q), w in zip(ins, stacks, strict=True)]
+    return Tx(version, inputs, outs, locktime)
+
+
+def _same_tx(a: Tx, b: Tx) -> None:
+    assert (a.version, a.locktime) == (b.version, b.locktime)
+    assert a.inputs == b.inputs and a.outputs == b.outputs
+    assert all(type(x.witness) is tuple for x in a.inputs)
+    assert a.serialize() == b.serialize() and a.serialize_legacy() == b.serialize_legacy()
+    assert (a.txid, a.wtxid) == (b.txid, b.wtxid)
+    assert (
+        a.is_coinbase()
+        == b.is_coinbase()
+        == (len(a.inputs) == 1 and a.inputs[0].prevout == OutPoint(NULL_HASH, 0xFFFFFFFF))
+    )
+
+
+_TX_SAMPLES = [
+    # segwit v0, a coinbase-shaped legacy tx, a 0xFD-long script and a multi-item witness
+    bytes.fromhex(
+        "02000000000101" + "11" * 32 + "01000000" + "00" + "ffffffff"
+        "01"
+        + "e803000000000000"
+        + "16"
+        + "0014"
+        + "22" * 20
+        + "02"
+        + "01aa"
+        + "0201bb"
+        + "00000000"
+    ),
+    bytes.fromhex(
+        "01000000" + "01" + "00" * 32 + "ffffffff" + "03" + "012345" + "ffffffff"
+        "01" + "00f2052a01000000" + "01" + "51" + "00000000"
+    ),
+    bytes.fromhex(
+        "01000000" + "01" + "33" * 32 + "00000000" + "fdfd00" + "ab" * 253 + "feffffff"
+        "02" + "0100000000000000" + "00" + "0200000000000000" + "0151" + "01000000"
+    ),
+]
+
+
+@pytest.mark.parametrize("raw", _TX_SAMPLES, ids=["segwit", "coinbase", "long-script"])
+def test_fast_decoder_equals_plain_decoder(raw: bytes) -> None:
+    _same_tx(Tx.parse(raw), _plain_parse_tx(raw))
+
+
+def test_fast_decoder_equals_plain_decoder_on_damage() -> None:
+    """Every truncation and every single-byte change of the samples: both decoders agree on
+    whether the bytes decode, and on what they decode to."""
+    for raw in _TX_SAMPLES:
+        variants = [raw[:n] for n in range(len(raw))]
+        for pos in range(len(raw)):
+            for value in (0x00, 0x01, 0x02, 0xFC, 0xFD, 0xFE, 0xFF, raw[pos] ^ 0x80):
+                variants.append(raw[:pos] + bytes([value]) + raw[pos + 1 :])
+        for data in variants:
+            try:
+                plain: Tx | None = _plain_parse_tx(data)
+            except DecodeError:
+                plain = None
+            try:
+                fast: Tx | None = Tx.parse(data)
+            except DecodeError:
+                fast = None
+            assert (fast is None) == (plain is None), data.hex()
+            if fast is not None and plain is not None:
+                _same_tx(fast, plain)
+
+
+def test_block_sizes_from_cached_encodings() -> None:
+    bcoin = [parse_block_file(BCOIN / "blocks" / e["file"]) for e in BCOIN_INDEX[:6]]
+    for block in [*mainnet_0_255()[:20], *bcoin]:
+        assert block.base_size() == len(block.serialize_legacy())
+        assert block.total_size() == len(block.serialize())
+        rebuilt = Block(block.header, [Tx.parse(tx.serialize()) for tx in block.txs])
+        assert rebuilt.base_size() == block.base_size()
+        assert rebuilt.weight() == block.weight()
+
+
+def test_constructed_and_parsed_objects_agree() -> None:
+    """``__init__`` and the decoder fill the same slots (the decoder bypasses ``__init__``)."""
+    prevout = OutPoint(b"\x07" * 32, 3)
+    tx = Tx(2, [TxIn(prevout, b"\x51", 5, [b"\x01"])], [TxOut(9, b"\x52")], 7)
+    parsed = Tx.parse(tx.serialize())
+    for a, b in (
+        (tx, parsed),
+        (tx.inputs[0], parsed.inputs[0]),
+        (prevout, parsed.inputs[0].prevout),
+    ):
+        assert type(a) is type(b)
+        for name in type(a).__slots__:
+            if name not in ("_raw", "_raw_nowit", "_txid", "_wtxid"):
+                assert getattr(a, name) == getattr(b, name), name
+    with pytest.raises(AttributeError):
+        parsed.inputs[0].prevout.index = 1  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        parsed.outputs[0].value = 1  # type: ignore[misc]

@@ -83,7 +83,13 @@ def import_cmd(
     assumevalid: Annotated[
         str | None, typer.Option(help="skip signatures below this block; 0 checks all")
     ] = None,
-    par: Annotated[int, typer.Option(help="extra processes for script checks")] = 0,
+    par: Annotated[
+        int | None,
+        typer.Option(
+            help="extra processes for script checks (default: one per core beyond the first; "
+            "0: none; negative: leave that many cores free)"
+        ),
+    ] = None,
     reindex: Annotated[bool, typer.Option(help="rebuild index and UTXO set first")] = False,
     signetchallenge: Annotated[
         str | None, typer.Option(help="custom signet challenge script (hex)")
@@ -91,6 +97,7 @@ def import_cmd(
 ) -> None:
     """Validate and connect blocks from FILE; stops at the first invalid block."""
     from peercash.chain.errors import ChainError
+    from peercash.chain.scriptcheck import script_workers
     from peercash.consensus.errors import DecodeError
     from peercash.tools.chaintools import import_blocks
 
@@ -102,7 +109,7 @@ def import_cmd(
     try:
         result = import_blocks(
             file, network, datadir, dbcache_mb=dbcache, assume_valid=assumevalid,
-            script_workers=par, reindex=reindex, progress=progress,
+            script_workers=script_workers(par), reindex=reindex, progress=progress,
             signet_challenge=signetchallenge,
         )  # fmt: skip
     except (ChainError, DecodeError, OSError, ValueError) as e:

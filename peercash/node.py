@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from peercash.chain.chainstate import ChainState
+from peercash.chain.scriptcheck import script_workers
 from peercash.config import Config, parse_rpcauth
 from peercash.consensus.params import get_params
 from peercash.log import LogControl, setup_logging
@@ -71,13 +72,6 @@ class DataDirLock:
                 fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
             self._file.close()
             self._file = None
-
-
-def _script_workers(par: int) -> int:
-    """``-par``: extra script-check processes; negative leaves that many cores free."""
-    if par >= 0:
-        return par
-    return max(0, (os.cpu_count() or 1) + par - 1)
 
 
 class Node:
@@ -209,7 +203,7 @@ class Node:
                 self.datadir,
                 dbcache_mb=cfg.dbcache,
                 assume_valid=assume_valid,
-                script_workers=_script_workers(cfg.par),
+                script_workers=script_workers(cfg.par),
             )
 
         loop = asyncio.get_running_loop()

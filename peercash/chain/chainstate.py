@@ -15,7 +15,9 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from peercash.consensus.checks import check_block, check_block_header
@@ -23,7 +25,7 @@ from peercash.consensus.contextual import SpentCoin
 from peercash.consensus.errors import DecodeError, RuleError
 from peercash.consensus.merkle import block_merkle_root
 from peercash.consensus.params import NetworkParams
-from peercash.consensus.primitives import Block, Header
+from peercash.consensus.primitives import Block, Header, Tx, TxOut
 from peercash.consensus.script.script import is_unspendable
 
 from .blockstore import BlockStore, FilePos, scan_block_file
@@ -41,7 +43,7 @@ from .index import (
     BlockIndex,
     BlockIndexEntry,
 )
-from .scriptcheck import ScriptCheckPool
+from .scriptcheck import CheckBatch, ScriptCheckPool
 from .undo import decode_block_undo, encode_block_undo
 from .validation import BlockValidator
 
@@ -49,6 +51,16 @@ log = logging.getLogger("peercash.chain")
 
 DEFAULT_DBCACHE_MB = 450
 MAX_ORPHAN_BLOCKS = 100
+
+
+@dataclass(slots=True)
+class _Unverified:
+    """A block connected while its script checks still run in the pool."""
+
+    entry: BlockIndexEntry
+    block: Block
+    batch: CheckBatch | None  # None: nothing to check, but an earlier block is pending
+    txs: list[Tx]
 
 
 class ChainState:
@@ -91,6 +103,12 @@ class ChainState:
         self._fresh_blocks: dict[bytes, Block] = {}
         self._precious_counter = 0
         self.pool = ScriptCheckPool(script_workers) if script_workers > 0 else None
+        # Deferred script checks (bulk import): a block is connected and the next one taken
+        # while the pool checks its scripts; blocks stay "unverified" until their checks pass.
+        self.defer_scripts = False
+        self.defer_keep_inputs = 512
+        self._unverified: deque[_Unverified] = deque()
+        self._announced_tip: BlockIndexEntry | None = None
         self.validator = BlockValidator(self, assume_valid, clock)
         try:
             self.reindexed_blocks = self._reindex_files() if reindex else 0
@@ -365,6 +383,10 @@ class ChainState:
             ):
                 break
             fork = self.find_fork(best)
+            if fork is not self.tip and self._unverified:
+                if not self._settle(wait=True):
+                    continue  # a pending block failed: the chain moved back, look again
+                fork = self.find_fork(best)
             disconnected: list[Block] = []
             while self.tip is not fork:
                 disconnected.append(self._disconnect_tip())
@@ -379,38 +401,119 @@ class ChainState:
                 try:
                     self._connect(e)
                 except RuleError as err:
-                    log.warning(
-                        "block %s at height %d is invalid: %s", e.header.hash_hex, e.height, err
-                    )
-                    self._mark_failed(e)
-                    self.last_error = (e, err)
+                    # A pending block below may have failed first: then it is the one to blame.
+                    if not self._unverified or self._settle(wait=True):
+                        self._reject(e, err)
+                    failed = True
+                    break
+                if self._unverified and not self._settle(wait=False):
                     failed = True
                     break
             if disconnected:
                 txs = [tx for b in reversed(disconnected) for tx in b.txs[1:]]
                 self.events.txs_disconnected(txs)
-            self.events.tip(self.tip)
-            self._prune_candidates()
             self._maybe_flush()
+            self._announce_tip()
+            self._prune_candidates()
             if failed:
                 continue
         self._prune_candidates()
 
     last_error: tuple[BlockIndexEntry, RuleError] | None = None
 
+    def _reject(self, e: BlockIndexEntry, err: RuleError) -> None:
+        log.warning("block %s at height %d is invalid: %s", e.header.hash_hex, e.height, err)
+        self._mark_failed(e)
+        self.last_error = (e, err)
+
     def _connect(self, e: BlockIndexEntry) -> None:
         block = self._fresh_blocks.pop(e.hash, None) or self.read_block(e)
         assert e.prev is self.tip
-        undo = self.validator.connect_block(block, e)
+        pool = self.pool
+        pending: list[tuple[list[Tx], CheckBatch]] = []
+
+        def defer(txs: list[Tx], spent: list[list[TxOut]], flags: int) -> None:
+            assert pool is not None
+            pending.append((txs, pool.submit(txs, spent, flags, e)))
+
+        deferred = self.defer_scripts and pool is not None
+        undo = self.validator.connect_block(block, e, defer if deferred else None)
         if e.height > 0:
             e.undo_pos = self.blocks.write_undo(e.hash, encode_block_undo(undo))
             e.status |= HAVE_UNDO
+        self.chain.append(e)
+        if pending or self._unverified:
+            txs, batch = pending[0] if pending else ([], None)
+            self._unverified.append(_Unverified(e, block, batch, txs))
+            self.index.mark_dirty(e)
+            assert pool is not None
+            pool.help(self.defer_keep_inputs)
+            return
         e.raise_validity(VALID_SCRIPTS)
         self.index.mark_dirty(e)
-        self.chain.append(e)
         self.events.connected(block, e)
 
-    def _disconnect_tip(self) -> Block:
+    def _settle(self, wait: bool) -> bool:
+        """Finish what deferred script checks have finished (all of them if ``wait``), in chain
+        order; False when a block failed, which is then undone with everything above it."""
+        pool = self.pool
+        pending = self._unverified
+        while pending:
+            u = pending[0]
+            batch = u.batch
+            if batch is not None and not batch.done:
+                assert pool is not None
+                if not wait:
+                    pool.pump()
+                    if not batch.done:
+                        return True
+                pool.wait(batch)
+            if batch is not None and batch.failures:
+                self._undo_unverified(u, batch)
+                return False
+            pending.popleft()
+            u.entry.raise_validity(VALID_SCRIPTS)
+            self.index.mark_dirty(u.entry)
+            self.events.connected(u.block, u.entry)
+        return True
+
+    def _undo_unverified(self, u: _Unverified, batch: CheckBatch) -> None:
+        """Disconnect ``u``'s block and every block above it (none was announced) and mark it
+        invalid with the script error that failed it."""
+        assert self.pool is not None
+        self.pool.discard()
+        self._unverified.clear()
+        f = batch.sorted_failures()[0]
+        err = RuleError(
+            "mandatory-script-verify-flag-failed",
+            f"{f.error.value} (input {f.input_index} of tx {u.txs[f.tx_index].txid_hex})",
+        )
+        while True:
+            top = self.tip
+            self._disconnect_tip(announce=False)
+            if top is u.entry:
+                break
+        self._reject(u.entry, err)
+        self._reset_candidates()
+        self._announce_tip()
+
+    def settle(self) -> None:
+        """Wait for deferred script checks; a block that fails them is undone and marked
+        invalid (``last_error`` names it). Everything else reads a settled chain."""
+        if self._unverified:
+            if self._settle(wait=True):
+                self._announce_tip()
+            self.activate_best_chain()
+
+    def _announce_tip(self) -> None:
+        """Tell listeners the tip changed, once per change, and never while blocks below it
+        wait for their scripts."""
+        if self._unverified or self.tip is self._announced_tip:
+            return
+        self._announced_tip = self.tip
+        self.events.tip(self.tip)
+
+    def _disconnect_tip(self, announce: bool = True) -> Block:
         e = self.tip
         if e.prev is None:
             raise ChainError("cannot disconnect the genesis block")
@@ -433,7 +536,8 @@ class ChainState:
                 for txin, coin in zip(tx.inputs, spent, strict=True):
                     coins.add(coin_key(txin.prevout.txid, txin.prevout.index), coin, True)
         self.chain.pop()
-        self.events.disconnected(block, e)
+        if announce:
+            self.events.disconnected(block, e)
         return block
 
     # -- failure marks --------------------------------------------------------------------------
@@ -459,6 +563,7 @@ class ChainState:
             raise ChainError("block not found")
         if e.prev is None:
             raise ChainError("cannot invalidate the genesis block")
+        self.settle()
         disconnected: list[Block] = []
         while self.contains(e):
             disconnected.append(self._disconnect_tip())
@@ -467,10 +572,11 @@ class ChainState:
         self._mark_failed(e)
         self._reset_candidates()
         self.activate_best_chain()
-        self.events.tip(self.tip)
+        self._announce_tip()
 
     def reconsider_block(self, block_hash: bytes) -> None:
         """Clear failure marks on a block, its descendants and ancestors (``reconsiderblock``)."""
+        self.settle()
         e = self.index.get(block_hash)
         if e is None:
             raise ChainError("block not found")
@@ -487,6 +593,7 @@ class ChainState:
 
     def precious_block(self, block_hash: bytes) -> None:
         """Prefer this block among chains of equal work (``preciousblock``)."""
+        self.settle()
         e = self.index.get(block_hash)
         if e is None:
             raise ChainError("block not found")
@@ -509,10 +616,17 @@ class ChainState:
 
     def _maybe_flush(self) -> None:
         if self.coins.approx_bytes > self.dbcache_bytes:
-            self.flush()
+            if self._unverified and not self._settle(wait=True):
+                return  # the chain moved back; the caller looks for the best chain again
+            self._flush()
 
     def flush(self) -> None:
         """Make everything so far durable: block files, then the index, then the UTXO set."""
+        self.settle()
+        self._flush()
+
+    def _flush(self) -> None:
+        assert not self._unverified, "unverified blocks must never reach the disk"
         self.blocks.flush()
         self.index.flush()
         self.coins.flush(self.tip.hash)

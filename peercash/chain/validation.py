@@ -24,7 +24,7 @@ from peercash.consensus.contextual import (
 )
 from peercash.consensus.errors import RuleError
 from peercash.consensus.pow import BlockInfo, next_work_required
-from peercash.consensus.primitives import Block, Header, OutPoint, TxOut
+from peercash.consensus.primitives import Block, Header, OutPoint, Tx, TxOut
 from peercash.consensus.script.script import is_unspendable
 from peercash.consensus.script.sigops import MAX_BLOCK_SIGOPS_COST, transaction_sigop_cost
 from peercash.consensus.subsidy import block_subsidy
@@ -37,6 +37,9 @@ if TYPE_CHECKING:
     from .chainstate import ChainState
 
 TWO_WEEKS = 14 * 24 * 60 * 60
+
+ScriptSink = Callable[[list[Tx], list[list[TxOut]], int], None]
+"""Takes a block's script checks (transactions, their spent outputs, flags) to run later."""
 
 
 def _info(e: BlockIndexEntry) -> BlockInfo:
@@ -120,8 +123,15 @@ class BlockValidator:
         )
         return buried_seconds > TWO_WEEKS
 
-    def connect_block(self, block: Block, e: BlockIndexEntry) -> list[list[SpentCoin]]:
-        """Validate ``block`` against the UTXO set at its parent and apply it; returns undo data."""
+    def connect_block(
+        self, block: Block, e: BlockIndexEntry, script_sink: ScriptSink | None = None
+    ) -> list[list[SpentCoin]]:
+        """Validate ``block`` against the UTXO set at its parent and apply it; returns undo data.
+
+        With ``script_sink``, the scripts are not checked here: every rule but those is, the
+        block is applied, and the sink is handed the transactions, their spent outputs and the
+        flags, to check later (undoing the block if they fail).
+        """
         chain = self.chain
         p = self.params
         height = e.height
@@ -195,7 +205,12 @@ class BlockValidator:
 
         check_coinbase_amount(block.txs[0], fees, block_subsidy(height, p))
         if script_jobs:
-            self._check_scripts(block, script_jobs, flags)
+            if script_sink is not None:
+                script_sink(
+                    [block.txs[i] for i, _ in script_jobs], [s for _, s in script_jobs], flags
+                )
+            else:
+                self._check_scripts(block, script_jobs, flags)
 
         for key, coin in overlay.items():
             if coin is None:
@@ -230,4 +245,4 @@ class BlockValidator:
                     )
 
 
-__all__ = ["BlockValidator", "OutPoint"]
+__all__ = ["BlockValidator", "OutPoint", "ScriptSink"]

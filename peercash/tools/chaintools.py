@@ -123,28 +123,38 @@ def import_blocks(
         script_workers=script_workers,
         reindex=reindex,
     ) as chain:
+        # With script workers, a block's scripts are checked while the next blocks connect; a
+        # failure then surfaces a few blocks later, as ``last_error`` naming the failed block.
+        chain.defer_scripts = chain.pool is not None
+        chain.last_error = None
+
+        def result(error: str | None = None, error_height: int | None = None) -> ImportResult:
+            return ImportResult(
+                n, chain.height, chain.tip.header.hash_hex, time.perf_counter() - start,
+                error, error_height,
+            )  # fmt: skip
+
+        def failed_block() -> ImportResult | None:
+            failed = chain.last_error
+            return None if failed is None else result(str(failed[1]), failed[0].height)
+
         last_report = start
         for block in read_blocks(path, params.magic):
             n += 1
             try:
-                entry = chain.accept_block(block)
+                chain.accept_block(block)
             except RuleError as err:
+                chain.settle()  # a block before this one may have failed its scripts
                 prev = chain.index.get(block.header.prev_hash)
-                return ImportResult(
-                    n, chain.height, chain.tip.header.hash_hex, time.perf_counter() - start,
-                    str(err), prev.height + 1 if prev else None,
-                )  # fmt: skip
-            failed = chain.last_error
-            if failed is not None and entry is not None and failed[0] is entry:
-                return ImportResult(
-                    n, chain.height, chain.tip.header.hash_hex, time.perf_counter() - start,
-                    str(failed[1]), entry.height,
-                )  # fmt: skip
+                return failed_block() or result(str(err), prev.height + 1 if prev else None)
+            if (failure := failed_block()) is not None:
+                return failure
             now = time.perf_counter()
             if progress is not None and now - last_report >= 1.0:
                 progress(n, chain.height, now - start)
                 last_report = now
-        return ImportResult(n, chain.height, chain.tip.header.hash_hex, time.perf_counter() - start)
+        chain.settle()
+        return failed_block() or result()
 
 
 def chain_info(

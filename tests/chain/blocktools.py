@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -94,17 +95,36 @@ def sign_taproot_keypath(
     return Tx(tx.version, inputs, tx.outputs, tx.locktime)
 
 
+class SettlingChainState(ChainState):
+    """A chain state that checks scripts in a worker process after connecting each block (the
+    deferred path block import uses), and waits for them before ``accept_block`` returns, so a
+    scenario sees the same outcome as with checks done in line."""
+
+    def accept_block(self, *args: Any, **kwargs: Any) -> BlockIndexEntry | None:
+        try:
+            return super().accept_block(*args, **kwargs)
+        finally:
+            self.settle()
+
+
 class ChainBuilder:
     """A ``ChainState`` in ``datadir`` plus the blocks and outputs we built for it.
 
     The clock is fixed (``self.now``, settable), so "time-too-new" is deterministic.
+    ``deferred``: scripts are checked in a worker after each block connects, as in block import.
     """
 
     def __init__(
-        self, datadir: Path, params: NetworkParams = REGTEST, *, now: int | None = None
+        self,
+        datadir: Path,
+        params: NetworkParams = REGTEST,
+        *,
+        now: int | None = None,
+        deferred: bool = False,
     ) -> None:
         self.params = params
         self.datadir = datadir
+        self.deferred = deferred
         genesis = Block.parse(params.genesis)
         self.genesis = genesis
         self.now = now if now is not None else genesis.header.time + 10_000_000
@@ -115,7 +135,14 @@ class ChainBuilder:
         self.chain = self._open()
 
     def _open(self) -> ChainState:
-        return ChainState(self.params, self.datadir, clock=lambda: self.now)
+        if not self.deferred:
+            return ChainState(self.params, self.datadir, clock=lambda: self.now)
+        chain = SettlingChainState(
+            self.params, self.datadir, clock=lambda: self.now, script_workers=1
+        )
+        chain.defer_scripts = True
+        chain.defer_keep_inputs = 0  # every script check goes through the pool
+        return chain
 
     def reopen(self) -> ChainState:
         """Close the chain state and open it again on the same data directory."""

@@ -84,14 +84,17 @@ PUB_B = pubkey_from_secret(SECRET_B)
 # -- fixtures -------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def make_node(tmp_path: Path) -> Iterator[Callable[..., ChainBuilder]]:
-    """Build a ``ChainBuilder``; keyword arguments replace regtest parameters."""
+@pytest.fixture(params=["inline", "deferred"])
+def make_node(tmp_path: Path, request: Any) -> Iterator[Callable[..., ChainBuilder]]:
+    """Build a ``ChainBuilder``; keyword arguments replace regtest parameters. Every scenario
+    runs twice: scripts checked while connecting, and checked afterwards in a worker process
+    (block import's pipeline, which must undo a block whose scripts fail)."""
     made: list[ChainBuilder] = []
+    deferred = request.param == "deferred"
 
     def make(**changes: Any) -> ChainBuilder:
         params = dataclasses.replace(REGTEST, **changes) if changes else REGTEST
-        node = ChainBuilder(tmp_path / f"node{len(made)}", params)
+        node = ChainBuilder(tmp_path / f"node{len(made)}", params, deferred=deferred)
         made.append(node)
         return node
 

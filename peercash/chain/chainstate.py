@@ -572,6 +572,7 @@ class ChainState:
         self._mark_failed(e)
         self._reset_candidates()
         self.activate_best_chain()
+        self.settle()
         self._announce_tip()
 
     def reconsider_block(self, block_hash: bytes) -> None:
@@ -590,6 +591,7 @@ class ChainState:
                 self._note_header(x)
         self._reset_candidates()
         self.activate_best_chain()
+        self.settle()
 
     def precious_block(self, block_hash: bytes) -> None:
         """Prefer this block among chains of equal work (``preciousblock``)."""
@@ -604,6 +606,7 @@ class ChainState:
         if e in self._linked and not e.status & FAILED_MASK:
             self._candidates.add(e)
         self.activate_best_chain()
+        self.settle()
 
     def _reset_candidates(self) -> None:
         tip = self.tip

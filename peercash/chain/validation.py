@@ -15,7 +15,7 @@ from peercash.consensus import deployments
 from peercash.consensus.contextual import (
     SpentCoin,
     calculate_sequence_locks,
-    check_bip30,
+    check_bip30_by_tx,
     check_coinbase_amount,
     check_tx_inputs,
     contextual_check_block,
@@ -23,9 +23,16 @@ from peercash.consensus.contextual import (
     evaluate_sequence_locks,
 )
 from peercash.consensus.errors import RuleError
-from peercash.consensus.pow import BlockInfo, next_work_required
-from peercash.consensus.primitives import Block, Header, OutPoint, Tx, TxOut
-from peercash.consensus.script.script import is_unspendable
+from peercash.consensus.pow import BlockInfo, ends_min_difficulty_walk, next_work_required
+from peercash.consensus.primitives import (
+    SEQUENCE_LOCKTIME_DISABLE_FLAG,
+    Block,
+    Header,
+    OutPoint,
+    Tx,
+    TxOut,
+)
+from peercash.consensus.script.script import MAX_SCRIPT_SIZE
 from peercash.consensus.script.sigops import MAX_BLOCK_SIGOPS_COST, transaction_sigop_cost
 from peercash.consensus.subsidy import block_subsidy
 
@@ -37,6 +44,7 @@ if TYPE_CHECKING:
     from .chainstate import ChainState
 
 TWO_WEEKS = 14 * 24 * 60 * 60
+OP_RETURN = 0x6A
 
 ScriptSink = Callable[[list[Tx], list[list[TxOut]], int], None]
 """Takes a block's script checks (transactions, their spent outputs, flags) to run later."""
@@ -56,13 +64,42 @@ class BlockValidator:
         self.params = chain.params
         self.assume_valid = assume_valid
         self.clock = clock
+        self._walk_memo: dict[BlockIndexEntry, int] = {}
 
     # -- headers and blocks before connecting ---------------------------------------------------
 
     def expected_bits(self, prev: BlockIndexEntry, new_time: int) -> int:
         return next_work_required(
-            _info(prev), new_time, self.params, lambda h: _info(self._ancestor(prev, h))
+            _info(prev),
+            new_time,
+            self.params,
+            lambda h: _info(self._ancestor(prev, h)),
+            lambda: self._walk_bits(prev),
         )
+
+    def _walk_bits(self, e: BlockIndexEntry) -> int:
+        """The bits where the min-difficulty walk from ``e`` stops, remembered per block (a
+        block's answer is its parent's unless the walk stops at the block itself)."""
+        memo = self._walk_memo
+        path: list[BlockIndexEntry] = []
+        x: BlockIndexEntry | None = e
+        bits = None
+        while x is not None:
+            bits = memo.get(x)
+            if bits is not None:
+                break
+            if ends_min_difficulty_walk(_info(x), self.params):
+                bits = x.header.bits
+                break
+            path.append(x)
+            x = x.prev
+        assert bits is not None, "the walk always stops at the genesis block"
+        if len(memo) > 100_000:
+            memo.clear()
+        for y in path:
+            memo[y] = bits
+        memo[e] = bits
+        return bits
 
     def _ancestor(self, e: BlockIndexEntry, height: int) -> BlockIndexEntry:
         chain = self.chain
@@ -141,19 +178,16 @@ class BlockValidator:
         prev = e.prev
         assert prev is not None
         coins = chain.coins
+        coins_get = coins.get
         overlay: dict[bytes, SpentCoin | None] = {}
         created: set[bytes] = set()
-
-        def get(key: bytes) -> SpentCoin | None:
-            if key in overlay:
-                return overlay[key]
-            return coins.get(key)
 
         hash_at_bip34 = None
         if height > p.bip34_height:
             hash_at_bip34 = self._ancestor(prev, p.bip34_height).hash
         if deployments.bip30_check_required(p, height, e.hash, hash_at_bip34):
-            check_bip30(block, lambda op: get(coin_key(op.txid, op.index)) is not None)
+            # Before any transaction is applied, so the UTXO set is the parent's.
+            check_bip30_by_tx(block, coins.any_unspent)
 
         csv = deployments.csv_active(p, height)
         prev_mtp = prev.median_time_past() if csv else 0
@@ -165,13 +199,22 @@ class BlockValidator:
         bip30_unspendable = deployments.is_bip30_unspendable(p, height, e.hash)
         for tx_index, tx in enumerate(block.txs):
             spent_coins: list[SpentCoin] = []
+            keys: list[bytes] = []
             if tx_index:
+                keys = [coin_key(txin.prevout.txid, txin.prevout.index) for txin in tx.inputs]
                 found: list[SpentCoin | None] = [
-                    get(coin_key(txin.prevout.txid, txin.prevout.index)) for txin in tx.inputs
+                    overlay[k] if k in overlay else coins_get(k) for k in keys
                 ]
                 fees += check_tx_inputs(tx, found, height, p.coinbase_maturity)
                 spent_coins = found  # type: ignore[assignment]  # all present: checked above
-                if csv and tx.version >= 2:
+                # Inputs with the disable flag set carry no BIP68 lock (cheap to rule out).
+                if (
+                    csv
+                    and tx.version >= 2
+                    and not all(
+                        txin.sequence & SEQUENCE_LOCKTIME_DISABLE_FLAG for txin in tx.inputs
+                    )
+                ):
                     lock = calculate_sequence_locks(
                         tx,
                         True,
@@ -190,18 +233,20 @@ class BlockValidator:
             if tx_index:
                 if not skip_scripts:
                     script_jobs.append((tx_index, spent_outs))
-                for txin in tx.inputs:
-                    key = coin_key(txin.prevout.txid, txin.prevout.index)
+                for key in keys:
                     overlay[key] = None
                 undo.append(spent_coins)
             txid = tx.txid
             is_coinbase = tx_index == 0
             if not (is_coinbase and bip30_unspendable):
                 for i, out in enumerate(tx.outputs):
-                    if not is_unspendable(out.script_pubkey):
-                        key = coin_key(txid, i)
-                        overlay[key] = SpentCoin(out, height, is_coinbase)
-                        created.add(key)
+                    spk = out.script_pubkey
+                    # is_unspendable, inline: OP_RETURN or an oversized script.
+                    if (spk and spk[0] == OP_RETURN) or len(spk) > MAX_SCRIPT_SIZE:
+                        continue
+                    key = coin_key(txid, i)
+                    overlay[key] = SpentCoin(out, height, is_coinbase)
+                    created.add(key)
 
         check_coinbase_amount(block.txs[0], fees, block_subsidy(height, p))
         if script_jobs:

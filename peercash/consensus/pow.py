@@ -97,16 +97,30 @@ def _retarget(target: int, timespan: int, params: NetworkParams) -> int:
     return ((target * timespan) & _U256) // params.pow_target_timespan
 
 
+def ends_min_difficulty_walk(block: BlockInfo, params: NetworkParams) -> bool:
+    """Whether the testnet rule's walk back over min-difficulty blocks stops at ``block``: the
+    genesis block, a retarget boundary, or a block with other bits than the minimum."""
+    return (
+        block.height == 0
+        or block.height % params.difficulty_adjustment_interval == 0
+        or block.bits != target_to_bits(params.pow_limit)
+    )
+
+
 def next_work_required(
     last: BlockInfo,
     new_block_time: int,
     params: NetworkParams,
     ancestor: Callable[[int], BlockInfo],
+    walk_bits: Callable[[], int] | None = None,
 ) -> int:
     """The ``nBits`` the block after ``last`` must carry (Core's ``GetNextWorkRequired``).
 
     ``new_block_time`` is that block's timestamp (it matters only where min-difficulty blocks are
     allowed). ``ancestor(h)`` returns the block at height ``h <= last.height`` of ``last``'s chain.
+    ``walk_bits``, if given, returns the bits of the first block at or below ``last`` where
+    :func:`ends_min_difficulty_walk` holds (a caller can remember it per block; the walk may
+    otherwise visit up to a whole retarget period of ancestors).
     """
     interval = params.difficulty_adjustment_interval
     limit_bits = target_to_bits(params.pow_limit)
@@ -118,8 +132,10 @@ def next_work_required(
         # difficulty; otherwise it must carry the bits of the last block that did not.
         if new_block_time > last.time + 2 * params.pow_target_spacing:
             return limit_bits
+        if walk_bits is not None:
+            return walk_bits()
         block = last
-        while block.height > 0 and block.height % interval != 0 and block.bits == limit_bits:
+        while not ends_min_difficulty_walk(block, params):
             block = ancestor(block.height - 1)
         return block.bits
 

@@ -213,9 +213,13 @@ class ScriptCheckPool:
     def help(self, keep_inputs: int) -> None:
         """Verify jobs here while more than ``keep_inputs`` inputs are queued (the workers get
         the rest), so a caller that outpaces the workers lends them its time."""
+        n = 0
         while self._queued_inputs > keep_inputs and self._queue:
             self._run_local()
-            self.pump()
+            n += 1
+            if n % 4 == 0:  # a worker has a chunk or two in hand: no need to ask after each job
+                self.pump()
+        self.pump()
 
     def wait(self, batch: CheckBatch) -> None:
         """Return once ``batch`` is done, verifying queued jobs here meanwhile."""

@@ -944,6 +944,10 @@ class _Overlay:
     def have(self, key: bytes) -> bool:
         return self.get(key) is not None
 
+    def any_unspent(self, txid: bytes, n_outputs: int) -> bool:
+        """BIP30's question (``CoinsCache.any_unspent``), asked output by output."""
+        return any(self.get(coin_key(txid, i)) is not None for i in range(n_outputs))
+
     def spend(self, key: bytes) -> SpentCoin | None:
         coin = self.get(key)
         self._map[key] = None

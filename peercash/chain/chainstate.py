@@ -45,7 +45,7 @@ from .index import (
 )
 from .scriptcheck import CheckBatch, ScriptCheckPool
 from .undo import decode_block_undo, encode_block_undo
-from .validation import BlockValidator
+from .validation import BlockValidator, script_failure
 
 log = logging.getLogger("peercash.chain")
 
@@ -430,11 +430,12 @@ class ChainState:
         block = self._fresh_blocks.pop(e.hash, None) or self.read_block(e)
         assert e.prev is self.tip
         pool = self.pool
-        pending: list[tuple[list[Tx], CheckBatch]] = []
+        unverified = _Unverified(e, block, None, [])
 
         def defer(txs: list[Tx], spent: list[list[TxOut]], flags: int) -> None:
             assert pool is not None
-            pending.append((txs, pool.submit(txs, spent, flags, e)))
+            unverified.txs = txs
+            unverified.batch = pool.submit(txs, spent, flags)
 
         deferred = self.defer_scripts and pool is not None
         undo = self.validator.connect_block(block, e, defer if deferred else None)
@@ -442,9 +443,9 @@ class ChainState:
             e.undo_pos = self.blocks.write_undo(e.hash, encode_block_undo(undo))
             e.status |= HAVE_UNDO
         self.chain.append(e)
-        if pending or self._unverified:
-            txs, batch = pending[0] if pending else ([], None)
-            self._unverified.append(_Unverified(e, block, batch, txs))
+        # Blocks are verified in chain order: one with nothing to check still waits its turn.
+        if unverified.batch is not None or self._unverified:
+            self._unverified.append(unverified)
             self.index.mark_dirty(e)
             assert pool is not None
             pool.help(self.defer_keep_inputs)
@@ -484,10 +485,7 @@ class ChainState:
         self.pool.discard()
         self._unverified.clear()
         f = batch.sorted_failures()[0]
-        err = RuleError(
-            "mandatory-script-verify-flag-failed",
-            f"{f.error.value} (input {f.input_index} of tx {u.txs[f.tx_index].txid_hex})",
-        )
+        err = script_failure(u.txs[f.tx_index], f.input_index, f.error)
         while True:
             top = self.tip
             self._disconnect_tip(announce=False)

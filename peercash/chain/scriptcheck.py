@@ -47,7 +47,6 @@ class ScriptCheckFailure:
 class CheckBatch:
     """The script checks of one submission; ``done`` once every job has been verified."""
 
-    tag: object
     remaining: int
     failures: list[ScriptCheckFailure] = field(default_factory=list)
 
@@ -177,14 +176,12 @@ class ScriptCheckPool:
 
     # -- submitting -----------------------------------------------------------------------------
 
-    def submit(
-        self, txs: Sequence[Tx], spent: Sequence[Sequence[TxOut]], flags: int, tag: object = None
-    ) -> CheckBatch:
+    def submit(self, txs: Sequence[Tx], spent: Sequence[Sequence[TxOut]], flags: int) -> CheckBatch:
         """Queue every input of every transaction for checking and return at once."""
         if len(txs) != len(spent):
             raise ValueError("one list of spent outputs per transaction")
         flags = int(flags)
-        batch = CheckBatch(tag, 0)
+        batch = CheckBatch(0)
         q = self._queue
         for i, tx in enumerate(txs):
             n = len(tx.inputs)
@@ -194,11 +191,6 @@ class ScriptCheckPool:
                 self._queued_inputs += n
         self.pump()
         return batch
-
-    @property
-    def queued_inputs(self) -> int:
-        """Inputs waiting in the queue (not yet sent to a worker nor taken by this process)."""
-        return self._queued_inputs
 
     # -- running --------------------------------------------------------------------------------
 
@@ -231,15 +223,6 @@ class ScriptCheckPool:
                 self._run_local()
             elif not self._wait_for_worker():
                 raise RuntimeError("script-check batch cannot finish: no job is outstanding")
-
-    def wait_all(self) -> None:
-        """Return once nothing is queued or in flight."""
-        while True:
-            self.pump()
-            if self._queue:
-                self._run_local()
-            elif not self._wait_for_worker():
-                return
 
     def discard(self) -> None:
         """Drop every queued job and wait out the chunks in flight (after a failure, the

@@ -15,7 +15,7 @@ from peercash.consensus import deployments
 from peercash.consensus.contextual import (
     SpentCoin,
     calculate_sequence_locks,
-    check_bip30_by_tx,
+    check_bip30,
     check_coinbase_amount,
     check_tx_inputs,
     contextual_check_block,
@@ -32,6 +32,7 @@ from peercash.consensus.primitives import (
     Tx,
     TxOut,
 )
+from peercash.consensus.script.errors import ScriptError
 from peercash.consensus.script.script import MAX_SCRIPT_SIZE
 from peercash.consensus.script.sigops import MAX_BLOCK_SIGOPS_COST, transaction_sigop_cost
 from peercash.consensus.subsidy import block_subsidy
@@ -187,7 +188,7 @@ class BlockValidator:
             hash_at_bip34 = self._ancestor(prev, p.bip34_height).hash
         if deployments.bip30_check_required(p, height, e.hash, hash_at_bip34):
             # Before any transaction is applied, so the UTXO set is the parent's.
-            check_bip30_by_tx(block, coins.any_unspent)
+            check_bip30(block, coins.any_unspent)
 
         csv = deployments.csv_active(p, height)
         prev_mtp = prev.median_time_past() if csv else 0
@@ -274,20 +275,21 @@ class BlockValidator:
             failures = pool.check([block.txs[i] for i, _ in jobs], [s for _, s in jobs], flags)
             if failures:
                 f = failures[0]
-                tx = block.txs[jobs[f.tx_index][0]]
-                raise RuleError(
-                    "mandatory-script-verify-flag-failed",
-                    f"{f.error.value} (input {f.input_index} of tx {tx.txid_hex})",
-                )
+                raise script_failure(block.txs[jobs[f.tx_index][0]], f.input_index, f.error)
             return
         for tx_index, spent in jobs:
             tx = block.txs[tx_index]
             for i, err in verify_tx_scripts(tx, spent, flags):
                 if err is not None:
-                    raise RuleError(
-                        "mandatory-script-verify-flag-failed",
-                        f"{err.value} (input {i} of tx {tx.txid_hex})",
-                    )
+                    raise script_failure(tx, i, err)
 
 
-__all__ = ["BlockValidator", "OutPoint", "ScriptSink"]
+def script_failure(tx: Tx, input_index: int, error: ScriptError) -> RuleError:
+    """The rejection of a block for a failed script check (Core's mandatory-flag failure)."""
+    return RuleError(
+        "mandatory-script-verify-flag-failed",
+        f"{error.value} (input {input_index} of tx {tx.txid_hex})",
+    )
+
+
+__all__ = ["BlockValidator", "OutPoint", "ScriptSink", "script_failure"]

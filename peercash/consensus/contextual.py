@@ -38,7 +38,6 @@ from .primitives import (
     SEQUENCE_LOCKTIME_TYPE_FLAG,
     Block,
     Header,
-    OutPoint,
     Tx,
     TxOut,
     _slot_setter,
@@ -443,27 +442,14 @@ def bip30_enforced(
     return not through_bip34
 
 
-def check_bip30(block: Block, have_coin: Callable[[OutPoint], bool]) -> None:
-    """ConnectBlock's BIP30 check, for blocks where :func:`bip30_enforced` is true.
-
-    ``have_coin(outpoint)`` says whether the UTXO set (before this block) holds an unspent coin
-    there; no output of the block's transactions may already exist ("bad-txns-BIP30").
-    """
-    for tx in block.txs:
-        txid = tx.txid
-        for index in range(len(tx.outputs)):
-            if have_coin(OutPoint(txid, index)):
-                raise RuleError(
-                    "bad-txns-BIP30", f"tried to overwrite transaction {tx.txid_hex}", _BAN
-                )
-
-
-def check_bip30_by_tx(block: Block, any_unspent: Callable[[bytes, int], bool]) -> None:
-    """:func:`check_bip30`, asking once per transaction rather than once per output.
+def check_bip30(block: Block, any_unspent: Callable[[bytes, int], bool]) -> None:
+    """ConnectBlock's BIP30 check, for blocks where :func:`bip30_enforced` is true: no output of
+    the block's transactions may already exist ("bad-txns-BIP30").
 
     ``any_unspent(txid, n)`` says whether the UTXO set (before this block) holds an unspent coin
-    at any of outputs ``0 .. n - 1`` of ``txid`` (``chain.coins.CoinsCache.any_unspent``): a
-    store can answer that with one search, where new outputs are normally all absent.
+    at any of outputs ``0 .. n - 1`` of ``txid`` (``chain.coins.CoinsCache.any_unspent``). Asking
+    per transaction rather than per output lets a store answer with one search, where new
+    outputs are normally all absent.
     """
     for tx in block.txs:
         if any_unspent(tx.txid, len(tx.outputs)):

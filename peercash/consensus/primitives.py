@@ -444,9 +444,9 @@ def _too_few(n: int, pos: int, end: int) -> TruncatedError:
 def _parse_tx(data: bytes, pos: int, end: int, allow_witness: bool) -> tuple[Tx, int]:
     """The transaction decoder, written over (bytes, offset) for speed: it runs per input.
 
-    Objects are built with the slots' setters rather than ``__init__``, and one-byte compact
-    sizes (nearly all of them) are read inline; the bounds checks and errors are those of
-    :func:`_size_at` and :func:`_count_at`.
+    Objects are built with the slots' setters rather than ``__init__``, and one-byte script and
+    witness sizes (nearly all of them) are read inline; the bounds checks and errors are those
+    of :func:`_size_at` and :func:`_count_at`.
     """
     start = pos
     if pos + 4 > end:
@@ -454,15 +454,7 @@ def _parse_tx(data: bytes, pos: int, end: int, allow_witness: bool) -> tuple[Tx,
     version = _unpack_u32(data, pos)[0]
     pos += 4
     counts_start = pos
-    if pos < end and data[pos] < 0xFD:
-        n_in = data[pos]
-        pos += 1
-        if n_in * _MIN_TXIN_SIZE > end - pos:
-            raise TruncatedError(
-                f"count {n_in} needs at least {n_in * _MIN_TXIN_SIZE} bytes, have {end - pos}"
-            )
-    else:
-        n_in, pos = _count_at(data, pos, end, _MIN_TXIN_SIZE)
+    n_in, pos = _count_at(data, pos, end, _MIN_TXIN_SIZE)
     has_witness = False
     if n_in == 0 and allow_witness:
         # Either an empty input list or the BIP144 marker (0x00) followed by the flag.
@@ -502,15 +494,7 @@ def _parse_tx(data: bytes, pos: int, end: int, allow_witness: bool) -> tuple[Tx,
         _set_in_witness(txin, ())
         append(txin)
         pos = script_end + 4
-    if pos < end and data[pos] < 0xFD:
-        n_out = data[pos]
-        pos += 1
-        if n_out * _MIN_TXOUT_SIZE > end - pos:
-            raise TruncatedError(
-                f"count {n_out} needs at least {n_out * _MIN_TXOUT_SIZE} bytes, have {end - pos}"
-            )
-    else:
-        n_out, pos = _count_at(data, pos, end, _MIN_TXOUT_SIZE)
+    n_out, pos = _count_at(data, pos, end, _MIN_TXOUT_SIZE)
     outputs: list[TxOut] = []
     append_out = outputs.append
     for _ in range(n_out):

@@ -5,6 +5,7 @@ Both open a network's data directory directly (the node must not be running on i
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import time
@@ -99,6 +100,18 @@ class ImportResult:
     error_height: int | None = None
 
 
+@contextlib.contextmanager
+def _fewer_gc_passes() -> Iterator[None]:
+    """The UTXO cache holds hundreds of thousands of objects without cycles: collecting less
+    often saves the collector rescanning them (it cost a tenth of the serial import work)."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 1000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+
+
 def import_blocks(
     path: Path,
     network: str,
@@ -114,38 +127,19 @@ def import_blocks(
     """Validate and connect every block of ``path``; stop at the first invalid one."""
     params = network_params(network, signet_challenge)
     folder = network_datadir(datadir, network)
-    # The UTXO cache holds hundreds of thousands of objects without cycles: collecting less
-    # often saves the collector rescanning them (it cost a tenth of the serial import work).
-    thresholds = gc.get_threshold()
-    gc.set_threshold(100_000, 50, 1000)
-    try:
-        return _import_blocks(
-            path, params, folder, dbcache_mb, assume_valid, script_workers, reindex, progress
-        )
-    finally:
-        gc.set_threshold(*thresholds)
-
-
-def _import_blocks(
-    path: Path,
-    params: NetworkParams,
-    folder: Path,
-    dbcache_mb: int,
-    assume_valid: str | None,
-    script_workers: int,
-    reindex: bool,
-    progress: Callable[[int, int, float], None] | None,
-) -> ImportResult:
     start = time.perf_counter()
     n = 0
-    with ChainState(
-        params,
-        folder,
-        dbcache_mb=dbcache_mb,
-        assume_valid=resolve_assume_valid(assume_valid, params),
-        script_workers=script_workers,
-        reindex=reindex,
-    ) as chain:
+    with (
+        _fewer_gc_passes(),
+        ChainState(
+            params,
+            folder,
+            dbcache_mb=dbcache_mb,
+            assume_valid=resolve_assume_valid(assume_valid, params),
+            script_workers=script_workers,
+            reindex=reindex,
+        ) as chain,
+    ):
         # With script workers, a block's scripts are checked while the next blocks connect; a
         # failure then surfaces a few blocks later, as ``last_error`` naming the failed block.
         chain.defer_scripts = chain.pool is not None

@@ -136,8 +136,8 @@ def _trim_flags(flags: int) -> int:
     return flags
 
 
-def _fill_flags(flags: int) -> int:
-    """Core's FillFlags: CLEANSTACK implies WITNESS, WITNESS implies P2SH."""
+def fill_flags(flags: int) -> int:
+    """Core's FillFlags: CLEANSTACK implies WITNESS, WITNESS implies P2SH (a consistent set)."""
     if flags & _CLEANSTACK:
         flags |= _WITNESS
     if flags & _WITNESS:
@@ -489,7 +489,7 @@ def _run_tx_valid_case(name: str, description: str, case: _TxCase, excluded: int
         return CaseResult(name, description, False, expected, got, detail)
 
     flags = _ALL & ~excluded
-    if flags != _fill_flags(flags):
+    if flags != fill_flags(flags):
         return fail("a valid flag combination", "bad test flags", _flag_names(flags))
     try:
         ok, got = _check_tx_scripts(case, flags, True)
@@ -538,7 +538,7 @@ def _run_tx_invalid_case(name: str, description: str, case: _TxCase, flags: int)
     def fail(expected: str, got: str, detail: str = "") -> CaseResult:
         return CaseResult(name, description, False, expected, got, detail)
 
-    if flags != _fill_flags(flags):
+    if flags != fill_flags(flags):
         return fail("a valid flag combination", "bad test flags", _flag_names(flags))
     try:
         ok, got = _check_tx_scripts(case, flags, False)
@@ -548,7 +548,7 @@ def _run_tx_invalid_case(name: str, description: str, case: _TxCase, flags: int)
         masks = [(flag_name, flag) for flag_name, flag in _SINGLE_FLAGS]
         masks += [(f"mask {m:#x}", m) for m in _hashed_masks(name, len(_SINGLE_FLAGS))]
         for label, mask in masks:
-            more = _fill_flags(flags | mask)
+            more = fill_flags(flags | mask)
             ok, got = _check_tx_scripts(case, more, False)
             if not ok:
                 return fail("a failure", "OK", f"with {label} set: flags {_flag_names(more)}")

@@ -24,26 +24,18 @@ from peercash.consensus.script.sighash import (
     taproot_sighash,
 )
 from peercash.consensus.script.taproot import tweak_private_key, tweak_public_key
+from peercash.tools.conformance import fill_flags
 from peercash.tools.vectors import BLOCKS_WITH_PREVOUTS, load_block
 
 SECRET = hashlib.sha256(b"peercash fast path").digest()
 PUBKEY = pubkey_from_secret(SECRET)
 PUBKEY_FULL = pubkey_from_secret(SECRET, compressed=False)
 
+
 # Flag sets Core allows (CLEANSTACK needs WITNESS, WITNESS needs P2SH).
-_FLAG_BITS = [f for f in VerifyFlags if f and f.name]
-
-
 def _valid_flags(bits: int) -> int:
-    flags = 0
-    for i, f in enumerate(_FLAG_BITS):
-        if bits >> i & 1:
-            flags |= f
-    if flags & VerifyFlags.CLEANSTACK:
-        flags |= VerifyFlags.WITNESS
-    if flags & VerifyFlags.WITNESS:
-        flags |= VerifyFlags.P2SH
-    return flags
+    """A flag set Core allows from any bits below 1 << 21 (each flag is one of those bits)."""
+    return fill_flags(bits)
 
 
 def _both(tx: Tx, index: int, spent: list[TxOut], flags: int) -> None:

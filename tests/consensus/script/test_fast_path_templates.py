@@ -18,7 +18,7 @@ from peercash.consensus.crypto import (
 from peercash.consensus.hashing import hash160
 from peercash.consensus.primitives import OutPoint, Tx, TxIn, TxOut
 from peercash.consensus.script.errors import ScriptError
-from peercash.consensus.script.flags import MANDATORY_SCRIPT_VERIFY_FLAGS, VerifyFlags
+from peercash.consensus.script.flags import MANDATORY_SCRIPT_VERIFY_FLAGS
 from peercash.consensus.script.interpreter import (
     TransactionChecker,
     verify_script,
@@ -31,22 +31,15 @@ from peercash.consensus.script.sighash import (
     taproot_sighash,
 )
 from peercash.consensus.script.taproot import TapLeaf, tapleaf_hash, taproot_output
+from peercash.tools.conformance import fill_flags
 
 SECRETS = [hashlib.sha256(b"peercash multisig %d" % i).digest() for i in range(16)]
 _ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-_FLAG_BITS = [f for f in VerifyFlags if f and f.name]
 
 
 def _valid_flags(bits: int, mandatory: bool) -> int:
-    flags = int(MANDATORY_SCRIPT_VERIFY_FLAGS) if mandatory else 0
-    for i, f in enumerate(_FLAG_BITS):
-        if bits >> i & 1:
-            flags |= f
-    if flags & VerifyFlags.CLEANSTACK:
-        flags |= VerifyFlags.WITNESS
-    if flags & VerifyFlags.WITNESS:
-        flags |= VerifyFlags.P2SH
-    return flags
+    """A flag set Core allows from any bits below 1 << 21 (each flag is one of those bits)."""
+    return fill_flags(bits | (int(MANDATORY_SCRIPT_VERIFY_FLAGS) if mandatory else 0))
 
 
 _flags = st.builds(_valid_flags, st.integers(min_value=0, max_value=(1 << 21) - 1), st.booleans())

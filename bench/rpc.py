@@ -7,8 +7,15 @@ another task mines a block with ``generatetoaddress`` every ``--mine-interval`` 
 same run, the same clients hit a bare aiohttp server (a separate process) that answers every POST
 with a constant JSON-RPC reply: the floor for "HTTP + JSON in Python" on this machine.
 
-Prints one JSON object: latency p50/p99 (ms), requests/s and errors for both, and the ratios
-node/floor. Usage: ``python bench/rpc.py [--clients 200] [--duration 10]``.
+Then, on the same node, the cheap-call phase (issue #9: RPC never stalls the node): a few
+clients call ``getblockcount`` for ``--cheap-duration`` seconds, first alone, then while heavy
+calls run (a loop of 5,000-call ``getblock … 2`` batches and a loop of 200-block
+``generatetoaddress``). The ratio of the cheap call's p99 with and without the heavy calls shows
+what the heavy calls cost everyone else.
+
+Prints one JSON object: latency p50/p99 (ms), requests/s and errors for both, the ratios
+node/floor, and the cheap-call figures. Usage: ``python bench/rpc.py [--clients 200]
+[--duration 10] [--cheap-duration 10]``.
 """
 
 from __future__ import annotations
@@ -147,6 +154,40 @@ async def bench_node(node: NodeProcess, args: argparse.Namespace) -> dict[str, A
                        background)  # fmt: skip
 
 
+async def bench_cheap(node: NodeProcess, args: argparse.Namespace, heavy: bool) -> dict[str, Any]:
+    """``getblockcount`` from a few clients, alone or while heavy calls run."""
+    hashes = [node.call("getblockhash", h) for h in range(min(100, node.call("getblockcount")))]
+    body = json.dumps({"method": "getblockcount", "id": 1}).encode()
+    heavy_done = {"batches": 0, "batch_calls": 0, "blocks_mined": 0}
+
+    async def heavy_calls(s: aiohttp.ClientSession) -> dict[str, Any]:
+        stop_at = time.perf_counter() + args.cheap_duration
+
+        async def batches() -> None:
+            batch = [{"method": "getblock", "params": [hashes[i % len(hashes)], 2], "id": i}
+                     for i in range(5000)]  # fmt: skip
+            payload = json.dumps(batch)
+            while time.perf_counter() < stop_at:
+                async with s.post(node.url, data=payload) as r:
+                    await r.read()
+                heavy_done["batches"] += 1
+                heavy_done["batch_calls"] += len(batch)
+
+        async def generate() -> None:
+            payload = json.dumps({"method": "generatetoaddress", "params": [200, ADDRESS]})
+            while time.perf_counter() < stop_at:
+                async with s.post(node.url, data=payload) as r:
+                    reply = json.loads(await r.read())
+                if reply.get("error") is None:
+                    heavy_done["blocks_mined"] += len(reply["result"])
+
+        await asyncio.gather(batches(), generate())
+        return dict(heavy_done)
+
+    return await _load(node.url, node.auth_header(), args.cheap_clients, args.cheap_duration,
+                       lambda rng: body, heavy_calls if heavy else None)  # fmt: skip
+
+
 async def bench_floor(port: int, args: argparse.Namespace) -> dict[str, Any]:
     body = json.dumps({"method": "getblockheader", "params": ["00" * 32], "id": 1}).encode()
     auth = "Basic " + base64.b64encode(b"u:p").decode()
@@ -173,6 +214,8 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=10.0)
     p.add_argument("--premine", type=int, default=110)
     p.add_argument("--mine-interval", type=float, default=0.25, help="seconds; 0: no mining")
+    p.add_argument("--cheap-duration", type=float, default=10.0, help="0: skip that phase")
+    p.add_argument("--cheap-clients", type=int, default=4)
     args = p.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="peercash-bench-rpc-") as tmp:
@@ -182,6 +225,10 @@ def main() -> None:
             node.call("generatetoaddress", args.premine, ADDRESS)
             node_result = asyncio.run(bench_node(node, args))
             height = node.call("getblockcount")
+            cheap: dict[str, Any] = {}
+            if args.cheap_duration > 0:
+                cheap["alone"] = asyncio.run(bench_cheap(node, args, heavy=False))
+                cheap["with_heavy_calls"] = asyncio.run(bench_cheap(node, args, heavy=True))
         finally:
             node.stop()
 
@@ -209,6 +256,14 @@ def main() -> None:
         "ratio_p99": ratio(node_result["p99_ms"], floor_result["p99_ms"]),
         "ratio_p50": ratio(node_result["p50_ms"], floor_result["p50_ms"]),
         "ratio_rps": ratio(floor_result["requests_per_s"], node_result["requests_per_s"]),
+        "cheap_call": cheap and {
+            "method": "getblockcount",
+            **cheap,
+            "ratio_p99_heavy_vs_alone": ratio(cheap["with_heavy_calls"]["p99_ms"],
+                                              cheap["alone"]["p99_ms"]),
+            "ratio_p50_heavy_vs_alone": ratio(cheap["with_heavy_calls"]["p50_ms"],
+                                              cheap["alone"]["p50_ms"]),
+        },
     }, indent=2))  # fmt: skip
 
 

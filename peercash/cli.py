@@ -196,6 +196,16 @@ def node(
     rpcservertimeout: Annotated[
         int | None, typer.Option(help="seconds a client may take to send a request (30)")
     ] = None,
+    rpcthreads: Annotated[
+        int | None, typer.Option(help="threads that serve RPC calls (16)")
+    ] = None,
+    rpcworkqueue: Annotated[
+        int | None, typer.Option(help="RPC requests that may wait for a thread (64)")
+    ] = None,
+    flushinterval: Annotated[
+        int | None,
+        typer.Option(help="seconds between UTXO set flushes; a crash loses at most this (60)"),
+    ] = None,
 ) -> None:
     """Run a node in the foreground; Ctrl-C shuts it down cleanly."""
     from peercash.config import ConfigError, load_config
@@ -208,6 +218,7 @@ def node(
         "rest": rest, "par": par, "printtoconsole": printtoconsole, "rpcuser": rpcuser,
         "rpcpassword": rpcpassword, "rpcauth": rpcauth, "rpcbind": rpcbind,
         "rpcallowip": rpcallowip, "rpcservertimeout": rpcservertimeout,
+        "rpcthreads": rpcthreads, "rpcworkqueue": rpcworkqueue, "flushinterval": flushinterval,
     }  # fmt: skip
     try:
         config = load_config(options)

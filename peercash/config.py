@@ -38,7 +38,8 @@ _ALL_SECTIONS = frozenset(s for names in SECTIONS.values() for s in names)
 
 LIST_KEYS = frozenset({"rpcbind", "rpcallowip", "rpcauth", "connect", "addnode", "debug"})
 BOOL_KEYS = frozenset({"listen", "txindex", "rest", "printtoconsole"})
-INT_KEYS = frozenset({"port", "rpcport", "dbcache", "par", "rpcservertimeout"})
+INT_KEYS = frozenset({"port", "rpcport", "dbcache", "par", "rpcservertimeout", "rpcthreads",
+                      "rpcworkqueue", "flushinterval"})  # fmt: skip
 STR_KEYS = frozenset({"network", "datadir", "rpcuser", "rpcpassword", "assumevalid", "conf"})
 NETWORK_ONLY = frozenset({"port", "rpcport", "rpcbind", "connect", "addnode"})
 # Core's ways of choosing a network in the file: chain=X, or regtest=1 and friends.
@@ -50,6 +51,9 @@ DEFAULT_DBCACHE_MB = 450
 MIN_DBCACHE_MB = 4
 MAX_SCRIPT_WORKERS = 15
 DEFAULT_RPC_SERVER_TIMEOUT = 30  # seconds a client may take to send its request (Core's default)
+DEFAULT_RPC_THREADS = 16  # Core's DEFAULT_HTTP_THREADS
+DEFAULT_RPC_WORKQUEUE = 64  # Core's DEFAULT_HTTP_WORKQUEUE
+DEFAULT_FLUSH_INTERVAL = 60  # seconds between UTXO set flushes (a crash loses at most this)
 
 
 class ConfigError(Exception):
@@ -81,6 +85,9 @@ class Config:
     par: int = 0
     printtoconsole: bool = True
     rpcservertimeout: int = DEFAULT_RPC_SERVER_TIMEOUT
+    rpcthreads: int = DEFAULT_RPC_THREADS
+    rpcworkqueue: int = DEFAULT_RPC_WORKQUEUE
+    flushinterval: int = DEFAULT_FLUSH_INTERVAL
     warnings: tuple[str, ...] = ()
 
     @property
@@ -415,6 +422,13 @@ def load_config(options: Mapping[str, Any] | None = None) -> Config:
     rpcservertimeout = integer("rpcservertimeout", DEFAULT_RPC_SERVER_TIMEOUT)
     if rpcservertimeout < 1:
         raise ConfigError(f"-rpcservertimeout must be at least 1 (seconds), got {rpcservertimeout}")
+    rpcthreads = integer("rpcthreads", DEFAULT_RPC_THREADS)
+    rpcworkqueue = integer("rpcworkqueue", DEFAULT_RPC_WORKQUEUE)
+    # Core clamps both to at least 1.
+    rpcthreads, rpcworkqueue = max(1, rpcthreads), max(1, rpcworkqueue)
+    flushinterval = integer("flushinterval", DEFAULT_FLUSH_INTERVAL)
+    if flushinterval < 1:
+        raise ConfigError(f"-flushinterval must be at least 1 (seconds), got {flushinterval}")
     rpcallowip = many("rpcallowip")
     for s in rpcallowip:
         parse_subnet(s)
@@ -468,6 +482,9 @@ def load_config(options: Mapping[str, Any] | None = None) -> Config:
         par=par,
         printtoconsole=boolean("printtoconsole", True),
         rpcservertimeout=rpcservertimeout,
+        rpcthreads=rpcthreads,
+        rpcworkqueue=rpcworkqueue,
+        flushinterval=flushinterval,
         warnings=tuple(warnings),
     )
 

@@ -149,7 +149,15 @@ class ChainState:
         tip.sequence_id = 0
         self._prune_candidates()
         # Blocks stored after the last UTXO flush (a crash, or a kill): connect them again.
+        flushed_height = self.height
         self.activate_best_chain()
+        if self.height != flushed_height:
+            log.info(
+                "Reconnected %d blocks stored after the last UTXO set flush (height %d to %d)",
+                self.height - flushed_height,
+                flushed_height,
+                self.height,
+            )
 
     def _verify_recent(self, depth: int = 6) -> None:
         """Read back the last blocks and their undo data (Core's start-up check), so a damaged
@@ -620,6 +628,12 @@ class ChainState:
             if self._unverified and not self._settle(wait=True):
                 return  # the chain moved back; the caller looks for the best chain again
             self._flush()
+
+    def flush_blocks(self) -> None:
+        """Make the stored blocks durable: block and undo files, then the block index. The UTXO
+        set is left to ``flush``; after a crash, start-up connects these blocks again."""
+        self.blocks.flush()
+        self.index.flush()
 
     def flush(self) -> None:
         """Make everything so far durable: block files, then the index, then the UTXO set."""

@@ -14,12 +14,14 @@ Core's dialect (``src/httprpc.cpp``, ``src/rpc/request.cpp``, v28+):
 - Unparseable JSON is ``-32700 Parse error`` (HTTP 500); a top-level value that is neither object
   nor array is ``-32700 Top-level object parse error``.
 
-``handle_body`` is the whole exchange: bytes in, (status, bytes or None) out. Methods run on the
-calling (event loop) thread, one at a time.
+``handle_body_sync`` is the whole exchange: bytes in, (status, bytes or None) out. It runs on an
+RPC worker thread (``workqueue``); each call holds the chain lock while it runs (unless its method
+is declared ``lock=False``), so a batch or a long call lets other clients in between its steps.
 """
 
 from __future__ import annotations
 
+import asyncio
 import decimal
 import inspect
 import itertools
@@ -40,6 +42,7 @@ from .registry import (
     RPC_INVALID_REQUEST,
     RPC_METHOD_NOT_FOUND,
     RPC_MISC_ERROR,
+    RPC_OUT_OF_MEMORY,
     RPC_PARSE_ERROR,
     Registry,
     RpcError,
@@ -205,15 +208,25 @@ def _named_with_args(method_params: tuple[Any, ...], params: dict[str, Any]) -> 
 
 _call_numbers = itertools.count(1)
 
+MAX_BATCH_REQUESTS = 100_000
+"""Requests in one batch; a larger batch is refused whole (Core has no limit; the body limit of
+32 MiB alone would let a batch of tiny requests take gigabytes to parse and answer)."""
+MAX_BATCH_REPLY_BYTES = 32 << 20
+"""What a batch's answer may take; calls after that are not run and answer -7 instead."""
 
-async def execute(
+
+def execute_sync(
     services: NodeServices,
     method_name: str,
     params: list[Any] | dict[str, Any] | None,
     registry: Registry = REGISTRY,
+    loop: asyncio.AbstractEventLoop | None = None,
 ) -> Any:
-    """Run one method; every failure comes out as ``RpcError`` (Core: unexpected exceptions are
-    ``-1`` with the exception's message)."""
+    """Run one method on the calling (worker) thread; every failure comes out as ``RpcError``
+    (Core: unexpected exceptions are ``-1`` with the exception's message).
+
+    Methods run with the chain lock held unless declared ``lock=False``; ``async`` methods (the
+    ``waitfor…`` family) run on ``loop`` while this thread waits for them."""
     if services.warmup:
         raise RpcError(RPC_IN_WARMUP, services.warmup_message)
     method = registry.methods.get(method_name)
@@ -225,9 +238,16 @@ async def execute(
     number = next(_call_numbers)
     services.active_commands[number] = ActiveCommand(method_name, time.monotonic())
     try:
-        result = method.func(services, *args)
+        if inspect.iscoroutinefunction(method.func):
+            return _run_on_loop(method.func(services, *args), loop)
+        lock = getattr(services, "chain_lock", None) if method.lock else None
+        if lock is None:
+            result = method.func(services, *args)
+        else:
+            with lock:
+                result = method.func(services, *args)
         if inspect.isawaitable(result):
-            result = await _await(result)
+            result = _run_on_loop(result, loop)
         return result
     except RpcError:
         raise
@@ -238,13 +258,34 @@ async def execute(
         services.active_commands.pop(number, None)
 
 
-async def _await(a: Awaitable[Any]) -> Any:
-    return await a
+def _run_on_loop(awaitable: Awaitable[Any], loop: asyncio.AbstractEventLoop | None) -> Any:
+    async def run() -> Any:
+        return await awaitable
+
+    if loop is None:
+        return asyncio.run(run())
+    return asyncio.run_coroutine_threadsafe(run(), loop).result()
 
 
-async def _exec_caught(services: NodeServices, req: Request, registry: Registry) -> dict[str, Any]:
+async def execute(
+    services: NodeServices,
+    method_name: str,
+    params: list[Any] | dict[str, Any] | None,
+    registry: Registry = REGISTRY,
+) -> Any:
+    """``execute_sync`` on a thread of its own (for callers on an event loop)."""
+    loop = asyncio.get_running_loop()
+    return await asyncio.to_thread(execute_sync, services, method_name, params, registry, loop)
+
+
+def _exec_caught(
+    services: NodeServices,
+    req: Request,
+    registry: Registry,
+    loop: asyncio.AbstractEventLoop | None,
+) -> dict[str, Any]:
     try:
-        result = await execute(services, req.method, req.params, registry)
+        result = execute_sync(services, req.method, req.params, registry, loop)
     except RpcError as e:
         return reply_obj(None, error_obj(e), req)
     return reply_obj(result, None, req)
@@ -254,10 +295,14 @@ def _encode(reply: Any) -> bytes:
     return (dumps(reply) + "\n").encode()
 
 
-async def handle_body(
-    services: NodeServices, body: bytes, registry: Registry = REGISTRY
+def handle_body_sync(
+    services: NodeServices,
+    body: bytes,
+    registry: Registry = REGISTRY,
+    loop: asyncio.AbstractEventLoop | None = None,
 ) -> tuple[int, bytes | None]:
-    """One HTTP POST body in, (HTTP status, reply body or None for 204) out."""
+    """One HTTP POST body in, (HTTP status, reply body or None for 204) out; runs on a worker
+    thread (``loop`` is the event loop that async methods run on)."""
     req = Request()
     try:
         try:
@@ -269,29 +314,63 @@ async def handle_body(
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("ThreadRPCServer method=%s", _sanitize(req.method))
             if req.version is Version.V2:
-                reply = await _exec_caught(services, req, registry)
+                reply = _exec_caught(services, req, registry, loop)
                 if req.is_notification:
                     return HTTP_NO_CONTENT, None
                 return HTTP_OK, _encode(reply)
-            result = await execute(services, req.method, req.params, registry)
+            result = execute_sync(services, req.method, req.params, registry, loop)
             return HTTP_OK, _encode(reply_obj(result, None, req))
         if isinstance(value, list):
-            replies = []
-            for item in value:
-                one = Request()
-                try:
-                    parse_request(item, one)
-                    reply = await _exec_caught(services, one, registry)
-                except RpcError as e:
-                    reply = reply_obj(None, error_obj(e), one)
-                if not one.is_notification:
-                    replies.append(reply)
-            if not replies and value:
-                return HTTP_NO_CONTENT, None
-            return HTTP_OK, _encode(replies)
+            return _handle_batch(services, value, registry, loop)
         raise RpcError(RPC_PARSE_ERROR, "Top-level object parse error")
     except RpcError as e:
         return http_status_for(e.code), _encode(reply_obj(None, error_obj(e), req))
+
+
+def _handle_batch(
+    services: NodeServices,
+    items: list[Any],
+    registry: Registry,
+    loop: asyncio.AbstractEventLoop | None,
+) -> tuple[int, bytes | None]:
+    if len(items) > MAX_BATCH_REQUESTS:
+        raise RpcError(
+            RPC_INVALID_REQUEST,
+            f"Batch of {len(items)} requests is over the limit of {MAX_BATCH_REQUESTS}",
+        )
+    parts: list[bytes] = []
+    size = 0
+    any_reply = False
+    for i, item in enumerate(items):
+        one = Request()
+        try:
+            parse_request(item, one)
+            if size > MAX_BATCH_REPLY_BYTES:
+                raise RpcError(
+                    RPC_OUT_OF_MEMORY,
+                    f"Batch reply is over {MAX_BATCH_REPLY_BYTES >> 20} MiB: request {i} and "
+                    "the rest were not run; send smaller batches",
+                )
+            reply = _exec_caught(services, one, registry, loop)
+        except RpcError as e:
+            reply = reply_obj(None, error_obj(e), one)
+        items[i] = None  # let the parsed request go as soon as it is answered
+        if not one.is_notification:
+            any_reply = True
+            part = dumps(reply).encode()
+            size += len(part) + 1
+            parts.append(part)
+    if not any_reply and items:
+        return HTTP_NO_CONTENT, None
+    return HTTP_OK, b"[" + b",".join(parts) + b"]\n"
+
+
+async def handle_body(
+    services: NodeServices, body: bytes, registry: Registry = REGISTRY
+) -> tuple[int, bytes | None]:
+    """``handle_body_sync`` on a thread of its own (for callers on an event loop)."""
+    loop = asyncio.get_running_loop()
+    return await asyncio.to_thread(handle_body_sync, services, body, registry, loop)
 
 
 def _sanitize(text: str) -> str:

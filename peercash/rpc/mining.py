@@ -16,13 +16,15 @@ need the mempool and are refused ("not in mempool").
 
 from __future__ import annotations
 
+import contextlib
+from contextlib import AbstractContextManager
 from typing import Any
 
 from peercash.chain.coins import coin_key
-from peercash.chain.index import BlockIndexEntry
+from peercash.chain.index import FAILED_MASK, HAVE_DATA, BlockIndexEntry
 from peercash.consensus import deployments as dep
 from peercash.consensus.contextual import SpentCoin
-from peercash.consensus.errors import RuleError
+from peercash.consensus.errors import DecodeError, RuleError
 from peercash.consensus.pow import bits_to_target
 from peercash.consensus.primitives import Block, Header, Tx, TxOut
 from peercash.consensus.subsidy import block_subsidy
@@ -31,6 +33,7 @@ from peercash.mining.builder import assemble_block, coinbase_tx
 from .context import ChainNode, optional_mempool
 from .rawtransactions import decode_hex_tx
 from .registry import (
+    INT32,
     RPC_DESERIALIZATION_ERROR,
     RPC_INTERNAL_ERROR,
     RPC_INVALID_ADDRESS_OR_KEY,
@@ -103,8 +106,38 @@ def grind(block: Block, max_tries: int) -> tuple[Block | None, int]:
     return None, tries
 
 
+def chain_lock(node: ChainNode) -> AbstractContextManager[Any]:
+    """The node's chain lock (a no-op for stand-ins that have none)."""
+    lock = getattr(node, "chain_lock", None)
+    return lock if lock is not None else contextlib.nullcontext()
+
+
+def _shutting_down(node: ChainNode) -> bool:
+    return bool(getattr(node, "shutting_down", False))
+
+
+def check_block_time(node: ChainNode, block: Block) -> None:
+    """Refuse to mine a block the node itself would reject as too far in the future.
+
+    Each block's time is at least its parent's median time past + 1, so a long burst of regtest
+    blocks runs ahead of the clock (about a second per six blocks); past two hours ahead it
+    must stop, or the chain ends on a tip that no later block can follow until the clock
+    catches up."""
+    chain = node.chain
+    limit = int(chain.validator.clock()) + node.params.max_future_block_time
+    if block.header.time > limit:
+        raise RpcError(
+            RPC_MISC_ERROR,
+            f"Cannot mine a block at height {chain.height + 1}: its time would be "
+            f"{block.header.time - limit + node.params.max_future_block_time} s ahead of this "
+            "node's clock, more than the 7200 s a block may be (regtest blocks run ahead of the "
+            "clock when many are mined at once); mine fewer blocks or wait",
+        )
+
+
 def submit_block(node: ChainNode, block: Block) -> BlockIndexEntry:
-    """Hand a block to the chain; a rejection becomes ``RPC_VERIFY_ERROR``."""
+    """Hand a block to the chain; a rejection becomes ``RPC_VERIFY_ERROR``. The caller makes
+    it durable (``chain.flush_blocks``) before it reports the block."""
     chain = node.chain
     try:
         entry = chain.accept_block(block)
@@ -121,19 +154,31 @@ def submit_block(node: ChainNode, block: Block) -> BlockIndexEntry:
 def generate_blocks(
     node: ChainNode, script_pubkey: bytes, nblocks: int, max_tries: int
 ) -> list[str]:
-    """Core's ``generateBlocks``: mine up to ``nblocks`` on the tip, return their hashes."""
+    """Core's ``generateBlocks``: mine up to ``nblocks`` on the tip, return their hashes.
+
+    Takes the chain lock block by block (the method is registered with ``lock=False``), so
+    other calls are answered between blocks; every block reported is on disk and in the block
+    index when this returns, and so are blocks mined before an error."""
     _require_regtest(node)
     hashes: list[str] = []
     tries_left = max_tries
-    for _ in range(max(0, nblocks)):
-        if tries_left <= 0:
-            break
-        solved, used = grind(build_block(node, script_pubkey, [], 0), tries_left)
-        tries_left -= used
-        if solved is None:
-            break
-        submit_block(node, solved)
-        hashes.append(solved.hash_hex)
+    try:
+        for _ in range(max(0, nblocks)):
+            if tries_left <= 0 or _shutting_down(node):
+                break
+            with chain_lock(node):
+                block = build_block(node, script_pubkey, [], 0)
+                check_block_time(node, block)
+                solved, used = grind(block, tries_left)
+                tries_left -= used
+                if solved is None:
+                    break
+                submit_block(node, solved)
+            hashes.append(solved.hash_hex)
+    finally:
+        if hashes:
+            with chain_lock(node):
+                node.chain.flush_blocks()
     return hashes
 
 
@@ -141,11 +186,14 @@ def generate_blocks(
     "generatetoaddress",
     "generating",
     [
-        Param("nblocks", int, help="How many blocks are generated."),
+        Param("nblocks", int, help="How many blocks are generated.", int_range=INT32),
         Param("address", str, help="The address to send the newly generated bitcoin to."),
-        Param("maxtries", int, DEFAULT_MAX_TRIES, help="How many iterations to try."),
+        Param(
+            "maxtries", int, DEFAULT_MAX_TRIES, help="How many iterations to try.", int_range=INT32
+        ),
     ],
     result_help="[blockhash, ...] hashes of blocks generated",
+    lock=False,
 )
 def generatetoaddress(
     node: ChainNode, nblocks: int, address: str, maxtries: int = DEFAULT_MAX_TRIES
@@ -162,11 +210,14 @@ def generatetoaddress(
     "generatetodescriptor",
     "generating",
     [
-        Param("num_blocks", int, help="How many blocks are generated."),
+        Param("num_blocks", int, help="How many blocks are generated.", int_range=INT32),
         Param("descriptor", str, help="The descriptor to send the newly generated bitcoin to."),
-        Param("maxtries", int, DEFAULT_MAX_TRIES, help="How many iterations to try."),
+        Param(
+            "maxtries", int, DEFAULT_MAX_TRIES, help="How many iterations to try.", int_range=INT32
+        ),
     ],
     result_help="[blockhash, ...] hashes of blocks generated",
+    lock=False,
 )
 def generatetodescriptor(
     node: ChainNode, num_blocks: int, descriptor: str, maxtries: int = DEFAULT_MAX_TRIES
@@ -247,7 +298,9 @@ def generateblock(
             )
         txs.append(decoded)
     fees = _block_fees(node, txs)
-    solved, _ = grind(build_block(node, script, txs, fees), DEFAULT_MAX_TRIES)
+    block = build_block(node, script, txs, fees)
+    check_block_time(node, block)
+    solved, _ = grind(block, DEFAULT_MAX_TRIES)
     if solved is None:
         raise RpcError(RPC_MISC_ERROR, "Failed to make block.")
     result: dict[str, Any] = {"hash": solved.hash_hex}
@@ -255,7 +308,71 @@ def generateblock(
         result["hex"] = solved.serialize().hex()
         return result
     submit_block(node, solved)
+    node.chain.flush_blocks()
     return result
+
+
+@rpc_method(
+    "submitblock",
+    "mining",
+    [
+        Param("hexdata", str, help="the hex-encoded block data to submit"),
+        Param("dummy", str, "ignored", help="dummy value, for compatibility with BIP22."),
+    ],
+    result_help="null when the block was accepted; otherwise a string: duplicate, "
+    "duplicate-invalid, inconclusive or the reject reason",
+)
+def submitblock(node: ChainNode, hexdata: str, dummy: str = "ignored") -> str | None:
+    """Attempts to submit new block to network.
+    See https://en.bitcoin.it/wiki/BIP_0022 for full specification."""
+    try:
+        block = Block.parse(bytes.fromhex(hexdata))
+    except (ValueError, DecodeError):
+        raise RpcError(RPC_DESERIALIZATION_ERROR, "Block decode failed") from None
+    if not block.txs or not block.txs[0].is_coinbase():
+        raise RpcError(RPC_DESERIALIZATION_ERROR, "Block does not start with a coinbase")
+    chain = node.chain
+    existing = chain.index.get(block.hash)
+    if existing is not None and existing.status & HAVE_DATA:
+        return "duplicate-invalid" if existing.status & FAILED_MASK else "duplicate"
+    chain.last_error = None
+    try:
+        entry = chain.accept_block(block)
+    except RuleError as err:
+        return err.code
+    if entry is None:
+        return "inconclusive"  # the parent is unknown: kept as an orphan
+    chain.flush_blocks()
+    failed = chain.last_error
+    if failed is not None and failed[0] is entry:
+        return failed[1].code
+    return None
+
+
+@rpc_method(
+    "submitheader",
+    "mining",
+    [Param("hexdata", str, help="the hex-encoded block header data")],
+    result_help="null (the header was accepted)",
+)
+def submitheader(node: ChainNode, hexdata: str) -> None:
+    """Decode the given hexdata as a header and submit it as a candidate chain tip if valid.
+    Throws when the header is invalid."""
+    try:
+        raw = bytes.fromhex(hexdata)
+        header = Header.parse(raw)
+    except (ValueError, DecodeError):
+        raise RpcError(RPC_DESERIALIZATION_ERROR, "Block header decode failed") from None
+    chain = node.chain
+    if chain.index.get(header.prev_hash) is None:
+        raise RpcError(
+            RPC_VERIFY_ERROR, f"Must submit previous header ({header.prev_hash[::-1].hex()}) first"
+        )
+    try:
+        chain.accept_header(header)
+    except RuleError as err:
+        raise RpcError(RPC_VERIFY_ERROR, err.code) from None
+    chain.flush_blocks()
 
 
 __all__ = [
@@ -267,4 +384,6 @@ __all__ = [
     "generatetodescriptor",
     "grind",
     "submit_block",
+    "submitblock",
+    "submitheader",
 ]

@@ -41,6 +41,10 @@ RPC_WALLET_ERROR = -4
 RPC_WALLET_NOT_FOUND = -18
 
 
+INT32 = (-(1 << 31), (1 << 31) - 1)
+UINT32 = (0, (1 << 32) - 1)
+
+
 class RpcError(Exception):
     """An error returned to the client as ``{"code": code, "message": message}``."""
 
@@ -62,6 +66,9 @@ class Param:
     type: type
     default: Any = _MISSING
     help: str = ""
+    int_range: tuple[int, int] = (-(1 << 63), (1 << 63) - 1)
+    """For ``int``: the C++ type Core reads the value as (``getInt<int>`` is ``INT32``); a value
+    outside it is ``-1 "JSON integer out of range"``, as Core answers."""
 
     @property
     def required(self) -> bool:
@@ -77,6 +84,9 @@ class RpcMethod:
     help: str = ""
     result_help: str = ""
     hidden: bool = False
+    lock: bool = True
+    """Run with the chain lock held (Core's ``cs_main``). False for methods that never touch
+    the chain, and for long ones that take the lock themselves, step by step."""
 
 
 @dataclass
@@ -99,9 +109,11 @@ def rpc_method(
     *,
     result_help: str = "",
     hidden: bool = False,
+    lock: bool | None = None,
     registry: Registry = REGISTRY,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register ``func`` as RPC ``name``; its docstring is the help text."""
+    """Register ``func`` as RPC ``name``; its docstring is the help text. ``lock``: whether
+    calls hold the chain lock (default: every category but ``control``)."""
 
     def wrap(func: Callable[..., Any]) -> Callable[..., Any]:
         registry.add(
@@ -113,6 +125,7 @@ def rpc_method(
                 (func.__doc__ or "").strip(),
                 result_help,
                 hidden,
+                category != "control" if lock is None else lock,
             )
         )
         return func
@@ -166,11 +179,14 @@ def _check_type(p: Param, value: Any) -> Any:
         return value
     if t is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise RpcError(
-                RPC_TYPE_ERROR, f"Expected type number for {p.name}, got {_json_type(value)}"
-            )
+            if not (isinstance(value, float) and value.is_integer()):
+                raise RpcError(
+                    RPC_TYPE_ERROR, f"Expected type number for {p.name}, got {_json_type(value)}"
+                )
+            value = int(value)
+        lo, hi = p.int_range
+        if not lo <= value <= hi:
+            raise RpcError(RPC_MISC_ERROR, "JSON integer out of range")
         return value
     if not isinstance(value, t) or (t is int and isinstance(value, bool)):
         raise RpcError(

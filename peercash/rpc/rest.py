@@ -32,6 +32,7 @@ from .rawtransactions import tx_to_json
 from .registry import RPC_IN_WARMUP, RpcError
 from .services import NodeServices
 from .util import btc, script_to_json
+from .workqueue import WorkQueueFull
 
 MAX_GETUTXOS_OUTPOINTS = 15
 MAX_REST_HEADERS_RESULTS = 2000
@@ -40,6 +41,8 @@ FORMATS = ("bin", "hex", "json")
 _FORMATS_TEXT = ", ".join("." + f for f in FORMATS)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SyncHandler = Callable[[web.Request], web.Response]
+RunWork = Callable[..., Awaitable[Any]]
 
 
 class RestError(Exception):
@@ -92,7 +95,7 @@ class Rest:
             raise RestError(404, f"{text} not found")
         return e
 
-    async def block(self, request: web.Request, verbosity: int) -> web.Response:
+    def block(self, request: web.Request, verbosity: int) -> web.Response:
         self._check_warmup()
         text, ext = split_format(request.match_info["tail"])
         e = self._entry(parse_hash(text), text)
@@ -102,13 +105,13 @@ class Rest:
             return _reply(ext, raw, None)
         return _reply(ext, raw, block_to_json(self.node, block, e, verbosity))
 
-    async def block_full(self, request: web.Request) -> web.Response:
-        return await self.block(request, 3)  # Core: details and prevouts
+    def block_full(self, request: web.Request) -> web.Response:
+        return self.block(request, 3)  # Core: details and prevouts
 
-    async def block_notxdetails(self, request: web.Request) -> web.Response:
-        return await self.block(request, 1)
+    def block_notxdetails(self, request: web.Request) -> web.Response:
+        return self.block(request, 1)
 
-    async def tx(self, request: web.Request) -> web.Response:
+    def tx(self, request: web.Request) -> web.Response:
         self._check_warmup()
         text, ext = split_format(request.match_info["tail"])
         txid = parse_hash(text)
@@ -141,7 +144,7 @@ class Rest:
                             return tx, block_hash
         return None
 
-    async def headers(self, request: web.Request) -> web.Response:
+    def headers(self, request: web.Request) -> web.Response:
         self._check_warmup()
         parts = request.match_info["tail"].split("/")
         if len(parts) == 2:  # deprecated /rest/headers/<count>/<hash>.<ext>
@@ -178,7 +181,7 @@ class Rest:
             return _reply(ext, raw, None)
         return _reply(ext, raw, [header_to_json(self.node, x) for x in found])
 
-    async def chaininfo(self, request: web.Request) -> web.Response:
+    def chaininfo(self, request: web.Request) -> web.Response:
         self._check_warmup()
         _, ext = split_format(request.match_info["tail"])
         if ext != "json":
@@ -186,7 +189,7 @@ class Rest:
         info = getblockchaininfo(self.node)
         return _reply("json", b"", info)
 
-    async def blockhash_by_height(self, request: web.Request) -> web.Response:
+    def blockhash_by_height(self, request: web.Request) -> web.Response:
         self._check_warmup()
         text, ext = split_format(request.match_info["tail"])
         try:
@@ -202,7 +205,7 @@ class Rest:
             return web.Response(text=e.header.hash_hex + "\n", content_type="text/plain")
         return _reply(ext, e.hash, {"blockhash": e.header.hash_hex})
 
-    async def getutxos(self, request: web.Request) -> web.Response:
+    def getutxos(self, request: web.Request) -> web.Response:
         self._check_warmup()
         body, ext = split_format(request.match_info["tail"])
         parts = [p for p in body.split("/") if p]
@@ -270,19 +273,29 @@ class Rest:
         return _reply(ext, raw, value)
 
 
-def _wrap(handler: Handler) -> Handler:
-    async def run(request: web.Request) -> web.StreamResponse:
+def _wrap(handler: SyncHandler, node: NodeServices, run_work: RunWork) -> Handler:
+    """Serve ``handler`` on the RPC work queue, with the chain lock held."""
+
+    def locked(request: web.Request) -> web.Response:
         try:
-            return await handler(request)
+            with node.chain_lock:
+                return handler(request)
         except RestError as e:
             return _error(e.status, e.message)
         except RpcError as e:  # the chain is not loaded yet, or similar
             return _error(503 if e.code == RPC_IN_WARMUP else 500, e.message)
 
+    async def run(request: web.Request) -> web.StreamResponse:
+        try:
+            response: web.Response = await run_work(locked, request)
+        except WorkQueueFull:
+            return _error(503, "Work queue depth exceeded")
+        return response
+
     return run
 
 
-def add_rest_routes(app: web.Application, node: NodeServices) -> None:
+def add_rest_routes(app: web.Application, node: NodeServices, run_work: RunWork) -> None:
     rest = Rest(node)
     routes = [
         ("/rest/chaininfo{tail:\\.[a-z]+}", rest.chaininfo),
@@ -294,4 +307,4 @@ def add_rest_routes(app: web.Application, node: NodeServices) -> None:
         ("/rest/getutxos{tail:.*}", rest.getutxos),
     ]
     for path, handler in routes:
-        app.router.add_get(path, _wrap(handler))
+        app.router.add_get(path, _wrap(handler, node, run_work))

@@ -9,7 +9,9 @@ at once, wrong credentials a 401 after 250 ms (without blocking other clients); 
 seconds (``-rpcservertimeout``); others are served meanwhile, and shutdown drops such clients at
 once instead of waiting for them.
 
-Everything runs on the event loop thread; handlers call into the node one at a time.
+The event loop reads requests and writes replies; the calls themselves run on the work queue's
+threads (``-rpcthreads``), and a request that finds ``-rpcworkqueue`` requests already waiting is
+answered 503 "Work queue depth exceeded" at once, as Core does.
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from typing import Any
 from aiohttp import web
 
 from .auth import RpcAuth
-from .jsonrpc import handle_body
+from .jsonrpc import handle_body_sync
 from .registry import REGISTRY, Registry
 from .services import NodeServices
+from .workqueue import DEFAULT_RPC_THREADS, DEFAULT_RPC_WORKQUEUE, WorkQueue, WorkQueueFull
 
 log = logging.getLogger("peercash.http")
 
@@ -54,6 +57,8 @@ class RpcServer:
         body_timeout: float = DEFAULT_BODY_TIMEOUT,
         shutdown_timeout: float = 5.0,
         bad_auth_delay: float = BAD_AUTH_DELAY,
+        threads: int = DEFAULT_RPC_THREADS,
+        work_queue_depth: int = DEFAULT_RPC_WORKQUEUE,
     ) -> None:
         self.services = services
         self.auth = auth
@@ -65,13 +70,14 @@ class RpcServer:
         self.shutdown_timeout = shutdown_timeout
         self.bad_auth_delay = bad_auth_delay
         self.bound: list[tuple[str, int]] = []
+        self.work_queue = WorkQueue(threads, work_queue_depth)
         self.app = web.Application(client_max_size=max_body, middlewares=[self._filter_clients])
         self.app.router.add_route("*", "/", self._handle_rpc)
         self.app.router.add_route("*", "/wallet/{wallet}", self._handle_rpc)
         if rest:
             from .rest import add_rest_routes
 
-            add_rest_routes(self.app, services)
+            add_rest_routes(self.app, services, self.run_work)
         self._runner: web.AppRunner | None = None
         self._reading: dict[int, web.Request] = {}  # requests still sending their body
 
@@ -116,6 +122,13 @@ class RpcServer:
                 if request.transport is not None:
                     request.transport.close()
             await runner.cleanup()
+        # Calls still running (a long mining call sees the shutdown and ends early) finish
+        # before the chain is closed.
+        await asyncio.get_running_loop().run_in_executor(None, self.work_queue.close)
+
+    async def run_work(self, func: Any, *args: Any) -> Any:
+        """Run ``func(*args)`` on the work queue; ``WorkQueueFull`` when it is full."""
+        return await self.work_queue.run(func, *args)
 
     # -- request handling -----------------------------------------------------------------
 
@@ -175,7 +188,14 @@ class RpcServer:
         body = await self.read_body(request)
         if isinstance(body, web.Response):
             return body
-        status, reply = await handle_body(self.services, body, self.registry)
+        loop = asyncio.get_running_loop()
+        try:
+            status, reply = await self.work_queue.run(
+                handle_body_sync, self.services, body, self.registry, loop
+            )
+        except WorkQueueFull:
+            log.warning("Request rejected because http work queue depth exceeded.")
+            return web.Response(status=503, text="Work queue depth exceeded")
         if reply is None:
             return web.Response(status=status)
         return web.Response(status=status, body=reply, content_type="application/json")

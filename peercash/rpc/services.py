@@ -5,7 +5,9 @@ and a few node controls through it, never through a global. It stays small: add 
 when a method group needs a new part of the node (a mempool, a connection manager), wired by
 ``node.py``.
 
-Concurrency: used on the event loop thread only, like the chain state it hands out.
+Concurrency: RPC methods run on worker threads. The chain state is not thread-safe: whoever
+touches it holds ``chain_lock`` (the RPC layer takes it around each call; the node around its
+flushes). The other attributes are set by ``node.py`` before calls are served.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from peercash.chain.locking import ChainLock
 from peercash.consensus.params import NetworkParams
 
 from .registry import RPC_IN_WARMUP, RpcError
@@ -62,6 +65,8 @@ class NodeServices:
         self._clock = clock
         self._request_stop = request_stop
         self.log = log
+        self.chain_lock = ChainLock()
+        """Held by whoever reads or changes the chain state (Core's ``cs_main``)."""
         self._chain: ChainState | None = None
         self.warmup = True
         self.warmup_message = "Loading block index…"
@@ -94,6 +99,11 @@ class NodeServices:
         else:
             self.warmup = True
             self.warmup_message = message
+
+    @property
+    def shutting_down(self) -> bool:
+        """Whether the node is stopping: long calls (mining) end early when it is."""
+        return self.warmup and self.warmup_message == "Shutting down"
 
     def uptime(self) -> int:
         return int(self._clock() - self.start_time)

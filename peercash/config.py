@@ -37,7 +37,9 @@ SECTIONS = {"main": ("main",), "testnet": ("test", "testnet"), "testnet4": ("tes
 _ALL_SECTIONS = frozenset(s for names in SECTIONS.values() for s in names)
 
 LIST_KEYS = frozenset({"rpcbind", "rpcallowip", "rpcauth", "connect", "addnode", "debug"})
-BOOL_KEYS = frozenset({"listen", "txindex", "rest", "printtoconsole"})
+BOOL_KEYS = frozenset(
+    {"listen", "txindex", "rest", "printtoconsole", "reindex", "reindex-chainstate"}
+)
 INT_KEYS = frozenset({"port", "rpcport", "dbcache", "par", "rpcservertimeout"})
 STR_KEYS = frozenset({"network", "datadir", "rpcuser", "rpcpassword", "assumevalid", "conf"})
 NETWORK_ONLY = frozenset({"port", "rpcport", "rpcbind", "connect", "addnode"})
@@ -81,6 +83,8 @@ class Config:
     par: int = 0
     printtoconsole: bool = True
     rpcservertimeout: int = DEFAULT_RPC_SERVER_TIMEOUT
+    reindex: bool = False  # rebuild the block index and the UTXO set from the block files
+    reindex_chainstate: bool = False  # rebuild the UTXO set from the stored blocks
     warnings: tuple[str, ...] = ()
 
     @property
@@ -468,6 +472,8 @@ def load_config(options: Mapping[str, Any] | None = None) -> Config:
         par=par,
         printtoconsole=boolean("printtoconsole", True),
         rpcservertimeout=rpcservertimeout,
+        reindex=boolean("reindex", False),
+        reindex_chainstate=boolean("reindex-chainstate", False),
         warnings=tuple(warnings),
     )
 

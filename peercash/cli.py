@@ -6,6 +6,7 @@ where the work is done and tested.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +17,25 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     help="peercash: a Bitcoin full node in Python.",
+    # Rich's panels wrap usage errors at 80 columns: plain text when stderr is a pipe or a log.
+    rich_markup_mode="rich" if sys.stderr.isatty() else None,
 )
+
+
+def _console(*, stderr: bool = True) -> Console:
+    """A console for messages: wrapped to the terminal's width on a terminal, never wrapped when
+    the output is a pipe or a file (a log line must not break mid-sentence)."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, highlight=False, soft_wrap=not stream.isatty())
+
+
+def _error_text(e: BaseException) -> str:
+    """An exception as the user reads it: permission problems say which path and who."""
+    from peercash.chain.errors import access_error
+
+    if isinstance(e, OSError) and (refused := access_error(e)) is not None:
+        return str(refused)
+    return str(e)
 
 
 @app.callback()
@@ -90,18 +109,29 @@ def import_cmd(
             "0: none; negative: leave that many cores free)"
         ),
     ] = None,
-    reindex: Annotated[bool, typer.Option(help="rebuild index and UTXO set first")] = False,
+    reindex: Annotated[
+        bool,
+        typer.Option(help="first rebuild the block index and the UTXO set from the block files"),
+    ] = False,
+    reindex_chainstate: Annotated[
+        bool, typer.Option(help="first rebuild the UTXO set from the stored blocks")
+    ] = False,
     signetchallenge: Annotated[
         str | None, typer.Option(help="custom signet challenge script (hex)")
     ] = None,
 ) -> None:
-    """Validate and connect blocks from FILE; stops at the first invalid block."""
+    """Validate and connect blocks from FILE; stops at the first invalid block.
+
+    Exits 1, keeping every block connected before, when a block is invalid or does not connect
+    (the first one is named with the parent it needs); refuses a file of another network before
+    writing anything. FILE may be /dev/null, to only --reindex.
+    """
     from peercash.chain.errors import ChainError
     from peercash.chain.scriptcheck import script_workers
     from peercash.consensus.errors import DecodeError
     from peercash.tools.chaintools import import_blocks
 
-    err = Console(stderr=True, highlight=False)
+    err = _console()
 
     def progress(n: int, height: int, seconds: float) -> None:
         err.print(f"read {n} blocks, height {height}, {n / seconds:.0f} blocks/s")
@@ -109,16 +139,31 @@ def import_cmd(
     try:
         result = import_blocks(
             file, network, datadir, dbcache_mb=dbcache, assume_valid=assumevalid,
-            script_workers=script_workers(par), reindex=reindex, progress=progress,
+            script_workers=script_workers(par), reindex=reindex,
+            reindex_chainstate=reindex_chainstate, progress=progress,
             signet_challenge=signetchallenge,
         )  # fmt: skip
     except (ChainError, DecodeError, OSError, ValueError) as e:
-        err.print(f"error: {e}", markup=False)
+        err.print(f"error: {_error_text(e)}", markup=False)
         raise typer.Exit(1) from None
     rate = result.blocks_read / result.seconds if result.seconds else 0.0
     if result.error is not None:
         err.print(
             f"error: invalid block at height {result.error_height}: {result.error}", markup=False
+        )
+        err.print(f"kept the chain up to height {result.height} ({result.tip})", markup=False)
+        raise typer.Exit(1)
+    if (gap := result.unconnected) is not None:
+        if gap.parent_stored:
+            why = (f"its parent {gap.parent} is stored, but the block was dropped while it "
+                   "waited for it (too many blocks came before their parents): import the file "
+                   "again")  # fmt: skip
+        else:
+            why = f"its parent {gap.parent} is neither stored nor in the file"
+        err.print(
+            f"error: block {gap.block} does not connect: {why}; {gap.count} block"
+            f"{'s' if gap.count != 1 else ''} of the file left unconnected",
+            markup=False,
         )
         err.print(f"kept the chain up to height {result.height} ({result.tip})", markup=False)
         raise typer.Exit(1)
@@ -143,7 +188,7 @@ def chaininfo(
     try:
         print(dumps(chain_info(network, datadir, signetchallenge)))
     except (ChainError, OSError, ValueError) as e:
-        Console(stderr=True, highlight=False).print(f"error: {e}", markup=False)
+        _console().print(f"error: {_error_text(e)}", markup=False)
         raise typer.Exit(1) from None
 
 
@@ -206,8 +251,28 @@ def node(
         int | None,
         typer.Option(help="seconds between UTXO set flushes; a crash loses at most this (60)"),
     ] = None,
+    reindex: Annotated[
+        bool | None,
+        typer.Option(
+            "--reindex",
+            "-reindex",
+            help="rebuild the block index and the UTXO set from the block files (blocks/blk*.dat)",
+        ),
+    ] = None,
+    reindex_chainstate: Annotated[
+        bool | None,
+        typer.Option(
+            "--reindex-chainstate",
+            "-reindex-chainstate",
+            help="rebuild the UTXO set from the stored blocks, keeping the block index",
+        ),
+    ] = None,
 ) -> None:
-    """Run a node in the foreground; Ctrl-C shuts it down cleanly."""
+    """Run a node in the foreground; Ctrl-C shuts it down cleanly.
+
+    Recovery: --reindex rebuilds everything from the block files; --reindex-chainstate rebuilds
+    only the UTXO set. A second process on the same data directory exits at once.
+    """
     from peercash.config import ConfigError, load_config
     from peercash.node import run_node
 
@@ -219,11 +284,12 @@ def node(
         "rpcpassword": rpcpassword, "rpcauth": rpcauth, "rpcbind": rpcbind,
         "rpcallowip": rpcallowip, "rpcservertimeout": rpcservertimeout,
         "rpcthreads": rpcthreads, "rpcworkqueue": rpcworkqueue, "flushinterval": flushinterval,
+        "reindex": reindex, "reindex-chainstate": reindex_chainstate,
     }  # fmt: skip
     try:
         config = load_config(options)
     except ConfigError as e:
-        Console(stderr=True, highlight=False).print(f"Error: {e}", markup=False)
+        _console().print(f"Error: {e}", markup=False)
         raise typer.Exit(1) from None
     code = run_node(config)
     if code:

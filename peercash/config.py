@@ -37,7 +37,9 @@ SECTIONS = {"main": ("main",), "testnet": ("test", "testnet"), "testnet4": ("tes
 _ALL_SECTIONS = frozenset(s for names in SECTIONS.values() for s in names)
 
 LIST_KEYS = frozenset({"rpcbind", "rpcallowip", "rpcauth", "connect", "addnode", "debug"})
-BOOL_KEYS = frozenset({"listen", "txindex", "rest", "printtoconsole"})
+BOOL_KEYS = frozenset(
+    {"listen", "txindex", "rest", "printtoconsole", "reindex", "reindex-chainstate"}
+)
 INT_KEYS = frozenset({"port", "rpcport", "dbcache", "par", "rpcservertimeout", "rpcthreads",
                       "rpcworkqueue", "flushinterval"})  # fmt: skip
 STR_KEYS = frozenset({"network", "datadir", "rpcuser", "rpcpassword", "assumevalid", "conf"})
@@ -88,6 +90,8 @@ class Config:
     rpcthreads: int = DEFAULT_RPC_THREADS
     rpcworkqueue: int = DEFAULT_RPC_WORKQUEUE
     flushinterval: int = DEFAULT_FLUSH_INTERVAL
+    reindex: bool = False  # rebuild the block index and the UTXO set from the block files
+    reindex_chainstate: bool = False  # rebuild the UTXO set from the stored blocks
     warnings: tuple[str, ...] = ()
 
     @property
@@ -485,6 +489,8 @@ def load_config(options: Mapping[str, Any] | None = None) -> Config:
         rpcthreads=rpcthreads,
         rpcworkqueue=rpcworkqueue,
         flushinterval=flushinterval,
+        reindex=boolean("reindex", False),
+        reindex_chainstate=boolean("reindex-chainstate", False),
         warnings=tuple(warnings),
     )
 

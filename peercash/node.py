@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
 import signal
@@ -31,9 +30,11 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 from peercash.chain.chainstate import ChainState
+from peercash.chain.datadir import DataDirLock
+from peercash.chain.errors import ChainError
 from peercash.chain.scriptcheck import script_workers
 from peercash.config import Config, parse_rpcauth
 from peercash.consensus.params import get_params
@@ -48,39 +49,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("peercash.node")
 
-LOCK_NAME = ".lock"
 DEFAULT_SHUTDOWN_TIMEOUT = 30.0
 
 
 class NodeError(Exception):
     """A start-up failure; the message is for the user."""
-
-
-class DataDirLock:
-    """An exclusive, non-blocking ``flock`` on ``<datadir>/.lock`` held for the node's life."""
-
-    def __init__(self, datadir: Path) -> None:
-        self.path = datadir / LOCK_NAME
-        self._file: IO[bytes] | None = None
-
-    def acquire(self) -> None:
-        f = open(self.path, "ab")  # noqa: SIM115 - held open for the life of the node
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            f.close()
-            raise NodeError(
-                f"Cannot obtain a lock on data directory {self.path.parent}. "
-                "peercash is probably already running."
-            ) from None
-        self._file = f
-
-    def release(self) -> None:
-        if self._file is not None:
-            with contextlib.suppress(OSError):
-                fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
 
 
 class Node:
@@ -114,7 +87,10 @@ class Node:
             self.datadir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise NodeError(f"Cannot create data directory {self.datadir}: {e}") from None
-        self._lock.acquire()
+        try:
+            self._lock.acquire()
+        except ChainError as e:  # held by another process, or not ours to write
+            raise NodeError(str(e)) from None
         try:
             self._log = setup_logging(
                 self.datadir, self.config.debug, printtoconsole=self.config.printtoconsole
@@ -217,6 +193,9 @@ class Node:
                 dbcache_mb=cfg.dbcache,
                 assume_valid=assume_valid,
                 script_workers=script_workers(cfg.par),
+                reindex=cfg.reindex,
+                reindex_chainstate=cfg.reindex_chainstate,
+                lock=self._lock,  # held since start-up; released by run()
             )
 
         loop = asyncio.get_running_loop()

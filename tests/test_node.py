@@ -19,7 +19,6 @@ import pytest
 
 from peercash.config import Config, ConfigError, config_from_args, load_config, parse_conf_text
 from peercash.log import LogControl, UnknownCategoryError, setup_logging
-from peercash.node import DataDirLock, NodeError
 from peercash.rpc.auth import make_rpcauth
 from peercash.tools.nodeproc import NodeProcess, free_port, peercash_command
 
@@ -125,6 +124,20 @@ def test_bad_values_raise_clear_errors(
         load_config({"datadir": tmp_path, **options})
 
 
+def test_reindex_options_from_the_command_line_and_the_file(tmp_path: Path) -> None:
+    cfg = load_config({"datadir": tmp_path})
+    assert not cfg.reindex and not cfg.reindex_chainstate
+    cfg = config_from_args([f"-datadir={tmp_path}", "-reindex", "-reindex-chainstate"])
+    assert cfg.reindex and cfg.reindex_chainstate
+    _conf(tmp_path, "reindex-chainstate=1\n[regtest]\nreindex=1\n")
+    cfg = load_config({"datadir": tmp_path, "network": "regtest"})
+    assert cfg.reindex and cfg.reindex_chainstate
+    cfg = load_config({"datadir": tmp_path, "network": "main"})
+    assert not cfg.reindex and cfg.reindex_chainstate
+    _conf(tmp_path, "noreindex-chainstate=1\n")
+    assert not load_config({"datadir": tmp_path}).reindex_chainstate
+
+
 def test_missing_datadir_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config({"datadir": tmp_path / "nope"})
@@ -178,18 +191,6 @@ def test_debug_log_rotates_by_size(log_control: LogControl) -> None:
     assert path is not None and path.stat().st_size <= 2000
     assert (path.parent / "debug.log.1").exists() and (path.parent / "debug.log.2").exists()
     assert not (path.parent / "debug.log.3").exists()
-
-
-def test_lock_is_exclusive(tmp_path: Path) -> None:
-    first = DataDirLock(tmp_path)
-    first.acquire()
-    second = DataDirLock(tmp_path)
-    with pytest.raises(NodeError, match=f"Cannot obtain a lock on data directory {tmp_path}. "
-                                        "peercash is probably already running."):  # fmt: skip
-        second.acquire()
-    first.release()
-    second.acquire()
-    second.release()
 
 
 # -- real processes -------------------------------------------------------------------------------

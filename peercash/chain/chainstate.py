@@ -12,6 +12,7 @@ connected again.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import time
@@ -30,7 +31,8 @@ from peercash.consensus.script.script import is_unspendable
 
 from .blockstore import BlockStore, FilePos, scan_block_file
 from .coins import CoinsCache, CoinsDB, coin_key
-from .errors import ChainError, CorruptionError
+from .datadir import DataDirLock
+from .errors import ChainError, CorruptionError, access_error
 from .events import ChainEvents
 from .index import (
     FAILED_CHILD,
@@ -51,6 +53,12 @@ log = logging.getLogger("peercash.chain")
 
 DEFAULT_DBCACHE_MB = 450
 MAX_ORPHAN_BLOCKS = 100
+
+
+def _remove_tree(folder: Path) -> None:
+    """Delete a folder and everything in it; a missing one is fine, a refusal is raised."""
+    with contextlib.suppress(FileNotFoundError):
+        shutil.rmtree(folder)
 
 
 @dataclass(slots=True)
@@ -76,20 +84,25 @@ class ChainState:
         script_workers: int = 0,
         clock: Callable[[], float] = time.time,
         reindex: bool = False,
+        reindex_chainstate: bool = False,
+        lock: DataDirLock | None = None,
     ) -> None:
         """``assume_valid``: skip signatures below this block (wire order); None: check all.
         ``script_workers``: extra processes for script checks (0 checks in this process).
-        ``reindex``: throw away the block index and the UTXO set and rebuild both from the block
-        files (works even when those databases are too damaged to open)."""
+        ``reindex``: throw away the block index, the UTXO set and the undo files and rebuild them
+        from the block files (works even when those databases are too damaged to open).
+        ``reindex_chainstate``: throw away only the UTXO set and connect the stored blocks again
+        through the block index (undo records still intact are kept).
+        ``lock``: the data directory's lock, already held by the caller (who releases it);
+        without one the chain state takes the lock itself, before touching anything else, and
+        releases it on ``close``. Raises ``DataDirLockedError`` when another process has it,
+        ``DataDirAccessError`` for permission problems, ``CorruptionError`` for damage."""
         self.params = params
         self.datadir = datadir
-        datadir.mkdir(parents=True, exist_ok=True)
-        if reindex:
-            for folder in ("index", "chainstate"):
-                shutil.rmtree(datadir / folder, ignore_errors=True)
-        self.blocks = BlockStore(datadir / "blocks", params.magic)
-        self.index = BlockIndex(datadir / "index")
-        self.coins_db = CoinsDB(datadir / "chainstate")
+        self.pool: ScriptCheckPool | None = None
+        self._own_lock = lock is None
+        self.lock = lock if lock is not None else DataDirLock(datadir)
+        self._open_stores(reindex, reindex_chainstate)
         self.coins = CoinsCache(self.coins_db)
         self.dbcache_bytes = dbcache_mb * 1024 * 1024
         self.events = ChainEvents()
@@ -99,6 +112,8 @@ class ChainState:
         self._linked: set[BlockIndexEntry] = set()  # have data, and so do all ancestors
         self._unlinked: dict[bytes, list[BlockIndexEntry]] = {}
         self._orphans: dict[bytes, Block] = {}
+        # Orphans rejected once their parent arrived (bounded), so an import can name them.
+        self.orphan_errors: dict[bytes, tuple[int, RuleError]] = {}
         # Blocks just stored, kept parsed until connected so they are not read back from disk.
         self._fresh_blocks: dict[bytes, Block] = {}
         self._precious_counter = 0
@@ -114,8 +129,42 @@ class ChainState:
             self.reindexed_blocks = self._reindex_files() if reindex else 0
             if not reindex:
                 self._load()
-        except BaseException:
+        except BaseException as e:
             self._close_files()  # a damaged datadir must not leave databases open
+            if isinstance(e, OSError) and (refused := access_error(e)) is not None:
+                raise refused from None
+            raise
+
+    def _open_stores(self, reindex: bool, reindex_chainstate: bool) -> None:
+        """Take the lock, then (and only then) wipe what a reindex rebuilds and open the block
+        files, the block index and the UTXO database; on failure nothing stays open or held."""
+        datadir = self.datadir
+        try:
+            datadir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise access_error(e, path=datadir) or e from None
+        self.lock.acquire()
+        try:
+            if reindex:
+                _remove_tree(datadir / "index")
+                _remove_tree(datadir / "chainstate")
+                # Nothing refers to the undo records once the index is gone: rewrite them from
+                # scratch rather than append a second copy of each (rev*.dat would only grow).
+                for rev in sorted((datadir / "blocks").glob("rev?????.dat")):
+                    rev.unlink()
+                log.info(
+                    "Reindexing: rebuilding the block index and the UTXO set from the block files"
+                )
+            elif reindex_chainstate:
+                _remove_tree(datadir / "chainstate")
+                log.info("Reindexing the chain state: connecting the stored blocks again")
+            self.blocks = BlockStore(datadir / "blocks", self.params.magic)
+            self.index = BlockIndex(datadir / "index")
+            self.coins_db = CoinsDB(datadir / "chainstate")
+        except BaseException as e:
+            self._close_files()
+            if isinstance(e, OSError) and (refused := access_error(e)) is not None:
+                raise refused from None
             raise
 
     # -- start-up ---------------------------------------------------------------------------------
@@ -355,6 +404,10 @@ class ChainState:
                 self.accept_block(b, activate=activate)
             except RuleError as err:
                 log.info("orphan block %s rejected: %s", b.hash_hex, err)
+                parent = self.index.get(parent_hash)
+                if len(self.orphan_errors) >= MAX_ORPHAN_BLOCKS:
+                    self.orphan_errors.pop(next(iter(self.orphan_errors)))
+                self.orphan_errors[b.hash] = (parent.height + 1 if parent else -1, err)
 
     # -- chain selection ------------------------------------------------------------------------
 
@@ -448,7 +501,7 @@ class ChainState:
         deferred = self.defer_scripts and pool is not None
         undo = self.validator.connect_block(block, e, defer if deferred else None)
         if e.height > 0:
-            e.undo_pos = self.blocks.write_undo(e.hash, encode_block_undo(undo))
+            e.undo_pos = self._store_undo(e, encode_block_undo(undo))
             e.status |= HAVE_UNDO
         self.chain.append(e)
         # Blocks are verified in chain order: one with nothing to check still waits its turn.
@@ -461,6 +514,19 @@ class ChainState:
         e.raise_validity(VALID_SCRIPTS)
         self.index.mark_dirty(e)
         self.events.connected(block, e)
+
+    def _store_undo(self, e: BlockIndexEntry, raw: bytes) -> FilePos:
+        """Append a block's undo record, unless the one already stored for it is intact and the
+        same (a block connected again: ``--reindex-chainstate``, a restart after a crash, a
+        reorganisation back), so connecting a block twice never grows ``rev*.dat``."""
+        pos = e.undo_pos
+        if pos is not None:
+            try:
+                if self.blocks.read_undo(pos, e.hash) == raw:
+                    return pos
+            except (CorruptionError, OSError):
+                pass  # missing or damaged: write it again
+        return self.blocks.write_undo(e.hash, raw)
 
     def _settle(self, wait: bool) -> bool:
         """Finish what deferred script checks have finished (all of them if ``wait``), in chain
@@ -700,12 +766,20 @@ class ChainState:
             self._close_files()
 
     def _close_files(self) -> None:
-        if self.pool is not None:
-            self.pool.close()
-            self.pool = None
-        self.blocks.close()
-        self.index.env.close()
-        self.coins_db.close()
+        try:
+            if self.pool is not None:
+                self.pool.close()
+                self.pool = None
+            # When opening failed part-way, only what was opened is there to close.
+            if hasattr(self, "blocks"):
+                self.blocks.close()
+            if hasattr(self, "index"):
+                self.index.env.close()
+            if hasattr(self, "coins_db"):
+                self.coins_db.close()
+        finally:
+            if self._own_lock:
+                self.lock.release()
 
     def __enter__(self) -> ChainState:
         return self

@@ -8,6 +8,7 @@ LMDB transaction: after a crash the set is exactly as of some flushed block, nev
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +18,8 @@ import lmdb
 from peercash.consensus.contextual import SpentCoin
 from peercash.consensus.primitives import OutPoint, TxOut
 
-from .errors import CorruptionError
-from .lmdbutil import guard, open_env
+from .errors import ChainError
+from .lmdbutil import guard, lmdb_failure, open_env
 
 Coin = SpentCoin
 """An unspent output with the height of its block and whether it is a coinbase output."""
@@ -53,8 +54,12 @@ def decode_coin(raw: bytes) -> Coin:
     return SpentCoin(TxOut(value, raw[12:]), code >> 1, bool(code & 1))
 
 
-def _damaged(path: Path, e: lmdb.Error) -> CorruptionError:
-    return CorruptionError(f"the UTXO database is damaged: {e}", path)
+def _damaged(path: Path, e: lmdb.Error) -> ChainError:
+    return lmdb_failure(e, f"the UTXO database is damaged: {e}", path, chainstate_only=True)
+
+
+def _guard(path: Path) -> contextlib.AbstractContextManager[None]:
+    return guard("UTXO database", path, chainstate_only=True)
 
 
 class CoinsDB:
@@ -62,8 +67,10 @@ class CoinsDB:
 
     def __init__(self, folder: Path, map_size: int = 1 << 36) -> None:
         self.path = folder
-        self.env = open_env(folder, "UTXO database", map_size=map_size, max_dbs=4)
-        with guard("UTXO database", folder):
+        self.env = open_env(
+            folder, "UTXO database", map_size=map_size, max_dbs=4, chainstate_only=True
+        )
+        with _guard(folder):
             self._coins = self.env.open_db(b"coins")
             self._meta = self.env.open_db(b"meta")
         # One long-lived read transaction (and a cursor in it) for lookups, renewed after every
@@ -105,7 +112,7 @@ class CoinsDB:
             self._reader = None
 
     def best_block(self) -> bytes | None:
-        with guard("UTXO database", self.path), self.env.begin(db=self._meta) as txn:
+        with _guard(self.path), self.env.begin(db=self._meta) as txn:
             value: bytes | None = txn.get(_BEST_BLOCK)
             return value
 
@@ -115,7 +122,7 @@ class CoinsDB:
         # The puts go through one C loop (putmulti) rather than a call each.
         puts = [(key, encode_coin(coin)) for key, coin in changes.items() if coin is not None]
         deletes = [key for key, coin in changes.items() if coin is None]
-        with guard("UTXO database", self.path), self.env.begin(write=True) as txn:
+        with _guard(self.path), self.env.begin(write=True) as txn:
             coins = self._coins
             delete = txn.delete
             for key in deletes:
@@ -126,7 +133,7 @@ class CoinsDB:
 
     def iterate(self) -> Iterator[tuple[bytes, Coin]]:
         """Every coin in (txid, vout) order."""
-        with guard("UTXO database", self.path), self.env.begin(db=self._coins) as txn:
+        with _guard(self.path), self.env.begin(db=self._coins) as txn:
             for key, raw in txn.cursor():
                 yield bytes(key), decode_coin(bytes(raw))
 

@@ -384,10 +384,11 @@ def test_crash_during_a_reorg_restarts_consistently(index_written, tmp_path):
     cs.blocks.flush()
     if index_written:
         cs.index.flush()
-    # The crash: nothing else reaches the disk.
+    # The crash: nothing else reaches the disk, and the operating system drops the lock.
     cs.blocks.close()
     cs.index.env.close()
     cs.coins_db.close()
+    cs.lock.release()
 
     with open_chain(d) as cs:
         tip = "5A" if index_written else "4"
@@ -441,6 +442,7 @@ def _store_without_connecting(d: Path, first: int) -> None:
     cs.blocks.close()
     cs.index.close()
     cs.coins_db.close()  # no coins flush: the UTXO set stays at block first-1
+    cs.lock.release()
 
 
 def test_truncated_block_file_under_unconnected_blocks_is_reported(tmp_path, peercash, chaininfo):
@@ -489,6 +491,7 @@ def test_truncated_block_is_reported_when_needed(tmp_path, peercash):
         cs.blocks.close()
         cs.index.env.close()
         cs.coins_db.close()
+        cs.lock.release()
 
 
 def _corrupt_meta(path: Path) -> None:

@@ -34,8 +34,9 @@ conformance: $(STAMP)
 	@set -e; \
 	for s in "script-tests core/script_tests.json" "tx-valid core/tx_valid.json" \
 	         "tx-invalid core/tx_invalid.json" "sighash core/sighash.json" \
+	         "script-assets core/script_assets_test.json" \
 	         "bip340 bips/bip-0340/test-vectors.csv"; do \
-	  set -- $$s; printf '%-12s ' "$$1"; \
+	  set -- $$s; printf '%-13s ' "$$1"; \
 	  $(BIN)/peercash conformance $$1 $(VECTORS)/$$2 --quiet; \
 	done
 

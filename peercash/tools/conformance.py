@@ -45,8 +45,13 @@ __all__ = [
 ]
 
 SCRIPT_TEST_MASKS = 32
-"""Hashed flag masks each script_tests case tries besides every single flag and all flags (Core
-tries 256 random masks)."""
+"""Hashed flag masks each script_tests case tries besides every single flag and all flags.
+
+Core's ``DoTest`` (``src/test/script_tests.cpp``) tries random masks instead. Its current code,
+with the flags as the 64-bit ``script_verify_flags`` type, tries 256 masks of
+``MAX_SCRIPT_VERIFY_FLAGS_BITS`` random bits; older versions (32-bit flags) tried 16 masks of 16
+random bits. Either way, Core finds a mask that breaks an expectation only by chance. Here every
+single flag is tried, then these 32 fixed masks."""
 
 _ALL = int(ALL_FLAGS)
 _P2SH = int(VerifyFlags.P2SH)

@@ -145,9 +145,26 @@ def test_legacy_truncated_push_quirk() -> None:
     assert sighash_mod._legacy_script_code(script) == bytes([3]) + bytes.fromhex("514d")
     # A complete script is written whole.
     assert sighash_mod._legacy_script_code(b"\x51\x02ab") == b"\x04\x51\x02ab"
-    # The hash covers exactly that: declared length 3, two script bytes.
-    expected = _reference_legacy(b"\x51\x4d\x01", tx, 0, 1)
-    assert legacy_sighash(script, tx, 0, 1) != expected
+    # The hash covers exactly that: declared length 3, two script bytes. The preimage below is
+    # written out by hand from _tx(1, 1), not produced by any serializer of ours.
+    preimage = b"".join(
+        [
+            bytes.fromhex("02000000"),  # version 2
+            bytes.fromhex("01"),  # one input
+            hashlib.sha256(b"prev0").digest(),  # its prevout: txid sha256("prev0") ...
+            bytes.fromhex("00000000"),  # ... output 0
+            bytes.fromhex("03514d"),  # script code: declared length 3, bytes 51 4d only
+            bytes.fromhex("ffffffff"),  # sequence
+            bytes.fromhex("01e8030000000000000151"),  # one output: 1000 sat, OP_1
+            bytes.fromhex("11000000"),  # locktime 17
+            bytes.fromhex("01000000"),  # hash type SIGHASH_ALL
+        ]
+    )
+    expected = hashlib.sha256(hashlib.sha256(preimage).digest()).digest()
+    assert legacy_sighash(script, tx, 0, 1) == expected
+    assert legacy_sighash(script, tx, 0, 1, cache=PrecomputedTxData(tx)) == expected
+    # Writing the whole script (three bytes, as a complete script would be) gives another hash.
+    assert _reference_legacy(b"\x51\x4d\x01", tx, 0, 1) != expected
 
 
 # -- BIP143 worked examples ---------------------------------------------------------------------

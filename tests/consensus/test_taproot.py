@@ -1,4 +1,5 @@
-"""Taproot construction and key-path signing against the BIP341 wallet vectors."""
+"""Taproot construction and key-path signing against the BIP341 wallet vectors, and the taproot
+constants against data: the vectors' control blocks and Core's generated spends."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from peercash.consensus.crypto import sign_schnorr, verify_schnorr, xonly_from_secret
 from peercash.consensus.hashing import tagged_hash
 from peercash.consensus.primitives import Tx, TxOut
+from peercash.consensus.script import interpreter
 from peercash.consensus.script.sighash import PrecomputedTxData, taproot_sighash
 from peercash.consensus.script.taproot import (
     ANNEX_TAG,
@@ -29,12 +31,10 @@ from peercash.consensus.script.taproot import (
     tweak_public_key,
     verify_taproot_commitment,
 )
+from peercash.tools.conformance import run_suite, summarize
 
-VECTORS = json.loads(
-    (
-        Path(__file__).resolve().parents[1] / "data" / "core" / "bip341_wallet_vectors.json"
-    ).read_text()
-)
+CORE = Path(__file__).resolve().parents[1] / "data" / "core"
+VECTORS = json.loads((CORE / "bip341_wallet_vectors.json").read_text())
 SPK_CASES: list[dict[str, Any]] = VECTORS["scriptPubKey"]
 KEY_PATH: dict[str, Any] = VECTORS["keyPathSpending"][0]
 
@@ -52,10 +52,85 @@ def _leaves(tree: Any) -> list[dict[str, Any]]:
     return [leaf for sub in tree for leaf in _leaves(sub)]
 
 
-def test_constants() -> None:
-    assert (TAPROOT_LEAF_MASK, TAPROOT_LEAF_TAPSCRIPT, ANNEX_TAG) == (0xFE, 0xC0, 0x50)
-    assert (TAPROOT_CONTROL_BASE_SIZE, TAPROOT_CONTROL_NODE_SIZE) == (33, 32)
-    assert TAPROOT_CONTROL_MAX_NODE_COUNT == 128
+def _depths(tree: Any, depth: int = 0) -> list[int]:
+    """Each leaf's depth in the vector's tree, in the order of ``_leaves``."""
+    if tree is None:
+        return []
+    if isinstance(tree, dict):
+        return [depth]
+    return [d for sub in tree for d in _depths(sub, depth + 1)]
+
+
+def test_control_blocks_of_the_vectors_fit_the_constants() -> None:
+    """Every control block BIP341 publishes: the leaf version under TAPROOT_LEAF_MASK and the
+    parity bit outside it, then the internal key (TAPROOT_CONTROL_BASE_SIZE bytes so far), then
+    one TAPROOT_CONTROL_NODE_SIZE hash per level of the leaf in the vector's tree."""
+    seen = 0
+    for case in SPK_CASES:
+        tree = case["given"]["scriptTree"]
+        controls = [bytes.fromhex(c) for c in case["expected"].get("scriptPathControlBlocks", [])]
+        assert len(controls) == len(_leaves(tree))
+        for leaf, depth, control in zip(_leaves(tree), _depths(tree), controls):
+            assert len(control) == TAPROOT_CONTROL_BASE_SIZE + depth * TAPROOT_CONTROL_NODE_SIZE
+            assert control[1:TAPROOT_CONTROL_BASE_SIZE].hex() == case["given"]["internalPubkey"]
+            assert control[0] & TAPROOT_LEAF_MASK == leaf["leafVersion"]
+            assert control[0] & ~TAPROOT_LEAF_MASK in (0, 1)
+            seen += 1
+    assert seen == 12  # leaves in the seven trees: 0, 1, 1, 2, 2, 3, 3 (depths 0 to 2)
+    versions = {
+        leaf["leafVersion"] for case in SPK_CASES for leaf in _leaves(case["given"]["scriptTree"])
+    }
+    assert TAPROOT_LEAF_TAPSCRIPT in versions and len(versions) == 2
+
+
+def test_the_interpreter_uses_the_same_constants() -> None:
+    assert interpreter.ANNEX_TAG == ANNEX_TAG
+    assert interpreter.TAPROOT_LEAF_MASK == TAPROOT_LEAF_MASK
+    assert interpreter.TAPROOT_LEAF_TAPSCRIPT == TAPROOT_LEAF_TAPSCRIPT
+    assert interpreter.TAPROOT_CONTROL_BASE_SIZE == TAPROOT_CONTROL_BASE_SIZE
+    assert interpreter.TAPROOT_CONTROL_NODE_SIZE == TAPROOT_CONTROL_NODE_SIZE
+    assert interpreter.TAPROOT_CONTROL_MAX_SIZE == (
+        TAPROOT_CONTROL_BASE_SIZE + TAPROOT_CONTROL_NODE_SIZE * TAPROOT_CONTROL_MAX_NODE_COUNT
+    )
+
+
+def _has_annex(spend: dict[str, Any]) -> bool:
+    witness = spend["witness"]
+    return len(witness) >= 2 and witness[-1][:2] == f"{ANNEX_TAG:02x}"
+
+
+def test_core_spends_that_depend_on_the_constants(tmp_path: Path) -> None:
+    """Spends made by Core's feature_taproot.py (core/script_assets_test.json) where the constants
+    decide the outcome: control blocks of 33 to 4,129 bytes (a leaf 128 levels deep, the most
+    TAPROOT_CONTROL_MAX_NODE_COUNT allows) and ones padded or truncated to a wrong size
+    (``spendpath/*``), spends carrying an annex, and leaves of every unknown version, valid
+    whatever they hold (``unkver/*``: the version bits under TAPROOT_LEAF_MASK are not
+    TAPROOT_LEAF_TAPSCRIPT). All must pass, under every consensus flag set Core tries."""
+    cases = json.loads((CORE / "script_assets_test.json").read_text())
+    chosen = [
+        case
+        for case in cases
+        if case["comment"].startswith(("spendpath/", "unkver/"))
+        or any(_has_annex(case[k]) for k in ("success", "failure") if k in case)
+    ]
+    groups = {
+        "spendpath": sum(c["comment"].startswith("spendpath/") for c in chosen),
+        "unkver": sum(c["comment"].startswith("unkver/") for c in chosen),
+        "annex": sum(_has_annex(c["success"]) for c in chosen),
+    }
+    assert groups == {"spendpath": 10, "unkver": 756, "annex": 58}, groups
+    control_sizes = {
+        len(c["success"]["witness"][-1]) // 2
+        for c in chosen
+        if c["comment"].startswith("spendpath")
+    }
+    assert control_sizes == {33, 33 + 32 * 128}
+    path = tmp_path / "assets.json"
+    path.write_text(json.dumps(chosen))
+    results = run_suite("script-assets", path)
+    assert summarize(results) == f"{len(chosen)} passed, 0 failed", [
+        (r.description, r.expected, r.got, r.detail) for r in results if not r.passed
+    ][:5]
 
 
 def test_vector_counts() -> None:

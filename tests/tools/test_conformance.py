@@ -1,4 +1,8 @@
-"""The conformance runners over the real vector files, a generated script-assets file, and the CLI."""
+"""The conformance runners over the real vector files, a generated script-assets file, and the CLI.
+
+Besides "every real vector passes", each runner is shown vectors known to be wrong and must report
+exactly those as failed, with exact counts: a runner that passed everything would fail here.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ VECTOR_FILES = {
     "tx-valid": CORE / "tx_valid.json",
     "tx-invalid": CORE / "tx_invalid.json",
     "sighash": CORE / "sighash.json",
+    "script-assets": CORE / "script_assets_test.json",
     "bip340": DATA / "bips" / "bip-0340" / "test-vectors.csv",
 }
 
@@ -39,8 +44,10 @@ EXPECTED_CASES = {
     "tx-valid": 121,
     "tx-invalid": 93,
     "sighash": 500,
+    "script-assets": 2760,
     "bip340": 19,
 }
+"""Cases per file, as tests/data/SOURCES.md counts them."""
 
 
 def _failures(results: list[CaseResult]) -> str:
@@ -307,9 +314,43 @@ def test_unknown_suite() -> None:
         run_suite("nope", VECTOR_FILES["sighash"])
 
 
-def test_runs_are_deterministic() -> None:
-    path = VECTOR_FILES["tx-valid"]
-    assert run_suite("tx-valid", path) == run_suite("tx-valid", path)
+def test_script_tests_with_every_expectation_wrong(tmp_path: Path) -> None:
+    """Every test's expected error replaced by another (OK and EVAL_FALSE swapped, any other error
+    made UNKNOWN_ERROR, which no script gives): all 1,233 must fail, each reporting as what it got
+    the error the file first said. A runner comparing only pass/fail would let 476 through."""
+    rows = json.loads(VECTOR_FILES["script-tests"].read_text())
+    original = {}
+    for idx, row in enumerate(rows):
+        pos = 4 if isinstance(row[0], list) else 3
+        if len(row) > pos:
+            original[f"#{idx}"] = row[pos]
+            row[pos] = {"OK": "EVAL_FALSE", "EVAL_FALSE": "OK"}.get(row[pos], "UNKNOWN_ERROR")
+    path = tmp_path / "script_tests.json"
+    path.write_text(json.dumps(rows))
+    results = run_suite("script-tests", path)
+    assert summarize(results) == "0 passed, 1233 failed"
+    assert {r.name: r.got for r in results} == original
+
+
+def test_script_assets_with_wrong_spends(tmp_path: Path) -> None:
+    """Core's taproot cases made wrong: of the 2,483 that have both spends, the even-numbered get
+    their good spend as the failure too, the odd-numbered their bad spend as the success too.
+    Exactly those must fail (whichever half of the check a runner skipped would show), and the 277
+    with only a good spend still pass."""
+    cases = json.loads(VECTOR_FILES["script-assets"].read_text())
+    wrong = set()
+    for idx, case in enumerate(cases):
+        if "failure" in case:
+            if idx % 2:
+                case["success"] = case["failure"]
+            else:
+                case["failure"] = case["success"]
+            wrong.add(f"#{idx}")
+    path = tmp_path / "script_assets_test.json"
+    path.write_text(json.dumps(cases))
+    results = run_suite("script-assets", path)
+    assert summarize(results) == "277 passed, 2483 failed"
+    assert {r.name for r in results if not r.passed} == wrong
 
 
 # -- the command line -----------------------------------------------------------------------------

@@ -45,25 +45,31 @@ def test_tampered_amount_breaks_segwit_signature() -> None:
         if spend.tx.inputs[0].witness and len(spend.tx.inputs[0].witness) == 2:
             spent = list(spend.spent)
             spent[0] = TxOut(spent[0].value + 1, spent[0].script_pubkey)
-            assert verify_input(spend.tx, 0, spent, flags) is not ScriptError.OK
+            assert verify_input(spend.tx, 0, spent, flags) is ScriptError.EVAL_FALSE
             assert verify_input(spend.tx, 0, spend.spent, flags) is ScriptError.OK
             return
     pytest.fail("no P2WPKH-like input found")
 
 
 def test_tampered_signature_fails_with_nullfail() -> None:
+    """tx10's input 0 spends a bare 1-of-3 CHECKMULTISIG. Flipping a bit of the signature's R
+    keeps it DER-valid but wrong: the script ends false (EVAL_FALSE); under NULLFAIL a failed
+    check with a non-empty signature is itself the error (SIG_NULLFAIL)."""
+    from peercash.consensus.primitives import Tx, TxIn
+
     spend = load_tx("tx10")
     tx = spend.tx
     txin = tx.inputs[0]
     sig_script = bytearray(txin.script_sig)
+    assert sig_script[1:2] == b"\x48" and sig_script[2] == 0x30  # OP_0 <sig>: byte 10 is in R
     sig_script[10] ^= 1
-    from peercash.consensus.primitives import Tx, TxIn
-
     bad = Tx(
         tx.version,
         [TxIn(txin.prevout, bytes(sig_script), txin.sequence), *tx.inputs[1:]],
         tx.outputs,
         tx.locktime,
     )
-    err = verify_input(bad, 0, spend.spent, VerifyFlags.P2SH)
-    assert err is not ScriptError.OK
+    nullfail = VerifyFlags.P2SH | VerifyFlags.NULLFAIL
+    assert verify_input(tx, 0, spend.spent, nullfail) is ScriptError.OK
+    assert verify_input(bad, 0, spend.spent, VerifyFlags.P2SH) is ScriptError.EVAL_FALSE
+    assert verify_input(bad, 0, spend.spent, nullfail) is ScriptError.SIG_NULLFAIL

@@ -518,7 +518,7 @@ class AddrMan:
     # --- persistence
 
     def serialize(self) -> bytes:
-        """The ``peers.dat`` bytes (format in ``_FileFormat`` below)."""
+        """The ``peers.dat`` bytes (the format is described above ``FILE_MAGIC``)."""
         return _encode(self)
 
     @classmethod

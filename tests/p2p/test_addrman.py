@@ -125,13 +125,26 @@ def test_core_new_bucket_values() -> None:
 
 
 def test_bucket_position_depends_on_table_bucket_and_port() -> None:
-    a = ip("8.8.8.8")
-    positions = {bucket_position(KEY_A, a, True, b) for b in range(200)}
-    assert len(positions) > 50
-    assert bucket_position(KEY_A, a, True, 5) != bucket_position(KEY_A, a, False, 5) or (
-        bucket_position(KEY_A, a, True, 6) != bucket_position(KEY_A, a, False, 6)
+    a, b = ip("8.8.8.8", 8333), ip("8.8.8.8", 8334)
+    assert [bucket_position(KEY_A, a, True, n) for n in range(4)] == [21, 17, 57, 18]
+    assert [bucket_position(KEY_A, a, False, n) for n in range(4)] == [58, 61, 55, 40]
+    assert [bucket_position(KEY_A, b, True, n) for n in range(4)] == [57, 54, 56, 57]
+    # Spread like a random function of (table, bucket, address and port): about 1 in 64 agree.
+    assert len({bucket_position(KEY_A, a, True, n) for n in range(200)}) == 60
+    assert (
+        sum(
+            bucket_position(KEY_A, a, True, n) == bucket_position(KEY_A, a, False, n)
+            for n in range(256)
+        )
+        == 1
     )
-    assert all(0 <= p < BUCKET_SIZE for p in positions)
+    assert (
+        sum(
+            bucket_position(KEY_A, a, True, n) == bucket_position(KEY_A, b, True, n)
+            for n in range(1024)
+        )
+        == 16
+    )
 
 
 def test_placement_is_stable_under_a_key_and_differs_with_another() -> None:

@@ -179,7 +179,8 @@ class NetAddress:
         ``.b32.i2p`` name (52 base32 characters). Base32 and the suffixes are case-insensitive.
         CJDNS addresses are written as IPv6 in fc00::/8: with ``cjdns=True`` such an address is
         taken as CJDNS, otherwise as IPv6 (Core flips them only when CJDNS is reachable). DNS
-        names, Tor v2 names, zone ids and port numbers over 65535 raise :class:`NetAddressError`.
+        names, Tor v2 names, zone ids and explicit ports outside 1‥65535 raise
+        :class:`NetAddressError`.
         """
         if not text or not text.isascii() or not text.isprintable() or " " in text:
             raise NetAddressError(f"not an address: {text!r}")
@@ -273,19 +274,21 @@ class NetAddress:
             size = r.compact_size(MAX_ADDRV2_SIZE)
         except OversizeError as e:
             raise OversizeError(f"BIP155 address too long: {e}") from None
-        addr = r.read(size)
-        port = _PORT_BE.unpack(r.read(2))[0]
         try:
-            network = Network(net_id)
+            network: Network | None = Network(net_id)
         except ValueError:
-            return None  # a network from the future: BIP155 says to ignore it
+            network = None  # a network from the future: BIP155 says to skip it
         if network is Network.TORV2:
-            return None
-        if size != ADDRESS_LENGTHS[network]:
+            network = None  # no longer supported: skipped, as Core does
+        if network is not None and size != ADDRESS_LENGTHS[network]:
             raise NetAddressError(
                 f"BIP155 {network.name} address with length {size} "
                 f"(should be {ADDRESS_LENGTHS[network]})"
             )
+        addr = r.read(size)
+        port = _PORT_BE.unpack(r.read(2))[0]
+        if network is None:
+            return None
         if network is Network.IPV6 and (
             addr.startswith(_IPV4_IN_IPV6_PREFIX) or addr.startswith(_ONIONCAT_PREFIX)
         ):
@@ -377,6 +380,11 @@ class NetAddress:
         """IPv6 documentation: 2001:db8::/32."""
         return self.network is Network.IPV6 and self.addr[:4] == b"\x20\x01\x0d\xb8"
 
+    def is_rfc9637(self) -> bool:
+        """IPv6 documentation, the second range: 3fff::/20."""
+        a = self.addr
+        return self.network is Network.IPV6 and a[:2] == b"\x3f\xff" and (a[2] & 0xF0) == 0
+
     def is_rfc3964(self) -> bool:
         """IPv6 6to4 tunnelling: 2002::/16."""
         return self.network is Network.IPV6 and self.addr[:2] == b"\x20\x02"
@@ -426,14 +434,14 @@ class NetAddress:
     def is_valid(self) -> bool:
         """Whether this could be a real host (Core's ``IsValid``); routable or not.
 
-        Invalid: IPv6 ``::``, IPv6 documentation (2001:db8::/32), IPv4 0.0.0.0 and
+        Invalid: IPv6 ``::``, IPv6 documentation (2001:db8::/32, 3fff::/20), IPv4 0.0.0.0 and
         255.255.255.255, CJDNS outside fc00::/8, and every Tor v2 address.
         """
         network = self.network
         if network is Network.IPV4:
             return self.addr not in (b"\x00\x00\x00\x00", b"\xff\xff\xff\xff")
         if network is Network.IPV6:
-            return self.addr != bytes(16) and not self.is_rfc3849()
+            return self.addr != bytes(16) and not (self.is_rfc3849() or self.is_rfc9637())
         if network is Network.CJDNS:
             return self.addr[0] == 0xFC
         return network is not Network.TORV2
@@ -489,15 +497,16 @@ class NetAddress:
 
 
 def _split_host_port(text: str, default_port: int) -> tuple[str, int]:
-    """Split ``host[:port]`` / ``[host]:port``; a bare IPv6 address (two or more colons) has no port."""
+    """Split ``host[:port]`` / ``[host]:port``; a bare IPv6 address (two or more colons) has no port.
+
+    As Core's ``SplitHostPort``: any host may be bracketed, and an explicit port must be 1‥65535.
+    """
     port_text: str | None = None
     if text.startswith("["):
         end = text.find("]")
         if end < 0:
             raise NetAddressError(f"unclosed bracket: {text!r}")
         host, rest = text[1:end], text[end + 1 :]
-        if ":" not in host:
-            raise NetAddressError(f"only IPv6 addresses go in brackets: {text!r}")
         if rest:
             if not rest.startswith(":"):
                 raise NetAddressError(f"junk after the address: {text!r}")
@@ -508,8 +517,8 @@ def _split_host_port(text: str, default_port: int) -> tuple[str, int]:
         host = text
     if port_text is None:
         return host, default_port
-    if not _PORT.match(port_text) or int(port_text) > 0xFFFF:
-        raise NetAddressError(f"bad port: {port_text!r}")
+    if not _PORT.match(port_text) or not 0 < int(port_text) <= 0xFFFF:
+        raise NetAddressError(f"bad port: {port_text!r}")  # 0 too, as Core's SplitHostPort
     if not host:
         raise NetAddressError(f"no host: {text!r}")
     return host, int(port_text)

@@ -784,7 +784,7 @@ class ConnectionManager:
             await self._sleep_or_wake(self._wake_addnode, interval)
 
     def _addnode_once(self) -> bool:
-        if not self.network_active or self._stopping or self.options.connect_only:
+        if not self.network_active or self._stopping:
             return False
         now = self._clock()
         manual = sum(1 for p in self.peers() if p.conn_type is ConnType.MANUAL and not p.is_closing)

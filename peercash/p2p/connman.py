@@ -926,6 +926,10 @@ class ConnectionManager:
         self._retry.pop(text, None)
         return True
 
+    def connect_once(self, text: str) -> None:
+        """Try one manual connection to ``text`` in the background (``addnode … onetry``)."""
+        self._start_attempt(text.strip(), ConnType.MANUAL)
+
     def ping_all(self) -> None:
         for p in self.connected_peers():
             p.request_ping()

@@ -131,6 +131,13 @@ class SubNet:
         assert self.ip is not None
         return self.ip.with_prefixlen
 
+    def sort_key(self) -> tuple[int, bytes, int]:
+        """Address order (IPv4 before IPv6 before the rest), as Core's ban map is ordered."""
+        if self.exact is not None:
+            return (10 + int(self.exact.network), self.exact.addr, 0)
+        assert self.ip is not None
+        return (self.ip.version, self.ip.network_address.packed, self.ip.prefixlen)
+
     @property
     def is_single(self) -> bool:
         return self.exact is not None or (
@@ -250,9 +257,9 @@ class BanMan:
         return subnet in self._bans
 
     def list(self) -> list[BanEntry]:
-        """Current bans, oldest first."""
+        """Current bans in address order (as Core lists them)."""
         self._sweep()
-        return sorted(self._bans.values(), key=lambda e: (e.created, str(e.subnet)))
+        return sorted(self._bans.values(), key=lambda e: e.subnet.sort_key())
 
     def _sweep(self) -> None:
         now = self._now()

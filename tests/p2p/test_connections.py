@@ -477,3 +477,54 @@ def test_addresses_go_into_the_address_manager_and_getaddr_is_answered_once() ->
             assert not [x for x in rp.received[count:] if isinstance(x, m.AddrV2 | m.Addr)]
 
     run(body())
+
+
+# -- manual peers and what getpeerinfo shows ------------------------------------------------------
+
+
+def test_manual_peer_misbehaving_is_noted_not_punished_and_rpc_sees_it() -> None:
+    async def body() -> None:
+        from peercash.rpc.net import peer_info
+
+        async with manager() as cm:
+            served: list[RawPeer] = []
+
+            async def serve(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+                rp = RawPeer.from_streams(MAGIC, r, w)
+                served.append(rp)
+                await rp.answer_handshake()
+                await rp.send_frame(b"inv", b"\xfd\x51\xc3" + bytes(36))  # 50,001 items
+                await rp.closed(10.0)
+
+            server = await asyncio.start_server(serve, "127.0.0.1", 0)
+            port = server.sockets[0].getsockname()[1]
+            try:
+                peer = await cm.connect_to(f"127.0.0.1:{port}", ConnType.MANUAL)
+                await until(lambda: peer.history, what="the misbehaviour noted")
+                assert [(e.reason, e.action) for e in peer.history] == [
+                    ("inv message size = 50001", "not punished (manual peer)")
+                ]
+                assert not peer.is_closing and not cm.banman.is_discouraged(LOOPBACK)
+                # The RPC reads the manager from another thread.
+                infos = await asyncio.to_thread(
+                    cm.run_threadsafe, lambda: [peer_info(p) for p in cm.peers()]
+                )
+                [info] = infos
+                optional = ("pingtime", "minping", "pingwait")  # only once a ping went out
+                assert [k for k in info if k not in optional] == [
+                    "id", "addr", "addrbind", "network", "services", "servicesnames",
+                    "relaytxes", "lastsend", "lastrecv", "last_transaction", "last_block",
+                    "bytessent", "bytesrecv", "conntime", "timeoffset", "version", "subver", "inbound", "bip152_hb_to", "bip152_hb_from",
+                    "startingheight", "presynced_headers", "synced_headers", "synced_blocks",
+                    "inflight", "addr_relay_enabled", "addr_processed", "addr_rate_limited",
+                    "permissions", "minfeefilter", "bytessent_per_msg", "bytesrecv_per_msg",
+                    "connection_type", "transport_protocol_type", "session_id",
+                    "misbehavior_history",
+                ]  # fmt: skip
+                assert info["connection_type"] == "manual" and info["addr"] == f"127.0.0.1:{port}"
+                assert info["misbehavior_history"][0]["reason"] == "inv message size = 50001"
+                assert info["servicesnames"] == ["NETWORK", "WITNESS"]
+            finally:
+                server.close()
+
+    run(body())

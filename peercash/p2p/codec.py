@@ -116,7 +116,7 @@ def encode_frame(
     (a peer would drop the connection)."""
     if len(magic) != 4:
         raise ValueError("the magic is 4 bytes")
-    if not 0 < len(command) <= COMMAND_SIZE or not command_is_valid(command):
+    if not 0 < len(command) <= COMMAND_SIZE or not all(0x20 <= b <= 0x7E for b in command):
         raise ValueError(f"bad command {command!r}")
     if len(payload) > max_payload:
         raise ValueError(f"payload of {len(payload)} bytes exceeds {max_payload}")
@@ -148,6 +148,11 @@ class FrameDecoder:
         self._command = b""
         self._checksum = b""
         self._error: FramingError | None = None
+
+    @property
+    def max_payload(self) -> int:
+        """The largest payload this decoder accepts."""
+        return self._max_payload
 
     @property
     def buffered(self) -> int:

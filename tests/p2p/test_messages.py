@@ -67,6 +67,7 @@ def test_protocol_constants() -> None:
         m.NODE_NETWORK_LIMITED,
         m.NODE_P2P_V2,
     ) == (1, 4, 8, 64, 1024, 2048)
+    assert m.local_services() == 1 | 8 | 1024 and m.local_services(pruned=True) == 8 | 1024
     assert (m.MAX_INV_SZ, m.MAX_HEADERS_RESULTS, m.MAX_ADDR_TO_SEND, m.MAX_LOCATOR_SZ) == (
         50_000,
         2_000,

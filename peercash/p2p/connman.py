@@ -70,6 +70,7 @@ from peercash.p2p.messages import (
     Message,
     Version,
     VersionAddress,
+    local_services,
 )
 from peercash.p2p.netaddress import NetAddress, NetAddressError, Network, TimedAddress
 from peercash.p2p.netgroup import network_group, outbound_group
@@ -98,7 +99,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 USER_AGENT = "/peercash:0.1.0/"
-DEFAULT_SERVICES = NODE_NETWORK | NODE_WITNESS | NODE_NETWORK_LIMITED
+DEFAULT_SERVICES = local_services()
 MAX_PCT_ADDR_TO_SEND = 23
 ADDR_TIME_PENALTY = 2 * 60 * 60
 _T = TypeVar("_T")

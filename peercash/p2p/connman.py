@@ -1053,6 +1053,11 @@ class ConnectionManager:
                 self.handler.on_peer_disconnected(peer)
             except Exception:
                 log.exception("handler failed for the disconnection of peer=%d", peer.id)
+        if peer.conn_type is ConnType.MANUAL and not peer.handshake_done:
+            # Accepted, then dropped before the handshake: back off as after a failed connect.
+            self._record_failure(
+                peer.addr_name, self._clock(), max(self.options.addnode_interval, 5.0)
+            )
         if not self._stopping and peer.outbound:
             self._wake_open.set()
 

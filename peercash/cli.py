@@ -267,6 +267,40 @@ def node(
             help="rebuild the UTXO set from the stored blocks, keeping the block index",
         ),
     ] = None,
+    bind: Annotated[
+        list[str] | None, typer.Option(help="listen for P2P on this address (H[:P]), repeatable")
+    ] = None,
+    seednode: Annotated[
+        list[str] | None,
+        typer.Option(help="connect to this peer (H:P) for addresses, then disconnect; repeatable"),
+    ] = None,
+    maxconnections: Annotated[
+        int | None, typer.Option(help="at most this many peer connections (125)")
+    ] = None,
+    externalip: Annotated[
+        list[str] | None, typer.Option(help="our own public address, repeatable")
+    ] = None,
+    proxy: Annotated[
+        str | None, typer.Option(help="connect to peers through this SOCKS5 proxy (H:P), e.g. Tor")
+    ] = None,
+    dnsseed: Annotated[
+        bool | None,
+        typer.Option("--dnsseed/--no-dnsseed", help="ask DNS seeds when we know no peers"),
+    ] = None,
+    fixedseeds: Annotated[
+        bool | None,
+        typer.Option("--fixedseeds/--no-fixedseeds", help="fall back on built-in peer addresses"),
+    ] = None,
+    peertimeout: Annotated[
+        int | None, typer.Option(help="seconds a new peer has to complete the handshake (60)")
+    ] = None,
+    maxsendbuffer: Annotated[
+        int | None, typer.Option(help="KB unsent to a peer before it is dropped (5000)")
+    ] = None,
+    maxreceivebuffer: Annotated[
+        int | None,
+        typer.Option(help="KB received from a peer and waiting before we stop reading (5000)"),
+    ] = None,
 ) -> None:
     """Run a node in the foreground; Ctrl-C shuts it down cleanly.
 
@@ -285,6 +319,10 @@ def node(
         "rpcallowip": rpcallowip, "rpcservertimeout": rpcservertimeout,
         "rpcthreads": rpcthreads, "rpcworkqueue": rpcworkqueue, "flushinterval": flushinterval,
         "reindex": reindex, "reindex-chainstate": reindex_chainstate,
+        "bind": bind, "seednode": seednode, "maxconnections": maxconnections,
+        "externalip": externalip, "proxy": proxy, "dnsseed": dnsseed, "fixedseeds": fixedseeds,
+        "peertimeout": peertimeout, "maxsendbuffer": maxsendbuffer,
+        "maxreceivebuffer": maxreceivebuffer,
     }  # fmt: skip
     try:
         config = load_config(options)

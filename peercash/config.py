@@ -8,10 +8,13 @@ taken relative to the data directory).
 
 Precedence follows Core: the command line wins; in the file, the network's section wins over the
 top of the file, and for a single-valued key the *first* value in the file is used. List keys
-(``addnode``, ``connect``, ``rpcauth``, ``rpcallowip``, ``rpcbind``, ``debug``) collect values from
-the command line and the file. As in Core, ``port``, ``rpcport``, ``rpcbind``, ``connect`` and
-``addnode`` at the top of the file apply to mainnet only; other networks take them from their
-section (a warning says so).
+(``addnode``, ``connect``, ``seednode``, ``bind``, ``externalip``, ``rpcauth``, ``rpcallowip``,
+``rpcbind``, ``debug``) collect values from the command line and the file. As in Core, ``port``,
+``rpcport``, ``rpcbind``, ``bind``, ``connect`` and ``addnode`` at the top of the file apply to
+mainnet only; other networks take them from their section (a warning says so). Core's parameter
+interaction holds: ``bind`` implies ``listen``; ``connect`` and ``proxy`` imply ``nolisten``
+unless ``listen`` is given; ``connect`` implies ``nodnsseed`` (and ``connect=0`` means no
+automatic connections at all).
 
 Every bad value raises ``ConfigError`` with a message meant for the user. Pure: reads one file.
 """
@@ -36,14 +39,26 @@ SECTIONS = {"main": ("main",), "testnet": ("test", "testnet"), "testnet4": ("tes
             "signet": ("signet",), "regtest": ("regtest",)}  # fmt: skip
 _ALL_SECTIONS = frozenset(s for names in SECTIONS.values() for s in names)
 
-LIST_KEYS = frozenset({"rpcbind", "rpcallowip", "rpcauth", "connect", "addnode", "debug"})
+LIST_KEYS = frozenset({"rpcbind", "rpcallowip", "rpcauth", "connect", "addnode", "debug", "bind",
+                       "seednode", "externalip"})  # fmt: skip
 BOOL_KEYS = frozenset(
-    {"listen", "txindex", "rest", "printtoconsole", "reindex", "reindex-chainstate"}
+    {
+        "listen",
+        "txindex",
+        "rest",
+        "printtoconsole",
+        "dnsseed",
+        "fixedseeds",
+        "reindex",
+        "reindex-chainstate",
+    }
 )
 INT_KEYS = frozenset({"port", "rpcport", "dbcache", "par", "rpcservertimeout", "rpcthreads",
-                      "rpcworkqueue", "flushinterval"})  # fmt: skip
-STR_KEYS = frozenset({"network", "datadir", "rpcuser", "rpcpassword", "assumevalid", "conf"})
-NETWORK_ONLY = frozenset({"port", "rpcport", "rpcbind", "connect", "addnode"})
+                      "rpcworkqueue", "flushinterval", "maxconnections", "peertimeout",
+                      "maxsendbuffer", "maxreceivebuffer"})  # fmt: skip
+STR_KEYS = frozenset({"network", "datadir", "rpcuser", "rpcpassword", "assumevalid", "conf",
+                      "proxy"})  # fmt: skip
+NETWORK_ONLY = frozenset({"port", "rpcport", "rpcbind", "connect", "addnode", "bind"})
 # Core's ways of choosing a network in the file: chain=X, or regtest=1 and friends.
 _NETWORK_FLAGS = {"regtest": "regtest", "testnet": "testnet", "testnet4": "testnet4",
                   "signet": "signet"}  # fmt: skip
@@ -56,6 +71,10 @@ DEFAULT_RPC_SERVER_TIMEOUT = 30  # seconds a client may take to send its request
 DEFAULT_RPC_THREADS = 16  # Core's DEFAULT_HTTP_THREADS
 DEFAULT_RPC_WORKQUEUE = 64  # Core's DEFAULT_HTTP_WORKQUEUE
 DEFAULT_FLUSH_INTERVAL = 60  # seconds between UTXO set flushes (a crash loses at most this)
+DEFAULT_MAX_CONNECTIONS = 125  # Core's DEFAULT_MAX_PEER_CONNECTIONS
+DEFAULT_PEER_TIMEOUT = 60  # Core's DEFAULT_PEER_CONNECT_TIMEOUT (seconds)
+DEFAULT_MAX_SEND_BUFFER_KB = 5000  # past this a peer that does not read is dropped
+DEFAULT_MAX_RECEIVE_BUFFER_KB = 5000  # Core's DEFAULT_MAXRECEIVEBUFFER
 
 
 class ConfigError(Exception):
@@ -92,6 +111,18 @@ class Config:
     flushinterval: int = DEFAULT_FLUSH_INTERVAL
     reindex: bool = False  # rebuild the block index and the UTXO set from the block files
     reindex_chainstate: bool = False  # rebuild the UTXO set from the stored blocks
+    bind: tuple[str, ...] = ()
+    seednode: tuple[str, ...] = ()
+    externalip: tuple[str, ...] = ()
+    maxconnections: int = DEFAULT_MAX_CONNECTIONS
+    proxy: str | None = None
+    dnsseed: bool = True
+    fixedseeds: bool = True
+    peertimeout: int = DEFAULT_PEER_TIMEOUT
+    maxsendbuffer: int = DEFAULT_MAX_SEND_BUFFER_KB
+    """KB (1,000 bytes), as Core's option; a peer with more unsent is disconnected."""
+    maxreceivebuffer: int = DEFAULT_MAX_RECEIVE_BUFFER_KB
+    """KB of received messages waiting for processing before we stop reading from a peer."""
     warnings: tuple[str, ...] = ()
 
     @property
@@ -449,8 +480,38 @@ def load_config(options: Mapping[str, Any] | None = None) -> Config:
         parse_rpcauth(a)
     connect = many("connect")
     addnode = many("addnode")
-    for peer in (*connect, *addnode):
-        split_host_port(peer, port)
+    seednode = many("seednode")
+    for peer in (*connect, *addnode, *seednode):
+        if peer != "0":
+            split_host_port(peer, port)
+    bind = many("bind")
+    for b in bind:
+        split_host_port(b, port)
+    externalip = many("externalip")
+    proxy = single("proxy")
+    if proxy is not None:
+        proxy = str(proxy).strip()
+        if proxy in ("", "0"):
+            proxy = None
+        else:
+            try:
+                split_host_port(proxy, 9050)
+            except ConfigError:
+                raise ConfigError(f"Invalid -proxy address or hostname: '{proxy}'") from None
+    # Core's parameter interaction: -bind implies -listen; -connect and -proxy imply
+    # -nolisten unless given; -connect implies -nodnsseed.
+    if bind:
+        listen_default = True
+    else:
+        listen_default = not connect and proxy is None
+    maxconnections = max(integer("maxconnections", DEFAULT_MAX_CONNECTIONS), 0)
+    peertimeout = integer("peertimeout", DEFAULT_PEER_TIMEOUT)
+    if peertimeout <= 0:
+        raise ConfigError("peertimeout must be a positive integer.")
+    maxsendbuffer = integer("maxsendbuffer", DEFAULT_MAX_SEND_BUFFER_KB)
+    maxreceivebuffer = integer("maxreceivebuffer", DEFAULT_MAX_RECEIVE_BUFFER_KB)
+    if maxsendbuffer < 1 or maxreceivebuffer < 1:
+        raise ConfigError("-maxsendbuffer and -maxreceivebuffer must be at least 1 (KB)")
     debug = many("debug")
     try:
         expand_categories(debug)
@@ -477,7 +538,7 @@ def load_config(options: Mapping[str, Any] | None = None) -> Config:
         rpcauth=rpcauth,
         connect=connect,
         addnode=addnode,
-        listen=boolean("listen", not connect),
+        listen=boolean("listen", listen_default),
         dbcache=dbcache,
         txindex=boolean("txindex", False),
         assumevalid=assumevalid,
@@ -491,6 +552,16 @@ def load_config(options: Mapping[str, Any] | None = None) -> Config:
         flushinterval=flushinterval,
         reindex=boolean("reindex", False),
         reindex_chainstate=boolean("reindex-chainstate", False),
+        bind=bind,
+        seednode=seednode,
+        externalip=externalip,
+        maxconnections=maxconnections,
+        proxy=proxy,
+        dnsseed=boolean("dnsseed", not connect),
+        fixedseeds=boolean("fixedseeds", True),
+        peertimeout=peertimeout,
+        maxsendbuffer=maxsendbuffer,
+        maxreceivebuffer=maxreceivebuffer,
         warnings=tuple(warnings),
     )
 

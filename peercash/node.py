@@ -14,6 +14,12 @@ Durability: the UTXO set is flushed every ``-flushinterval`` seconds (and when t
 full); blocks and the block index are made durable when an RPC reports a block, so a kill costs
 at most the interval's worth of UTXO work, redone at start-up from the stored blocks.
 
+P2P: once the chain is loaded (only then are peers accepted) the connection manager starts, with
+the address book from ``peers.dat`` (saved every 15 minutes and at shutdown) and the bans from
+``banlist.json``; the sync layer plugs in as its message handler (``Node(p2p_handler=…)``; until
+then the default handler answers only what the connection layer must). At shutdown it stops
+first, before the RPC server and the chain.
+
 Threads: the chain state is not thread-safe; whoever touches it holds ``services.chain_lock``
 (RPC worker threads for each call, the flush timer, shutdown). It is opened on a worker thread
 while RPC is in warm-up (no one else can touch it then).
@@ -39,6 +45,10 @@ from peercash.chain.scriptcheck import script_workers
 from peercash.config import Config, parse_rpcauth
 from peercash.consensus.params import get_params
 from peercash.log import LogControl, setup_logging
+from peercash.p2p.addrman import PEERS_FILE_NAME, AddrMan
+from peercash.p2p.banman import BANLIST_FILE, BanMan, write_atomic
+from peercash.p2p.connman import ConnectionManager, ConnOptions, DefaultHandler, MessageHandler
+from peercash.p2p.peer import PeerTimeouts
 from peercash.rpc import control, methods  # noqa: F401  (importing registers the methods)
 from peercash.rpc.auth import RpcAuth, delete_cookie, write_cookie
 from peercash.rpc.server import RpcServer
@@ -50,6 +60,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("peercash.node")
 
 DEFAULT_SHUTDOWN_TIMEOUT = 30.0
+PEERS_SAVE_INTERVAL = 15 * 60.0  # seconds between peers.dat saves (Core's DUMP_PEERS_INTERVAL)
 
 
 class NodeError(Exception):
@@ -60,7 +71,11 @@ class Node:
     """One node process."""
 
     def __init__(
-        self, config: Config, *, shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
+        self,
+        config: Config,
+        *,
+        shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
+        p2p_handler: MessageHandler | None = None,
     ) -> None:
         self.config = config
         self.params = get_params(config.network)
@@ -77,6 +92,10 @@ class Node:
         self._cookie: Path | None = None
         self._stopping = False
         self._flusher: asyncio.Task[None] | None = None
+        self._p2p_handler = p2p_handler
+        self.addrman: AddrMan | None = None
+        self.connman: ConnectionManager | None = None
+        self._peers_saver: asyncio.Task[None] | None = None
 
     # -- entry point ----------------------------------------------------------------------
 
@@ -142,10 +161,9 @@ class Node:
                 await self.server.start()
             except OSError as e:
                 raise NodeError(str(e)) from None
-            if self.config.connect or self.config.addnode:
-                log.info("P2P is not implemented yet: -connect/-addnode are stored but unused")
             await self._load_chain(services)
             if not self._stop.is_set():
+                await self._start_p2p(services)
                 services.set_warmup(None)
                 log.info("Done loading; tip %s at height %d", self._tip_text(), self._height())
                 self._flusher = asyncio.create_task(self._flush_periodically())
@@ -214,6 +232,70 @@ class Node:
             services.txindex = self.txindex
         services.set_chain(self.chain)
 
+    def conn_options(self) -> ConnOptions:
+        """The connection manager's options from the configuration (Core's names)."""
+        cfg = self.config
+        return ConnOptions(
+            port=cfg.port,
+            listen=cfg.listen,
+            binds=cfg.bind,
+            max_connections=cfg.maxconnections,
+            connect=cfg.connect,
+            addnode=cfg.addnode,
+            seednode=cfg.seednode,
+            proxy=cfg.proxy,
+            externalip=cfg.externalip,
+            dnsseed=cfg.dnsseed,
+            fixedseeds=cfg.fixedseeds,
+            timeouts=PeerTimeouts(handshake=float(cfg.peertimeout)),
+            max_send_buffer=cfg.maxsendbuffer * 1000,
+            max_receive_buffer=cfg.maxreceivebuffer * 1000,
+        )
+
+    async def _start_p2p(self, services: NodeServices) -> None:
+        peers_path = self.datadir / PEERS_FILE_NAME
+        self.addrman = AddrMan.load(peers_path)
+        bans = BanMan(self.datadir / BANLIST_FILE)
+        chain = self.chain
+
+        def best_height() -> int:
+            return chain.height if chain is not None else 0
+
+        self.connman = ConnectionManager(
+            self.params,
+            self.conn_options(),
+            self.addrman,
+            bans,
+            self._p2p_handler if self._p2p_handler is not None else DefaultHandler(),
+            best_height=best_height,
+        )
+        try:
+            await self.connman.start()
+        except OSError as e:
+            self.connman = None
+            raise NodeError(str(e)) from None
+        services.connman = self.connman
+        self._peers_saver = asyncio.create_task(self._save_peers_periodically())
+
+    async def _save_peers_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(PEERS_SAVE_INTERVAL)
+            await self._save_peers()
+
+    async def _save_peers(self) -> None:
+        """Write ``peers.dat``: serialized on the loop (the address manager lives there), written
+        atomically on a worker thread."""
+        if self.addrman is None:
+            return
+        data = self.addrman.serialize()
+        path = self.datadir / PEERS_FILE_NAME
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, write_atomic, path, data)
+        except OSError as e:
+            log.warning("cannot write %s: %s", path, e)
+        else:
+            log.debug("Wrote %d addresses to %s", len(self.addrman), path)
+
     async def _flush_periodically(self) -> None:
         """Flush the UTXO set every ``-flushinterval`` seconds, so a crash or a kill costs at
         most that much chain progress (blocks reported by RPC are on disk already)."""
@@ -253,6 +335,17 @@ class Node:
                 self._flusher = None
             if self.services is not None:
                 self.services.set_warmup("Shutting down")
+            if self._peers_saver is not None:
+                self._peers_saver.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._peers_saver
+                self._peers_saver = None
+            if self.connman is not None:
+                await self.connman.stop()
+                if self.services is not None:
+                    self.services.connman = None
+                self.connman = None
+                await self._save_peers()
             if self.server is not None:
                 await self.server.stop()
             if self.chain is not None:

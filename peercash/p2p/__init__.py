@@ -1,4 +1,4 @@
-"""Layer 2: the peer-to-peer network — wire protocol, and (later) peers, addresses and sync.
+"""Layer 2: the peer-to-peer network — wire protocol, peers, addresses, connections (sync later).
 
 May import ``peercash.consensus``, ``peercash.chain`` and ``peercash.mempool``; never ``rpc``,
 ``node``, ``tools`` or ``wallet``. Called by ``node.py`` (which wires it) and, for address and
@@ -12,6 +12,16 @@ Modules so far, one job each:
   versions, service bits and the per-message limits.
 * ``codec`` — framing: network magic, command, length, checksum; an incremental, bounded
   ``FrameDecoder``.
+* ``netgroup``, ``addrman``, ``addrrelay`` — network groups, the address manager
+  (``peers.dat``), per-peer address rate limits.
+* ``peer`` — one connection (an ``asyncio.Protocol``): handshake, bounded send and receive
+  buffers with back-pressure, ping, timeouts, byte counters.
+* ``banman`` — manual bans (``banlist.json``) and discouragement.
+* ``eviction`` — which inbound peer to drop when the slots are full (a pure function).
+* ``socks5`` — the SOCKS5 client for ``-proxy``.
+* ``seeds`` — DNS and fixed seeds per network.
+* ``connman`` — the connection manager: listening, outbound slots, seeds, addresses, bans,
+  misbehaviour; the ``MessageHandler`` protocol the sync layer implements.
 
 Error contract: bytes from a peer that do not decode raise ``DecodeError`` subclasses only —
 ``messages.MessageError`` (carrying the command) from ``decode_message``, ``codec.BadMagic`` and

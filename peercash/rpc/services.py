@@ -26,6 +26,7 @@ from .registry import RPC_IN_WARMUP, RpcError
 if TYPE_CHECKING:
     from peercash.chain.chainstate import ChainState
     from peercash.config import Config
+    from peercash.p2p.connman import ConnectionManager
 
 
 class LogSwitch(Protocol):
@@ -76,6 +77,9 @@ class NodeServices:
         # the node has them.
         self.txindex: object | None = None
         self.mempool: object | None = None
+        self.connman: ConnectionManager | None = None
+        """The P2P connection manager (``rpc.net``); it lives on the event loop thread, so
+        methods reach it only through ``connman.run_threadsafe``."""
 
     @property
     def network(self) -> str:

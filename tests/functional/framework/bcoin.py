@@ -49,6 +49,8 @@ PACKAGE_JSON = {"dependencies": {"bcoin": BCOIN_VERSION}, "overrides": {"leveldo
 ENTRY = Path("node_modules/bcoin/bin/node")
 MARKER = ".peercash-installed"
 COINBASE_MATURITY = 100
+NO_EXTERNAL_DNS = Path(__file__).with_name("no_external_dns.js")
+"""Preloaded into bcoin: it would ask public DNS servers for this machine's address."""
 WITNESS_WALLET = "witness"
 """The bcoin wallet ``make_chain_with_txs`` creates beside ``primary`` for segwit coins."""
 
@@ -120,6 +122,7 @@ def ensure_bcoin(directory: Path | None = None, *, timeout: float = 900.0) -> Pa
             _npm_install(tmp, node, npm, timeout)
             if d.exists():  # no marker: a leftover we cannot trust
                 shutil.rmtree(d)
+            tmp.chmod(0o755)  # mkdtemp made it private
             os.rename(tmp, d)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -278,6 +281,7 @@ class BcoinNode:
         d = ensure_bcoin(self.install_dir)
         return [
             _tool("node"),
+            f"--require={NO_EXTERNAL_DNS}",
             str(d / ENTRY),
             "--network=regtest",
             "--memory=true",

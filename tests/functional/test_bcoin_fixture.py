@@ -28,7 +28,7 @@ from framework.bcoin import (
     make_chain_with_txs,
     to_bcoin_address,
 )
-from framework.util import process_rss, wait_until
+from framework.util import process_rss, tree_rss, wait_until
 
 from peercash.consensus.address import address_to_script
 from peercash.consensus.params import REGTEST
@@ -323,3 +323,35 @@ def test_two_namespaces_joined_by_veth() -> None:
         assert r.returncode != 0
     assert set(netns.list_namespaces()) == before
     assert not [n for n in netns.list_namespaces() if n.startswith(f"pctest-{os.getpid()}-")]
+
+
+@pytest.mark.slow
+def test_bcoin_nodes_on_two_namespace_hosts(bcoin_dir: Path, tmp_path: Path) -> None:
+    """Two bcoin "machines" on one veth link; RPC reaches them from here through the namespace."""
+    reason = netns.unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    with netns.Namespace() as ns_a, netns.Namespace() as ns_b:
+        veth = netns.link(ns_a, ns_b, subnet=9)
+        with (
+            BcoinNode(tmp_path / "a", install_dir=bcoin_dir, netns=ns_a, host=veth.addr_a) as a,
+            BcoinNode(tmp_path / "b", install_dir=bcoin_dir, netns=ns_b, host=veth.addr_b) as b,
+        ):
+            assert tree_rss(a.pid) >= process_rss(a.pid) > 0
+            hashes = a.mine(5)
+            b.add_peer(veth.addr_a, a.port)
+            [peer] = b.wait_for_peers(1)
+            assert peer["addr"] == f"{veth.addr_a}:{a.port}"
+            b.wait_for_tip(hashes[-1])
+            # The link goes down: A's next blocks stay on A until it is up again.
+            veth.set_up(False)
+            more = a.mine(2)
+            time.sleep(0.5)
+            assert b.getbestblockhash() == hashes[-1]
+            veth.set_up(True)
+            a.mine(1)
+            b.wait_for_height(8, timeout=30)
+            assert b.getblockhash(6) == more[0]
+            a.kill()
+            assert not a.running
+            assert b.stop() == 0

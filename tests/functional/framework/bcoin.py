@@ -38,6 +38,7 @@ from typing import Any
 
 from peercash.consensus.address import address_to_script, script_to_address
 from peercash.consensus.params import MAIN, REGTEST, TESTNET, NetworkParams
+from peercash.mining.builder import P2WSH_OP_TRUE
 from peercash.tools.nodeproc import free_port
 
 from .netns import Namespace
@@ -119,7 +120,7 @@ def ensure_bcoin(directory: Path | None = None, *, timeout: float = 900.0) -> Pa
             shutil.rmtree(old, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{d.name}.tmp-", dir=root))
         try:
-            _npm_install(tmp, node, npm, timeout)
+            _npm_install(tmp, root / f"{d.name}-npm-install.log", node, npm, timeout)
             if d.exists():  # no marker: a leftover we cannot trust
                 shutil.rmtree(d)
             tmp.chmod(0o755)  # mkdtemp made it private
@@ -129,10 +130,10 @@ def ensure_bcoin(directory: Path | None = None, *, timeout: float = 900.0) -> Pa
     return d
 
 
-def _npm_install(tmp: Path, node: str, npm: str, timeout: float) -> None:
+def _npm_install(tmp: Path, log: Path, node: str, npm: str, timeout: float) -> None:
+    """``npm install`` into ``tmp``, keeping npm's output in ``log``; marks ``tmp`` complete."""
     (tmp / "package.json").write_text(json.dumps(PACKAGE_JSON))
     env = {**os.environ, "npm_config_update_notifier": "false", "npm_config_fund": "false"}
-    log = tmp.parent / f"{tmp.name.split('.tmp-')[0].lstrip('.')}-npm-install.log"
     start = time.monotonic()
     try:
         r = subprocess.run(
@@ -385,27 +386,24 @@ class BcoinNode:
                     break
                 except subprocess.TimeoutExpired:
                     continue
-        self._reap_group()
         return self.proc.returncode
 
     def kill(self) -> None:
         """SIGKILL bcoin and its workers at once (a crash, as far as peers can tell)."""
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self._signal(signal.SIGKILL)
-                self.proc.wait(30)
-            self._reap_group()
+        if self.proc is not None and self.proc.poll() is None:
+            self._signal(signal.SIGKILL)
+            self.proc.wait(30)
 
     def _signal(self, sig: int) -> None:
-        assert self.proc is not None
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, sig)
+        """Signal bcoin's process group (bcoin and its workers), only while bcoin is alive.
 
-    def _reap_group(self) -> None:
-        """SIGKILL whatever is left of the process group (stray workers); it is ours alone."""
+        Workers exit by themselves when bcoin does, so a group whose leader is gone is left
+        alone (its id could in principle belong to someone else by then).
+        """
         assert self.proc is not None
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
 
     def __enter__(self) -> BcoinNode:
         if self.proc is None:
@@ -501,8 +499,6 @@ class BcoinNode:
             if self.wallet:
                 self._mining_address = self.new_address()
             else:
-                from peercash.mining.builder import P2WSH_OP_TRUE
-
                 self._mining_address = to_bcoin_address(P2WSH_OP_TRUE)
         return self._mining_address
 

@@ -26,6 +26,7 @@ from framework.bcoin import (
     from_bcoin_address,
     install_info,
     make_chain_with_txs,
+    p2p_connect,
     to_bcoin_address,
 )
 from framework.util import process_rss, tree_rss, wait_until
@@ -158,6 +159,10 @@ def test_address_translation_is_what_bcoin_accepts(bcoin_dir: Path, tmp_path: Pa
         cb = node.rpc("getblock", h, True, True)["tx"][0]
         spk = cb["vout"][0]["scriptPubKey"]
         assert spk["hex"] == address_to_script(to_bcoin_address(printed), BCOIN_REGTEST).hex()
+
+        # Its P2P port takes a raw connection (as a byte-level test peer would make).
+        with p2p_connect(node) as s:
+            assert s.getpeername()[1] == node.port
 
         # Mining to a script, and the default (a wallet address).
         assert len(node.mine(2, address_to_script(core_regtest[0], REGTEST))) == 2

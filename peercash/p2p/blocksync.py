@@ -157,7 +157,9 @@ class BlockDownloader(Generic[N]):
     """The block download schedule over every peer we may fetch blocks from.
 
     ``parent``/``work``/``has_data``/``invalid`` read a header's parent, chain work, whether its
-    block is stored and whether it is known invalid; ``needs_witness(node)`` says whether the
+    block is stored and whether it is known invalid; ``busy(node)`` says the block arrived and
+    waits to be validated (it is neither fetched again nor yet counted as stored: Core validates
+    a block as it reads it, we on another thread); ``needs_witness(node)`` says whether the
     block must come with its witness (segwit active at it), which peers without NODE_WITNESS
     cannot give. ``clock`` returns seconds (monotonic). ``block_interval`` is the network's
     target spacing, for the download timeout.
@@ -171,6 +173,7 @@ class BlockDownloader(Generic[N]):
         work: Callable[[N], int],
         has_data: Callable[[N], bool],
         invalid: Callable[[N], bool] = lambda n: False,
+        busy: Callable[[N], bool] = lambda n: False,
         needs_witness: Callable[[N], bool] = lambda n: False,
         block_interval: float = 600.0,
         window: int = BLOCK_DOWNLOAD_WINDOW,
@@ -183,6 +186,7 @@ class BlockDownloader(Generic[N]):
         self._work = work
         self._has_data = has_data
         self._invalid = invalid
+        self._busy = busy
         self._needs_witness = needs_witness
         self.block_interval = block_interval
         self.window = window
@@ -382,6 +386,8 @@ class BlockDownloader(Generic[N]):
                         state.last_common = n
                     continue
                 common_run = False
+                if self._busy(n):
+                    continue
                 holder = self._in_flight.get(n.hash)
                 if holder is not None:
                     if waiting_for is None:

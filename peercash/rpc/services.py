@@ -76,6 +76,8 @@ class NodeServices:
         # the node has them.
         self.txindex: object | None = None
         self.mempool: object | None = None
+        self.is_initial_block_download: Callable[[], bool] | None = None
+        """The sync manager's IBD state (``getblockchaininfo``); None: judged from the tip."""
 
     @property
     def network(self) -> str:

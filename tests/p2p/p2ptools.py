@@ -15,10 +15,12 @@ from peercash.p2p import messages as m
 from peercash.p2p.netaddress import NetAddress, Network, TimedAddress
 
 SETTINGS = settings(
-    max_examples=120,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+FEWER = settings(SETTINGS, max_examples=40)
+"""For the per-message properties, which run 24 times over."""
 
 u8 = st.integers(0, 0xFF)
 u16 = st.integers(0, 0xFFFF)

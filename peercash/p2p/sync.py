@@ -171,6 +171,10 @@ def _conn_name(peer: SyncPeer) -> str:
 
 
 def _protocol_version(peer: SyncPeer) -> int:
+    """The version both sides speak (``Peer.common_version``), else the peer's own."""
+    common = getattr(peer, "common_version", 0)
+    if isinstance(common, int) and common > 0:
+        return common
     v = peer.their_version
     if isinstance(v, int):
         return v
@@ -260,6 +264,7 @@ class _HeadersResult:
 class _BlockResult:
     kind: str  # "ok", "invalid", "missing-prev", "ignored"
     entry: BlockIndexEntry | None = None
+    new: bool = False  # the block was stored now (not had before)
     error: RuleError | None = None
     failures: list[tuple[BlockIndexEntry, RuleError]] = field(default_factory=list)
     best: BlockIndexEntry | None = None
@@ -429,6 +434,18 @@ class SyncManager(Generic[P]):
             "presynced_headers": hs.presync_height if hs is not None else -1,
             "inflight": sorted(e.height for e in d.in_flight(peer_id)),
         }
+
+    def _publish(self, state: _PeerState[P]) -> None:
+        """Keep the peer's ``getpeerinfo`` fields current (``Peer.synced_headers`` …), when
+        the peer object has them."""
+        peer = state.peer
+        if not hasattr(peer, "synced_headers"):
+            return
+        stats = self.peer_stats(peer.id)
+        if not stats:
+            return
+        for name in ("synced_headers", "synced_blocks", "presynced_headers", "inflight"):
+            setattr(peer, name, stats[name])
 
     # -- running chain work on the validation thread ------------------------------------------
 
@@ -672,6 +689,8 @@ class SyncManager(Generic[P]):
                     state.headers_sync_timeout = float("inf")
             self._maybe_start_headers_sync(state)
             self._maybe_send_sendheaders(state)
+            if state.getdata:
+                self._serve_getdata(state)
         self._schedule_all()
 
     # -- headers -----------------------------------------------------------------------------------
@@ -1010,8 +1029,10 @@ class SyncManager(Generic[P]):
             if work < tip.chain_work or prev.height + 1 > tip.height + MIN_BLOCKS_TO_KEEP:
                 return _BlockResult("ignored")
         result = _BlockResult("ok")
+        had = existing is not None and bool(existing.status & HAVE_DATA)
         try:
             result.entry = chain.accept_block(block)
+            result.new = not had and result.entry is not None
         except RuleError as err:
             result.kind = "invalid"
             result.error = err
@@ -1051,6 +1072,8 @@ class SyncManager(Generic[P]):
             d.received(block.hash)  # stored: no one needs to send it any more
             if state is not None:
                 d.block_available(peer_id, r.entry, r.entry.hash)
+                if r.new and hasattr(state.peer, "last_block_time"):
+                    state.peer.last_block_time = int(self._wall())  # for eviction
         if r.tip is not None:
             self._tip = r.tip
         if r.best is not None:
@@ -1072,6 +1095,12 @@ class SyncManager(Generic[P]):
         )
 
     def _schedule(self, state: _PeerState[P]) -> None:
+        """Request what this peer can give us next (Core's ``getdata`` for blocks in
+        ``SendMessages``), then publish its sync figures."""
+        self._request_blocks(state)
+        self._publish(state)
+
+    def _request_blocks(self, state: _PeerState[P]) -> None:
         peer = state.peer
         if len(self._validating) >= self._backlog_limit or not _can_serve_blocks(peer):
             return
@@ -1234,6 +1263,8 @@ class SyncManager(Generic[P]):
         if state.serving:
             return
         peer = state.peer
+        if getattr(peer, "sending_paused", False):
+            return  # its send buffer is full: the next tick tries again (Core's fPauseSend)
         queue = state.getdata
         notfound: list[m.InvItem] = []
         while queue and queue[0].type not in self._BLOCK_TYPES:

@@ -117,7 +117,7 @@ DEFAULT_VALIDATION_BACKLOG = 32
 (ours: the loop keeps reading sockets while validation runs, so this is the back-pressure)."""
 DEFAULT_TICK_INTERVAL = 0.5
 """Seconds between the periodic checks (stalls, timeouts, new requests)."""
-_MAX_QUEUED_HEADERS = 16  # headers messages a peer may have waiting while one is processed
+_MAX_QUEUED_HEADERS = 8  # headers messages of a peer waiting before we hold its others
 _MAX_BLOCK_SOURCES = 4096  # blocks whose sender we remember (to punish a later failure)
 _NEVER = -1.0e18
 
@@ -244,6 +244,8 @@ class _PeerState(Generic[P]):
     continuation: bytes | None = None
     headers_busy: bool = False
     headers_queue: deque[tuple[Header, ...]] = field(default_factory=deque)
+    paused_headers: bool = False
+    paused_blocks: bool = False
     getdata: deque[m.InvItem] = field(default_factory=deque)
     serving: bool = False
 
@@ -262,7 +264,7 @@ class _HeadersResult:
 
 @dataclass(slots=True)
 class _BlockResult:
-    kind: str  # "ok", "invalid", "missing-prev", "ignored"
+    kind: str  # "ok", "invalid", "missing-prev", "ignored", "settled"
     entry: BlockIndexEntry | None = None
     new: bool = False  # the block was stored now (not had before)
     error: RuleError | None = None
@@ -335,6 +337,8 @@ class SyncManager(Generic[P]):
         self._last_inv_sync_trigger: bytes | None = None
         self._block_sources: OrderedDict[bytes, int] = OrderedDict()
         self._validating: dict[bytes, int] = {}  # received blocks queued for validation
+        self._settling = False
+        self._unsettled = False  # blocks accepted since the last settle (deferred checks)
         self._pending_units = 0
         self._idle: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -375,13 +379,18 @@ class SyncManager(Generic[P]):
         if self._tick_interval > 0:
             self._timer = self._loop.call_later(self._tick_interval, self._periodic)
 
-    def close(self) -> None:
-        """Stop: no more units; wait for the one running; settle deferred script checks."""
-        if self._closed:
-            return
-        self._closed = True
+    async def aclose(self) -> None:
+        """:meth:`close` from the event loop, without blocking it."""
         if self._timer is not None:
             self._timer.cancel()
+        await asyncio.to_thread(self.close)
+
+    def close(self) -> None:
+        """Stop: no more units; wait for the one running; settle deferred script checks. Any
+        thread; blocks until the running unit ends (use :meth:`aclose` on the loop)."""
+        if self._closed:
+            return
+        self._closed = True  # the periodic timer stops at its next run
         self._executor.shutdown(wait=True, cancel_futures=True)
         with self.lock:
             events = self.chain.events
@@ -692,6 +701,7 @@ class SyncManager(Generic[P]):
             if state.getdata:
                 self._serve_getdata(state)
         self._schedule_all()
+        self._maybe_settle()
 
     # -- headers -----------------------------------------------------------------------------------
 
@@ -740,10 +750,14 @@ class SyncManager(Generic[P]):
 
     def _on_headers(self, state: _PeerState[P], headers: tuple[Header, ...]) -> None:
         if state.headers_busy:
-            if len(state.headers_queue) >= _MAX_QUEUED_HEADERS:
-                log.debug("peer=%d: headers message dropped (queue full)", state.peer.id)
-                return
             state.headers_queue.append(headers)
+            if len(state.headers_queue) >= _MAX_QUEUED_HEADERS and not state.paused_headers:
+                # Hold the peer's further messages until these are done (Core handles one
+                # message of a peer at a time); a peer object without the control just queues.
+                pause = getattr(state.peer, "pause_processing", None)
+                if pause is not None:
+                    pause()
+                    state.paused_headers = True
             return
         self._process_headers(state, headers)
 
@@ -751,6 +765,11 @@ class SyncManager(Generic[P]):
         state.headers_busy = False
         if state.headers_queue and state.peer.id in self._peers:
             self._process_headers(state, state.headers_queue.popleft())
+        elif state.paused_headers:
+            state.paused_headers = False
+            resume = getattr(state.peer, "resume_processing", None)
+            if resume is not None:
+                resume()
 
     def _punish(self, state: _PeerState[P], reason: str) -> None:
         if self.connman is not None:
@@ -925,8 +944,7 @@ class SyncManager(Generic[P]):
             if (
                 best is not None
                 and best.chain_work < self._min_work
-                and not peer.inbound
-                and _conn_name(peer) != "MANUAL"
+                and _conn_name(peer) in ("OUTBOUND_FULL_RELAY", "BLOCK_RELAY")
             ):
                 log.info("outbound peer headers chain has insufficient work, peer=%d", peer.id)
                 peer.disconnect("outbound peer headers chain has insufficient work")
@@ -991,6 +1009,13 @@ class SyncManager(Generic[P]):
         while len(self._block_sources) > _MAX_BLOCK_SOURCES:
             self._block_sources.popitem(last=False)
         self._validating[h] = self._validating.get(h, 0) + 1
+        if len(self._validating) >= self._backlog_limit and not state.paused_blocks:
+            # Validation is behind: hold this peer's further messages (blocks in flight stay
+            # on the wire and in its bounded receive buffer) until the backlog halves.
+            pause = getattr(peer, "pause_processing", None)
+            if pause is not None:
+                pause()
+                state.paused_blocks = True
         self._schedule(state)
 
         def work() -> _BlockResult:
@@ -1000,6 +1025,8 @@ class SyncManager(Generic[P]):
             left = self._validating.pop(h, 1) - 1
             if left:
                 self._validating[h] = left
+            if len(self._validating) <= self._backlog_limit // 2:
+                self._resume_block_peers()
 
         def done(r: _BlockResult) -> None:
             release()
@@ -1010,6 +1037,14 @@ class SyncManager(Generic[P]):
             self._schedule_all()
 
         self._submit(work, done, failed)
+
+    def _resume_block_peers(self) -> None:
+        for state in self._peers.values():
+            if state.paused_blocks:
+                state.paused_blocks = False
+                resume = getattr(state.peer, "resume_processing", None)
+                if resume is not None:
+                    resume()
 
     def _block_unit(self, block: Block, requested: bool) -> _BlockResult:
         chain = self.chain
@@ -1063,12 +1098,9 @@ class SyncManager(Generic[P]):
                     self._punish(state, "mutated block")
                 else:
                     self._punish_block_error(state, r.error, "")
-        for failed, err in r.failures:
-            source = self._block_sources.pop(failed.hash, None)
-            culprit = self._peers.get(source) if source is not None else None
-            if culprit is not None:
-                self._punish_block_error(culprit, err, "")
+        self._punish_failures(r.failures)
         if r.entry is not None:
+            self._unsettled = True
             d.received(block.hash)  # stored: no one needs to send it any more
             if state is not None:
                 d.block_available(peer_id, r.entry, r.entry.hash)
@@ -1079,6 +1111,48 @@ class SyncManager(Generic[P]):
         if r.best is not None:
             self._update_best(r.best)
         self._schedule_all()
+        self._maybe_settle()
+
+    def _maybe_settle(self) -> None:
+        """With script checks deferred, finish them once the download is idle (nothing in
+        flight or waiting for validation): otherwise a block whose scripts fail would stay
+        connected, and its sender unpunished, until the next blocks come."""
+        if not (self._owns_defer and self._unsettled) or self._settling:
+            return
+        if self._validating or self.downloader.in_flight_count():
+            return
+        self._settling = True
+        self._unsettled = False
+        chain = self.chain
+
+        def work() -> _BlockResult:
+            chain.settle()
+            return _BlockResult("settled", failures=self._new_failures(), tip=chain.tip,
+                                best=chain.best_header or chain.tip)  # fmt: skip
+
+        def done(r: _BlockResult) -> None:
+            self._settling = False
+            self._punish_failures(r.failures)
+            if r.tip is not None:
+                self._tip = r.tip
+            if r.best is not None:
+                self._update_best(r.best)
+            self._schedule_all()
+
+        def failed() -> None:
+            self._settling = False
+            self._unsettled = True
+
+        self._submit(work, done, failed)
+
+    def _punish_failures(self, failures: list[tuple[BlockIndexEntry, RuleError]]) -> None:
+        """Blocks that failed once connected (their scripts, checked late): punish whoever
+        sent them, if still connected."""
+        for failed, err in failures:
+            source = self._block_sources.pop(failed.hash, None)
+            culprit = self._peers.get(source) if source is not None else None
+            if culprit is not None:
+                self._punish_block_error(culprit, err, "")
 
     # -- block download ----------------------------------------------------------------------------
 

@@ -261,11 +261,13 @@ class SyncNode:
 
     def __init__(
         self, datadir: Path, *, params: NetworkParams = REGTEST, mono: list[float] | None = None,
-        **sync_options: Any,
+        script_workers: int = 0, **sync_options: Any,
     ) -> None:  # fmt: skip
         self.clock = [float(NOW)]
         self.mono = mono if mono is not None else [1000.0]
-        self.chain = ChainState(params, datadir, clock=lambda: self.clock[0])
+        self.chain = ChainState(
+            params, datadir, clock=lambda: self.clock[0], script_workers=script_workers
+        )
         self.lock = ChainLock()
         self.connman = FakeConnman()
         sync_options.setdefault("tick_interval", 0.02)

@@ -15,11 +15,17 @@ from typing import Any
 
 import pytest
 
-from peercash.chain.index import HAVE_DATA
+from peercash.chain.index import FAILED_VALID, HAVE_DATA
 from peercash.consensus.params import REGTEST
-from peercash.consensus.primitives import Block, Header, TxOut
+from peercash.consensus.primitives import Block, Header, OutPoint, Tx, TxIn, TxOut
 from peercash.consensus.subsidy import block_subsidy
-from peercash.mining.builder import P2WSH_OP_TRUE, assemble_block, coinbase_tx, solve
+from peercash.mining.builder import (
+    P2WSH_OP_TRUE,
+    assemble_block,
+    coinbase_tx,
+    solve,
+    spend_op_true_p2wsh,
+)
 from peercash.p2p import messages as m
 from peercash.p2p import sync as sync_module
 from peercash.p2p.sync import HEADERS_RESPONSE_TIME, build_locator
@@ -229,12 +235,12 @@ def test_getheaders_getblocks_and_getdata_answered(
 
 
 def _block(prev: Block | Header, height: int, *, extra: int = 0, time_: int | None = None,
-           tag: int = 0) -> Block:  # fmt: skip
+           tag: int = 0, txs: tuple[Tx, ...] = ()) -> Block:  # fmt: skip
     header = prev.header if isinstance(prev, Block) else prev
     cb = coinbase_tx(height, [TxOut(block_subsidy(height, REGTEST) + extra, P2WSH_OP_TRUE)],
                      extra=tag.to_bytes(4, "little"))  # fmt: skip
     t = header.time + 600 if time_ is None else time_
-    return solve(assemble_block(header.hash, t, 0x207FFFFF, cb, (), witness_commitment=True))
+    return solve(assemble_block(header.hash, t, 0x207FFFFF, cb, txs, witness_commitment=True))
 
 
 def _chain_of_blocks(n: int, tag: int = 0) -> list[Block]:
@@ -503,3 +509,66 @@ def test_locator() -> None:
     loc = build_locator(E(30), lambda e, h: E(h))  # type: ignore[arg-type, return-value]
     heights = [hashes.index(x) for x in loc]
     assert heights == [*range(30, 18, -1), 17, 13, 5, 0]
+
+
+def _old_chain_with_a_spend(valid: bool) -> list[Block]:
+    """110 blocks of 2011 (so a node syncing them is in IBD throughout), a block spending the
+    first coinbase (with a witness that fails when ``valid`` is false), four more on top."""
+    blocks = _chain_of_blocks(110, tag=7)
+    cb = blocks[1].txs[0]
+    out = [TxOut(cb.outputs[0].value - 10_000, P2WSH_OP_TRUE)]
+    spend = spend_op_true_p2wsh(OutPoint(cb.txid, 0), out)
+    if not valid:  # a witness script that is not the one the output commits to
+        spend = Tx(2, [TxIn(OutPoint(cb.txid, 0), b"", 0xFFFFFFFE, (b"\x52",))], out, 0)
+    blocks.append(_block(blocks[-1], 111, tag=7, txs=(spend,)))
+    for h in range(112, 116):
+        blocks.append(_block(blocks[-1], h, tag=7))
+    return blocks
+
+
+@pytest.mark.parametrize("valid", [True, False])
+def test_ibd_checks_scripts_in_the_pool_while_later_blocks_connect(
+    valid: bool, tmp_path: Path, nodes: list[SyncNode]
+) -> None:
+    async def main() -> None:
+        b = node_from(nodes, tmp_path / "b", script_workers=1)
+        pool = b.chain.pool
+        assert pool is not None and b.chain.defer_scripts  # in IBD, with a worker pool
+        submitted: list[int] = []
+        real_submit = pool.submit
+
+        def counting_submit(txs: Any, *args: Any) -> Any:
+            submitted.append(len(txs))
+            return real_submit(txs, *args)
+
+        pool.submit = counting_submit  # type: ignore[method-assign]
+        blocks = _old_chain_with_a_spend(valid)
+        server = HeaderServer([x.header for x in blocks[1:]], {x.hash: x for x in blocks})
+        b_to_s, _ = connect(b, server)
+        if not valid:
+            await wait_for(lambda: bool(b.connman.misbehaved), 30, "the bad block's sender")
+            await b.sync.idle()
+            [(who, reason)] = b.connman.misbehaved
+            assert who == b_to_s.id
+            assert reason.startswith("mandatory-script-verify-flag-failed, ")
+            assert submitted == [1]  # its one spending transaction went to the pool
+            with b.lock:
+                b.chain.settle()
+                assert b.chain.height == 110  # undone, with what connected on top of it
+                assert b.chain.index.entries[blocks[111].hash].status & FAILED_VALID
+            return
+        await wait_for(lambda: b.tip == (115, blocks[115].hash), 30, "the old chain")
+        assert submitted == [1]
+        assert b.sync.is_initial_block_download() and b.chain.defer_scripts
+        # A block of today ends IBD: scripts are checked in line again, the pending ones settle.
+        today = _block(blocks[-1], 116, tag=7, time_=NOW)
+        server.headers.append(today.header)
+        assert server.blocks is not None
+        server.blocks[today.hash] = today
+        server.peers[0].send(m.Headers((today.header,)))
+        await wait_for(lambda: b.tip == (116, today.hash), 10, "the block of today")
+        await b.sync.idle()
+        assert not b.sync.is_initial_block_download() and not b.chain.defer_scripts
+        assert b.connman.misbehaved == []
+
+    run(main())

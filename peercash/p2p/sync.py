@@ -25,8 +25,20 @@ Threads. The event loop must stay responsive, so no chain work runs on it:
 
 During initial block download, when the chain has script-check workers, a block's scripts are
 checked in the pool while the next blocks connect (``chain.defer_scripts``, as ``peercash
-import`` does); leaving IBD settles them. :meth:`SyncManager.is_initial_block_download` and
-:meth:`SyncManager.peer_stats` may be called from any thread.
+import`` does); they are settled whenever the download goes idle, and for good when IBD ends.
+:meth:`SyncManager.is_initial_block_download` and :meth:`SyncManager.peer_stats` may be called
+from any thread.
+
+Back-pressure: a block is taken off the peer's in-flight list when it arrives (so stall and
+timeout checks see the peer's real speed) and counts as "being validated" until its unit ends;
+while 32 blocks wait, no new blocks are requested and the peers delivering them are held
+(``peer.pause_processing``) until half are done. Serving blocks waits while a peer's send buffer
+is full (``peer.sending_paused``).
+
+Where we differ from Core, knowingly: a ``getdata`` for a block we do not have gets a
+``notfound`` (Core stays silent; it ignores ``notfound`` for blocks itself); no compact blocks
+(a ``cmpctblock`` request gets the full block, as Core answers for old blocks); a ``getdata`` for
+a transaction gets a ``notfound`` (the mempool's relay is not wired here).
 
 Punishment follows Core's ``MaybePunishNodeForBlock``: an invalid header or block,
 non-continuous or bad-proof-of-work headers and a mutated block make the connection manager's
@@ -676,13 +688,13 @@ class SyncManager(Generic[P]):
             reason = self.downloader.check_peer(peer.id)
             if reason == "stalling":
                 log.info("Peer is stalling block download, disconnecting peer=%d", peer.id)
-                peer.disconnect("Peer is stalling block download")
+                self._drop(state, "Peer is stalling block download")
                 continue
             if reason == "timeout":
                 oldest = self.downloader.oldest_in_flight(peer.id)
                 what = oldest.header.hash_hex if oldest is not None else "?"
                 log.info("Timeout downloading block %s, disconnecting peer=%d", what, peer.id)
-                peer.disconnect(f"Timeout downloading block {what}")
+                self._drop(state, f"Timeout downloading block {what}")
                 continue
             if state.sync_started and state.headers_sync_timeout < float("inf"):
                 if self._best.header.time <= self._wall() - MAX_TIP_AGE:
@@ -692,7 +704,7 @@ class SyncManager(Generic[P]):
                         and self._n_preferred - state.preferred >= 1
                     ):
                         log.info("Timeout downloading headers, disconnecting peer=%d", peer.id)
-                        peer.disconnect("Timeout downloading headers")
+                        self._drop(state, "Timeout downloading headers")
                         continue
                 else:
                     state.headers_sync_timeout = float("inf")
@@ -771,11 +783,25 @@ class SyncManager(Generic[P]):
             if resume is not None:
                 resume()
 
+    def _drop(self, state: _PeerState[P], reason: str) -> None:
+        """Disconnect the peer and forget it now: its blocks in flight go to others at once (the
+        connection manager's later ``on_peer_disconnected`` then finds nothing to do)."""
+        state.peer.disconnect(reason)
+        self.on_peer_disconnected(state.peer)
+
     def _punish(self, state: _PeerState[P], reason: str) -> None:
-        if self.connman is not None:
-            self.connman.misbehaving(state.peer, reason)
-        else:
-            state.peer.disconnect(reason)
+        """Core's ``Misbehaving``: the connection manager disconnects and discourages (not a
+        manual peer: that one stays)."""
+        peer = state.peer
+        if self.connman is None:
+            self._drop(state, reason)
+            return
+        self.connman.misbehaving(peer, reason)
+        closing = getattr(peer, "is_closing", None)
+        if closing is None:
+            closing = getattr(peer, "closed", False)
+        if closing:
+            self.on_peer_disconnected(peer)
 
     def _punish_block_error(self, state: _PeerState[P], err: RuleError, message: str) -> None:
         """Core's ``MaybePunishNodeForBlock`` for a rejection of ours."""
@@ -947,7 +973,7 @@ class SyncManager(Generic[P]):
                 and _conn_name(peer) in ("OUTBOUND_FULL_RELAY", "BLOCK_RELAY")
             ):
                 log.info("outbound peer headers chain has insufficient work, peer=%d", peer.id)
-                peer.disconnect("outbound peer headers chain has insufficient work")
+                self._drop(state, "outbound peer headers chain has insufficient work")
                 return
         self._maybe_send_sendheaders(state)
         self._schedule_all()

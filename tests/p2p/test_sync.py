@@ -572,3 +572,32 @@ def test_ibd_checks_scripts_in_the_pool_while_later_blocks_connect(
         assert b.connman.misbehaved == []
 
     run(main())
+
+
+def test_inv_announcements_for_peers_without_sendheaders(
+    template: Path, tmp_path: Path, nodes: list[SyncNode]
+) -> None:
+    async def main() -> None:
+        a = node_from(nodes, copy_chain(template, tmp_path / "a"))
+        b = node_from(nodes, tmp_path / "b")
+        b_to_a, a_to_b = connect(b, a, version=70011)  # before BIP130: no sendheaders
+        await wait_for(lambda: b.tip == a.tip, 30, "B to sync")
+        await b.sync.idle()
+        assert b_to_a.sent_of(m.SendHeaders) == [] and not a_to_b.prefers_headers
+        before_a, before_b = len(a_to_b.sent), len(b_to_a.sent)
+        await asyncio.to_thread(a.mine, 1)
+        await wait_for(lambda: b.tip == a.tip, 10, "block 301 to B")
+        tip = a.tip[1]
+        # A announces with an inv; B asks for the headers up to it, then for the block.
+        [inv, headers, block] = a_to_b.sent[before_a:]
+        assert isinstance(inv, m.Inv) and [(i.type, i.hash) for i in inv.items] == [
+            (m.InvType.MSG_BLOCK, tip)
+        ]
+        assert isinstance(headers, m.Headers) and hashes_of([headers]) == [tip]
+        assert block.command == b"block"
+        getheaders, getdata = b_to_a.sent[before_b:]
+        assert isinstance(getheaders, m.GetHeaders)
+        assert getheaders.locator[0] == a.chain.chain[300].hash
+        assert isinstance(getdata, m.GetData) and hashes_of([getdata]) == [tip]
+
+    run(main())

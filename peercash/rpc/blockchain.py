@@ -9,9 +9,10 @@ Errors are ``RpcError`` with Core's codes and messages (-5 unknown block, -8 bad
 
 Known differences from Core (see also ``util``):
 
-* ``verificationprogress`` has no hard-coded chain statistics to lean on: it is the chain's
-  transaction count over that count plus the transactions expected since the tip's time (at the
-  rate of the last month of blocks); 1.0 when the tip is recent.
+* ``verificationprogress`` has no hard-coded chain statistics to lean on: 1.0 when the tip is
+  the best header and IBD is over; otherwise the lower of the tip's height over the best
+  header's and the chain's transaction count over that count plus the transactions expected
+  since the tip's time (at the rate of the last month of blocks).
 * ``initialblockdownload`` uses ``node.is_initial_block_download`` when the facade has it, else
   Core's rule (tip work below the minimum chain work, or tip older than 24 hours), not latched.
 * ``verifychain`` levels 3 and 4 run in a scratch view over the UTXO set, without Core's cache
@@ -360,7 +361,9 @@ def initial_block_download(node: ChainNode) -> bool:
     return tip.header.time < _now(node) - MAX_TIP_AGE
 
 
-def verification_progress(node: ChainNode, entry: BlockIndexEntry) -> float:
+def _tx_rate_progress(node: ChainNode, entry: BlockIndexEntry) -> float:
+    """Transactions in the chain up to ``entry`` over those plus the ones expected since its
+    time, at the rate of the month before it (1.0 when its time is not in the past)."""
     done = chain_tx_count(entry)
     if done == 0:
         return 0.0
@@ -378,6 +381,21 @@ def verification_progress(node: ChainNode, entry: BlockIndexEntry) -> float:
         return 1.0
     rate = (done - past_count) / elapsed
     return min(1.0, done / (done + behind * rate))
+
+
+def verification_progress(node: ChainNode, entry: BlockIndexEntry) -> float:
+    """An estimate of how much of the chain is verified: 1.0 once the tip is our best header
+    and we are out of initial block download; else the lower of the tip height over the best
+    header's and the transaction-rate estimate (which also sees a header chain not synced yet)."""
+    chain = node.chain
+    best = chain.best_header
+    at_best = best is None or best is entry or best.chain_work <= entry.chain_work
+    if at_best and not initial_block_download(node):
+        return 1.0
+    progress = _tx_rate_progress(node, entry)
+    if best is not None and best.height > 0 and not at_best:
+        progress = min(progress, entry.height / best.height)
+    return progress
 
 
 def _warnings(node: ChainNode) -> list[str]:

@@ -80,6 +80,8 @@ class NodeServices:
         self.connman: ConnectionManager | None = None
         """The P2P connection manager (``rpc.net``); it lives on the event loop thread, so
         methods reach it only through ``connman.run_threadsafe``."""
+        self.is_initial_block_download: Callable[[], bool] | None = None
+        """The sync manager's IBD state (``getblockchaininfo``); None: judged from the tip."""
 
     @property
     def network(self) -> str:

@@ -48,7 +48,8 @@ from peercash.log import LogControl, setup_logging
 from peercash.p2p.addrman import PEERS_FILE_NAME, AddrMan
 from peercash.p2p.banman import BANLIST_FILE, BanMan, write_atomic
 from peercash.p2p.connman import ConnectionManager, ConnOptions, DefaultHandler, MessageHandler
-from peercash.p2p.peer import PeerTimeouts
+from peercash.p2p.peer import Peer, PeerTimeouts
+from peercash.p2p.sync import SyncManager
 from peercash.rpc import control, methods  # noqa: F401  (importing registers the methods)
 from peercash.rpc.auth import RpcAuth, delete_cookie, write_cookie
 from peercash.rpc.server import RpcServer
@@ -95,6 +96,7 @@ class Node:
         self._p2p_handler = p2p_handler
         self.addrman: AddrMan | None = None
         self.connman: ConnectionManager | None = None
+        self.sync: SyncManager[Peer] | None = None
         self._peers_saver: asyncio.Task[None] | None = None
 
     # -- entry point ----------------------------------------------------------------------
@@ -261,14 +263,28 @@ class Node:
         def best_height() -> int:
             return chain.height if chain is not None else 0
 
+        handler: MessageHandler
+        if self._p2p_handler is not None:
+            handler = self._p2p_handler
+        elif chain is not None:
+            # Headers-first sync, block download and relay; its chain work runs on its own
+            # validation thread under the chain lock.
+            self.sync = SyncManager(chain, services.chain_lock)
+            handler = self.sync
+        else:
+            handler = DefaultHandler()
         self.connman = ConnectionManager(
             self.params,
             self.conn_options(),
             self.addrman,
             bans,
-            self._p2p_handler if self._p2p_handler is not None else DefaultHandler(),
+            handler,
             best_height=best_height,
         )
+        if self.sync is not None:
+            self.sync.set_connman(self.connman)
+            self.sync.start()
+            services.is_initial_block_download = self.sync.is_initial_block_download
         try:
             await self.connman.start()
         except OSError as e:
@@ -346,6 +362,11 @@ class Node:
                     self.services.connman = None
                 self.connman = None
                 await self._save_peers()
+            if self.sync is not None:
+                await self.sync.aclose()  # after the peers: no more work comes in
+                if self.services is not None:
+                    self.services.is_initial_block_download = None
+                self.sync = None
             if self.server is not None:
                 await self.server.stop()
             if self.chain is not None:

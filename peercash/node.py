@@ -46,7 +46,8 @@ from peercash.config import Config, parse_rpcauth
 from peercash.consensus.params import get_params
 from peercash.log import LogControl, setup_logging
 from peercash.p2p.addrman import PEERS_FILE_NAME, AddrMan
-from peercash.p2p.banman import BANLIST_FILE, BanMan, write_atomic
+from peercash.p2p.atomicfile import write_atomic
+from peercash.p2p.banman import BANLIST_FILE, BanMan
 from peercash.p2p.connman import ConnectionManager, ConnOptions, DefaultHandler, MessageHandler
 from peercash.p2p.peer import Peer, PeerTimeouts
 from peercash.p2p.sync import SyncManager

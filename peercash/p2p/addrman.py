@@ -34,13 +34,11 @@ Times are integer UNIX seconds from the injected ``clock``; randomness comes fro
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import random
 import secrets
 import struct
-import tempfile
 import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
@@ -48,6 +46,7 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Protocol
 
+from peercash.p2p.atomicfile import write_atomic
 from peercash.p2p.netaddress import NetAddress, Network, TimedAddress
 from peercash.p2p.netgroup import CLASS_OF_NETWORK, net_class, network_group
 
@@ -535,7 +534,7 @@ class AddrMan:
         """Write ``peers.dat`` atomically: a temporary file in the same directory, fsynced, then
         renamed over ``path`` (and the directory fsynced), so a crash leaves the old or the new
         file, never a torn one. Raises ``OSError`` if the directory cannot be written."""
-        _write_atomic(Path(path), self.serialize())
+        write_atomic(Path(path), self.serialize())
 
     @classmethod
     def load(
@@ -1004,27 +1003,6 @@ def _decode_entries(am: AddrMan, r: _Reader, count: int) -> None:
         raise AddrManFileError(f"{r.end - r.pos} bytes after the last entry")
     if lost:
         log.info("addrman dropped %d addresses from the file (invalid or colliding)", lost)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    directory = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # not every platform can fsync a directory
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
 
 
 def _set_aside(path: Path) -> Path | None:

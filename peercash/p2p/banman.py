@@ -28,12 +28,10 @@ Concurrency: not thread-safe; used from the event loop thread only.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import json
 import logging
 import os
-import tempfile
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -41,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from peercash.p2p.atomicfile import write_atomic
 from peercash.p2p.netaddress import NetAddress, NetAddressError, Network
 
 __all__ = [
@@ -50,7 +49,6 @@ __all__ = [
     "BanEntry",
     "BanMan",
     "SubNet",
-    "write_atomic",
 ]
 
 log = logging.getLogger(__name__)
@@ -162,22 +160,6 @@ class BanEntry:
             "address": str(self.subnet),
             "reason": self.reason,
         }
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a fsynced temporary file and a rename, so a crash
-    leaves the old file or the new one, never a torn one. Raises ``OSError``."""
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def _set_aside(path: Path) -> Path | None:

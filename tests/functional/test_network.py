@@ -52,7 +52,7 @@ ADDRESS = "bcrt1qft5p2uhsdcdc3l2ua4ap5qqfg4pjaqlp250x7us7a8qqhrxrxfsqseac85"
 # otherwise make byte-identical blocks.
 ADDRESS_B = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
 N = 8
-# Two rings of four with one chord each; 3-4 and 7-0 join the halves (through relays).
+# Two rings of four with one chord each; 3-4 and 7-0 join the halves (the bridges).
 HALF_A = (0, 1, 2, 3)
 HALF_B = (4, 5, 6, 7)
 LOCAL_EDGES = [(0, 1), (1, 2), (2, 3), (0, 2), (4, 5), (5, 6), (6, 7), (4, 6)]

@@ -77,10 +77,10 @@ def test_sigkill_during_mining_loses_at_most_the_flush_interval(tmp_path: Path) 
                     started = time.monotonic()
                     try:
                         hashes = node.call("generatetoaddress", 20, ADDRESS)
+                        rates.append(len(hashes) / (time.monotonic() - started))
+                        heights.append(node.call("getblockcount"))
                     except (OSError, RpcCallError, ValueError):
                         return  # the node was killed under the call
-                    rates.append(len(hashes) / (time.monotonic() - started))
-                    heights.append(node.call("getblockcount"))
 
             miner = threading.Thread(target=mine)
             miner.start()

@@ -47,6 +47,7 @@ pytestmark = pytest.mark.slow
 
 BLOCKS = 520
 TXS_PER_BLOCK = 2
+BCOIN_LOG_LEVEL = "info"  # "debug" logs every P2P exchange (each getdata, inv and orphan)
 # Where peercash's blocks pay: P2WPKH and P2WSH (Core regtest form; bcoin gets the same script).
 PEERCASH_PAY = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
 PEERCASH_PAY_B = "bcrt1qft5p2uhsdcdc3l2ua4ap5qqfg4pjaqlp250x7us7a8qqhrxrxfsqseac85"
@@ -92,7 +93,9 @@ def world(tmp_path: Path) -> Iterator[World]:
     tmp = tmp_path
     with contextlib.ExitStack() as stack:
         bcoin = stack.enter_context(
-            BcoinNode(tmp / "bcoin-a", install_dir=bcoin_dir, name="bcoin-a")
+            BcoinNode(
+                tmp / "bcoin-a", install_dir=bcoin_dir, name="bcoin-a", log_level=BCOIN_LOG_LEVEL
+            )
         )
         stats = ChainStats()
         t = time.monotonic()
@@ -167,18 +170,39 @@ def peercash_syncs_the_whole_chain_from_bcoin(world: World) -> None:
         assert theirs["transactions"] == 1 + BLOCKS + len(world.stats.txids)
 
 
+def peercash_follows_blocks_bcoin_mines(world: World) -> None:
+    """New blocks with payments, announced by bcoin while connected, reach peercash."""
+    b, p = world.bcoin, world.peercash
+    with world.logs_on_failure():
+        base = p.call("getblockcount")
+        stats = ChainStats()
+        t = time.monotonic()
+        mined = make_chain_with_txs(b, 3, TXS_PER_BLOCK, seed=3, stats=stats)
+        wait_until(lambda: tip(p) == mined[-1], 30, 0.05, "peercash to follow bcoin's blocks")
+        world.times["peercash_follows"] = time.monotonic() - t
+        assert [p.call("getblockhash", h) for h in range(base + 1, base + 4)] == mined
+        assert p.call("getblock", mined[-1], 1)["tx"][1:] == stats.txids[-TXS_PER_BLOCK:]
+        world.hashes += mined
+
+
 def bcoin_follows_blocks_peercash_mines(world: World) -> None:
     b, p = world.bcoin, world.peercash
     with world.logs_on_failure():
+        base = p.call("getblockcount")
         t = time.monotonic()
         mined = p.call("generatetoaddress", 5, PEERCASH_PAY)
         b.wait_for_tip(mined[-1], timeout=30)
         world.times["bcoin_follows"] = time.monotonic() - t
-        assert b.getblockcount() == p.call("getblockcount") == BLOCKS + 5
-        assert [b.getblockhash(h) for h in range(BLOCKS + 1, BLOCKS + 6)] == mined
+        assert b.getblockcount() == p.call("getblockcount") == base + 5
+        assert [b.getblockhash(h) for h in range(base + 1, base + 6)] == mined
         # bcoin accepted them as valid blocks: their coinbase pays our script, in its UTXO set.
         block = b.rpc("getblock", mined[0], True, True)
-        assert block["height"] == BLOCKS + 1
+        assert block["height"] == base + 1
+        # Versionbits top bits, no signals; BIP34: the coinbase starts with the height (bcoin
+        # only checks it from its BIP34 height, far away on its regtest, but Core always does).
+        assert block["version"] == 0x20000000
+        height = (base + 1).to_bytes(2, "little")
+        assert block["tx"][0]["vin"][0]["coinbase"].startswith((b"\x02" + height).hex())
         out = block["tx"][0]["vout"][0]["scriptPubKey"]
         assert to_bcoin_address(PEERCASH_PAY) in str(out.get("addresses") or out.get("address"))
         assert b.rpc("gettxoutsetinfo")["txouts"] == p.call("gettxoutsetinfo", "none")["txouts"]
@@ -190,7 +214,11 @@ def fresh_bcoin_syncs_the_whole_chain_from_peercash_alone(world: World) -> None:
     height = p.call("getblockcount")
     with (
         BcoinNode(
-            world.tmp / "bcoin-b", install_dir=world.bcoin_dir, name="bcoin-b", wallet=False
+            world.tmp / "bcoin-b",
+            install_dir=world.bcoin_dir,
+            name="bcoin-b",
+            wallet=False,
+            log_level=BCOIN_LOG_LEVEL,
         ) as fresh,
         world.logs_on_failure(fresh),
     ):
@@ -306,6 +334,7 @@ def each_side_reorganises_onto_the_others_longer_branch(world: World) -> None:
 def test_interop_with_bcoin(world: World) -> None:
     """The steps in order, on one chain and one pair of processes (see the module docstring)."""
     peercash_syncs_the_whole_chain_from_bcoin(world)
+    peercash_follows_blocks_bcoin_mines(world)
     bcoin_follows_blocks_peercash_mines(world)
     fresh_bcoin_syncs_the_whole_chain_from_peercash_alone(world)
     each_side_reorganises_onto_the_others_longer_branch(world)

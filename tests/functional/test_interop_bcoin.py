@@ -118,8 +118,16 @@ def tip(node: NodeProcess) -> str:
     return str(node.call("getbestblockhash"))
 
 
-def bcoin_total_amount(info: dict[str, Any]) -> Decimal:
-    return Decimal(str(info["total_amount"]))
+def utxo_figures(info: dict[str, Any]) -> tuple[str, int, int, Decimal]:
+    """What both nodes' ``gettxoutsetinfo`` report alike: tip, height, outputs, their value."""
+    amount = Decimal(str(info["total_amount"]))
+    return str(info["bestblock"]), int(info["height"]), int(info["txouts"]), amount
+
+
+def assert_same_utxo_set(p: NodeProcess, b: BcoinNode) -> None:
+    ours = utxo_figures(p.call("gettxoutsetinfo", "none"))
+    assert ours == utxo_figures(b.rpc("gettxoutsetinfo"))
+    assert ours[0] == tip(p)
 
 
 def wait_peer_count(node: NodeProcess, n: int, timeout: float = 20.0) -> None:
@@ -163,8 +171,7 @@ def peercash_syncs_the_whole_chain_from_bcoin(world: World) -> None:
         print(f"utxo set: peercash {ours}, bcoin {theirs}")
         assert ours["bestblock"] == theirs["bestblock"] == world.hashes[-1]
         assert ours["height"] == theirs["height"] == BLOCKS
-        assert ours["txouts"] == theirs["txouts"]
-        assert Decimal(str(ours["total_amount"])) == bcoin_total_amount(theirs)
+        assert utxo_figures(ours) == utxo_figures(theirs)
         # bcoin's "transactions" is every transaction in the chain, genesis included.
         assert p.call("getchaintxstats")["txcount"] == theirs["transactions"]
         assert theirs["transactions"] == 1 + BLOCKS + len(world.stats.txids)
@@ -182,6 +189,9 @@ def peercash_follows_blocks_bcoin_mines(world: World) -> None:
         world.times["peercash_follows"] = time.monotonic() - t
         assert [p.call("getblockhash", h) for h in range(base + 1, base + 4)] == mined
         assert p.call("getblock", mined[-1], 1)["tx"][1:] == stats.txids[-TXS_PER_BLOCK:]
+        [peer] = p.call("getpeerinfo")
+        print("peercash <- bcoin messages:", peer["bytesrecv_per_msg"])
+        print("peercash -> bcoin messages:", peer["bytessent_per_msg"])
         world.hashes += mined
 
 
@@ -205,7 +215,7 @@ def bcoin_follows_blocks_peercash_mines(world: World) -> None:
         assert block["tx"][0]["vin"][0]["coinbase"].startswith((b"\x02" + height).hex())
         out = block["tx"][0]["vout"][0]["scriptPubKey"]
         assert to_bcoin_address(PEERCASH_PAY) in str(out.get("addresses") or out.get("address"))
-        assert b.rpc("gettxoutsetinfo")["txouts"] == p.call("gettxoutsetinfo", "none")["txouts"]
+        assert_same_utxo_set(p, b)
         world.hashes += mined
 
 
@@ -237,7 +247,7 @@ def fresh_bcoin_syncs_the_whole_chain_from_peercash_alone(world: World) -> None:
         assert [x["addr"] for x in peers] == [f"127.0.0.1:{p.port}"], peers
         assert len(world.bcoin.peers()) == 1
         assert len(p.call("getpeerinfo")) == 2
-        assert fresh.rpc("gettxoutsetinfo")["txouts"] == p.call("gettxoutsetinfo", "none")["txouts"]
+        assert_same_utxo_set(p, fresh)
         fresh.remove_peer("127.0.0.1", p.port)
     wait_peer_count(p, 1)
 
@@ -295,13 +305,7 @@ def each_side_reorganises_onto_the_others_longer_branch(world: World) -> None:
             for txid in branch.txids[i * TXS_PER_BLOCK : (i + 1) * TXS_PER_BLOCK]:
                 tx = p.call("getrawtransaction", txid, True, block_hash)
                 assert tx["txid"] == txid and tx["in_active_chain"] is True
-        wait_until(
-            lambda: (
-                p.call("gettxoutsetinfo", "none")["txouts"] == b.rpc("gettxoutsetinfo")["txouts"]
-            ),
-            10,
-            what="the same UTXO set after the reorg",
-        )
+        assert_same_utxo_set(p, b)
 
         # Now ours is longer: bcoin reorganises onto peercash's branch. bcoin syncs only from
         # peers it dialled (its "loader"), and learns of other peers' blocks only from their
@@ -329,6 +333,7 @@ def each_side_reorganises_onto_the_others_longer_branch(world: World) -> None:
         assert btips[ours[-1]]["status"] == "active", btips
         assert theirs[0] in btips and btips[theirs[0]]["status"] != "active", btips
         assert btips[theirs[0]]["height"] == base + 1
+        assert_same_utxo_set(p, b)
 
 
 def test_interop_with_bcoin(world: World) -> None:

@@ -5,11 +5,14 @@ segwit active from 432, witness spends after it), then, in order, on that chain:
 
 1. a fresh peercash node syncs the whole chain from bcoin and ends on its tip, with the same
    UTXO set figures and byte-identical blocks;
-2. peercash mines and bcoin follows (our blocks are valid to bcoin);
-3. a fresh bcoin connected only to peercash syncs the whole chain from it;
-4. a split (``setnetworkactive false`` on both sides, bcoin's emulated), both sides mine, the
+2. bcoin mines blocks with payments while connected and peercash follows (bcoin announces
+   them with ``headers``: we ask for that with ``sendheaders``);
+3. peercash mines and bcoin follows (our blocks, version and BIP34 coinbase, are valid to bcoin);
+4. a fresh bcoin connected only to peercash syncs the whole chain from it (bcoin's ``getblocks``);
+5. a split (``setnetworkactive false`` on both sides, bcoin's emulated), both sides mine, the
    network comes back: first bcoin's branch is longer and peercash reorganises onto it, then
-   ours is and bcoin reorganises onto ours.
+   ours is and bcoin reorganises onto ours. bcoin syncs only from peers it dialled, so for that
+   round it dials peercash too (see the step).
 
 The steps build on each other's state (and the chain costs half a minute of bcoin's wallet), so
 they are one test calling a function per step: separate tests would be spread over xdist's

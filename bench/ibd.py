@@ -43,6 +43,7 @@ import contextlib
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -160,6 +161,22 @@ def wait_for_height(
         time.sleep(POLL)
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and its live descendants so far."""
+    total = 0
+    for p in _descendants(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _TICK
+
+
 def _tree_hwm_kb(pid: int) -> tuple[int, int]:
     """VmHWM of ``pid`` and the sum of VmHWM over it and its descendants (kB)."""
     pids = _descendants(pid)
@@ -181,6 +198,8 @@ def sync_peercash(
     assert node.proc is not None
     proc = node.proc
     mem = TreeMemory(proc.pid)
+    source_pids = [src.proc.pid for src in sources if src.proc is not None]
+    source_cpu = [tree_cpu_s(pid) for pid in source_pids]
 
     def failed() -> str | None:
         if proc.poll() is None:
@@ -196,7 +215,9 @@ def sync_peercash(
         best = node.call("getbestblockhash")
         if best != tip:
             raise SystemExit(f"synced to {best}, expected {tip}")
-        hwm_main_kb, hwm_sum_kb = _tree_hwm_kb(node.proc.pid)
+        cpu_s = tree_cpu_s(proc.pid)
+        source_cpu_s = sum(tree_cpu_s(pid) - c for pid, c in zip(source_pids, source_cpu))
+        hwm_main_kb, hwm_sum_kb = _tree_hwm_kb(proc.pid)
         mem.stop()
         peers = node.call("getpeerinfo")
         stop_start = time.perf_counter()
@@ -208,6 +229,8 @@ def sync_peercash(
     return {
         "wall_s": wall,
         "rpc_ready_s": ready_s,
+        "cpu_s": cpu_s,
+        "source_cpu_s": source_cpu_s,
         "stop_s": stop_s,
         "peers": len(peers),
         "bytes_received": sum(int(p.get("bytesrecv", 0)) for p in peers),
@@ -237,11 +260,19 @@ def _bcoin_wait_tip(node: BcoinNode, meta: dict[str, Any], start: float, timeout
     return wall
 
 
+def bcoin_native_secp256k1(install: Path) -> bool:
+    """Whether bcoin's secp256k1 binding was compiled; without it bcrypto verifies signatures in
+    JavaScript (npm runs no install scripts it has not been told to allow, so a plain
+    ``npm install`` builds none of bcoin's native modules)."""
+    release = install / "node_modules" / "secp256k1" / "build" / "Release"
+    return any(release.glob("*.node"))
+
+
 def sync_bcoin(
     source: NodeProcess, workdir: Path, meta: dict[str, Any], workers: bool, timeout: float
 ) -> dict[str, Any]:
     """bcoin A syncs from ``source`` (peercash); a fresh bcoin B syncs from A only."""
-    ensure_bcoin()
+    install = ensure_bcoin()
     common = ["--max-outbound=1", "--log-level=warning"]
     a = BcoinNode(workdir / "bcoin-a", wallet=False, workers=workers, name="bcoin-a",
                   extra_args=[*common, f"--only=127.0.0.1:{source.port}"])  # fmt: skip
@@ -264,6 +295,7 @@ def sync_bcoin(
         b.stop()
         a.stop()
     return {
+        "native_secp256k1": bcoin_native_secp256k1(install),
         "from_peercash_s": from_peercash_s,
         "wall_s": wall,
         "peak_rss_mb": mem.peak_kb / 1024,
@@ -272,6 +304,23 @@ def sync_bcoin(
 
 
 # -- the run --------------------------------------------------------------------------------
+
+
+def peercash_round(
+    blocks_file: Path, w: Path, par: int, meta: dict[str, Any], timeout: float, label: str
+) -> dict[str, Any]:
+    """Import into ``w/imported``, then sync a fresh node from one and from three copies."""
+    imported = w / "imported"
+    imp = run_import(blocks_file, imported, par, None)
+    _check_tip(imported, meta)
+    _log(f"{label}: import {imp['wall_s']:.1f}s")
+    with source_nodes(imported, w, 1) as sources:
+        one = sync_peercash(sources, w / "sync1", par, meta, timeout)
+    _log(f"{label}: one peer {one['wall_s']:.1f}s")
+    with source_nodes(imported, w, 3) as sources:
+        three = sync_peercash(sources, w / "sync3", par, meta, timeout)
+    _log(f"{label}: three peers {three['wall_s']:.1f}s")
+    return {"import": imp, "one": one, "three": three}
 
 
 def _r(x: float | None, nd: int = 3) -> float | None:
@@ -286,6 +335,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a small chain, for smoke tests")
     parser.add_argument("--par", default="1",
                         help="extra script-check processes, comma-separated (first: the ratios)")  # fmt: skip
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="rounds of import + syncs (medians are reported)")  # fmt: skip
     parser.add_argument("--no-bcoin", action="store_true", help="skip the bcoin part")
     parser.add_argument("--keep", action="store_true", help="keep the data directories")
     parser.add_argument("--cache-dir", type=Path, default=CACHE_DIR)
@@ -306,30 +357,23 @@ def main() -> None:
     height = meta["tip_height"]
     load_before = os.getloadavg()[0]
     workdir = Path(tempfile.mkdtemp(prefix="peercash-bench-ibd-"))
-    runs: dict[int, dict[str, Any]] = {}
+    runs: dict[int, list[dict[str, Any]]] = {}
     bcoin: dict[str, Any] | None = None
     try:
         for par in pars:
-            w = workdir / f"par{par}"
-            w.mkdir()
-            imported = w / "imported"
-            _log(f"--par {par}: import into {imported}")
-            imp = run_import(blocks_file, imported, par, None)
-            _check_tip(imported, meta)
-            _log(f"--par {par}: import {imp['wall_s']:.1f}s")
-            with source_nodes(imported, w, 1) as sources:
-                _log(f"--par {par}: sync from one peer")
-                one = sync_peercash(sources, w / "sync1", par, meta, args.timeout)
-            _log(f"--par {par}: one peer {one['wall_s']:.1f}s")
-            with source_nodes(imported, w, 3) as sources:
-                _log(f"--par {par}: sync from three peers")
-                three = sync_peercash(sources, w / "sync3", par, meta, args.timeout)
-                _log(f"--par {par}: three peers {three['wall_s']:.1f}s")
+            runs[par] = []
+            for k in range(args.repeat):
+                w = workdir / f"par{par}-round{k}"
+                w.mkdir()
+                runs[par].append(peercash_round(blocks_file, w, par, meta, args.timeout,
+                                                f"--par {par}, round {k + 1}"))  # fmt: skip
                 if not args.no_bcoin and bcoin is None:
-                    _log("bcoin: syncing from peercash, then from bcoin")
-                    bcoin = sync_bcoin(sources[0], w, meta, pars[0] > 0, args.timeout)
+                    with source_nodes(w / "imported", w, 1) as sources:
+                        _log("bcoin: syncing from peercash, then from bcoin")
+                        bcoin = sync_bcoin(sources[0], w, meta, pars[0] > 0, args.timeout)
                     _log(f"bcoin: from bcoin {bcoin['wall_s']:.1f}s")
-            runs[par] = {"import": imp, "one": one, "three": three}
+                if not args.keep:
+                    shutil.rmtree(w, ignore_errors=True)
     finally:
         if args.keep:
             _log(f"kept {workdir}")
@@ -337,29 +381,50 @@ def main() -> None:
             shutil.rmtree(workdir, ignore_errors=True)
 
     def figures(par: int) -> dict[str, Any]:
-        r = runs[par]
-        imp, one, three = r["import"], r["one"], r["three"]
+        rounds = runs[par]
+
+        def med(part: str, key: str, nd: int = 3) -> float | None:
+            return _r(statistics.median(r[part][key] for r in rounds), nd)
+
+        def ratios(part: str, key: str = "wall_s") -> list[float]:
+            return sorted(round(r[part][key] / r["import"][key], 3) for r in rounds)
+
+        one_s = statistics.median(r["one"]["wall_s"] for r in rounds)
+        three_s = statistics.median(r["three"]["wall_s"] for r in rounds)
         return {
-            "import_s": _r(imp["wall_s"]),
-            "import_blocks_per_s": _r(height / imp["wall_s"], 1),
-            "import_peak_rss_mb": _r(imp["peak_rss_mb"], 1),
-            "sync_1peer_s": _r(one["wall_s"]),
-            "sync_1peer_blocks_per_s": _r(height / one["wall_s"], 1),
-            "sync_1peer_rpc_ready_s": _r(one["rpc_ready_s"]),
-            "sync_1peer_stop_s": _r(one["stop_s"]),
-            "sync_1peer_peak_rss_mb": _r(one["peak_rss_mb"], 1),
-            "sync_1peer_vmhwm_main_mb": _r(one["vmhwm_main_mb"], 1),
-            "sync_1peer_vmhwm_sum_mb": _r(one["vmhwm_sum_mb"], 1),
-            "sync_1peer_processes": one["processes"],
-            "sync_3peer_s": _r(three["wall_s"]),
-            "sync_3peer_blocks_per_s": _r(height / three["wall_s"], 1),
-            "sync_3peer_peers": three["peers"],
-            "sync_3peer_peak_rss_mb": _r(three["peak_rss_mb"], 1),
-            "sync_3peer_vmhwm_main_mb": _r(three["vmhwm_main_mb"], 1),
-            "sync_3peer_vmhwm_sum_mb": _r(three["vmhwm_sum_mb"], 1),
-            "sync_vs_import": _r(one["wall_s"] / imp["wall_s"]),
-            "sync_3peer_vs_import": _r(three["wall_s"] / imp["wall_s"]),
-        }
+            "import_s": med("import", "wall_s"),
+            "import_blocks_per_s": _r(height / statistics.median(r["import"]["wall_s"]
+                                                                 for r in rounds), 1),
+            "import_cpu_s": med("import", "cpu_s"),
+            "import_peak_rss_mb": med("import", "peak_rss_mb", 1),
+            "sync_1peer_s": _r(one_s),
+            "sync_1peer_blocks_per_s": _r(height / one_s, 1),
+            "sync_1peer_rpc_ready_s": med("one", "rpc_ready_s"),
+            "sync_1peer_cpu_s": med("one", "cpu_s"),
+            "sync_1peer_source_cpu_s": med("one", "source_cpu_s"),
+            "sync_1peer_stop_s": med("one", "stop_s"),
+            "sync_1peer_peak_rss_mb": med("one", "peak_rss_mb", 1),
+            "sync_1peer_vmhwm_main_mb": med("one", "vmhwm_main_mb", 1),
+            "sync_1peer_vmhwm_sum_mb": med("one", "vmhwm_sum_mb", 1),
+            "sync_1peer_processes": max(r["one"]["processes"] for r in rounds),
+            "sync_3peer_s": _r(three_s),
+            "sync_3peer_blocks_per_s": _r(height / three_s, 1),
+            "sync_3peer_peers": min(r["three"]["peers"] for r in rounds),
+            "sync_3peer_cpu_s": med("three", "cpu_s"),
+            "sync_3peer_sources_cpu_s": med("three", "source_cpu_s"),
+            "sync_3peer_peak_rss_mb": med("three", "peak_rss_mb", 1),
+            "sync_3peer_vmhwm_main_mb": med("three", "vmhwm_main_mb", 1),
+            "sync_3peer_vmhwm_sum_mb": med("three", "vmhwm_sum_mb", 1),
+            # Each round's sync over the same round's import, then the median round.
+            "sync_vs_import": _r(statistics.median(ratios("one"))),
+            "sync_vs_import_rounds": ratios("one"),
+            "sync_3peer_vs_import": _r(statistics.median(ratios("three"))),
+            "sync_3peer_vs_import_rounds": ratios("three"),
+            # CPU seconds (node and script workers) over the import's: less sensitive to
+            # other load on a shared machine.
+            "sync_vs_import_cpu": _r(statistics.median(ratios("one", "cpu_s"))),
+            "sync_3peer_vs_import_cpu": _r(statistics.median(ratios("three", "cpu_s"))),
+        }  # fmt: skip
 
     main_par = pars[0]
     main_figures = figures(main_par)
@@ -375,12 +440,14 @@ def main() -> None:
         "witness_from": spec.witness_from,
         "generated_now": generated,
         "par": main_par,
+        "repeat": args.repeat,
         **main_figures,
     }
     if bcoin is not None:
         bcoin_bps = height / bcoin["wall_s"]
         result.update({
             "bcoin_workers": main_par > 0,
+            "bcoin_native_secp256k1": bcoin["native_secp256k1"],
             "bcoin_sync_s": _r(bcoin["wall_s"]),
             "bcoin_blocks_per_s": _r(bcoin_bps, 1),
             "bcoin_peak_rss_mb": _r(bcoin["peak_rss_mb"], 1),

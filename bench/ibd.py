@@ -17,16 +17,26 @@ more than a day old, so the syncing node is in initial block download throughout
 In one run, for each ``--par`` (extra script-check processes; 1 by default):
 
 * the floor: ``peercash import FILE --network regtest --assumevalid 0 --par N`` into a fresh
-  data directory, timed from process start to exit;
+  data directory, timed from process start to exit (its final UTXO flush included; the syncing
+  node's shutdown flush is reported apart, as ``stop_s``);
 * one peer: that data directory, copied, serves as a ``peercash node``; a fresh ``peercash node
   --connect`` to it (``--assumevalid 0 --par N``) is timed from process start until its tip is
   the chain's tip (polled over RPC every 0.1 s); its peak RSS is the largest sampled sum of VmRSS
   over the node and its script workers (every 50 ms), and VmHWM of each, read at the tip;
 * three peers: the same with three source nodes (three copies, three processes).
 
-Then bcoin (``--memory=true``, bcoin's own defaults otherwise, worker processes on as for
-``--par``): a bcoin node syncs the chain from a peercash source node (timed too), and a fresh
-bcoin syncing from that bcoin only is the figure to compare with.
+The three steps are repeated ``--repeat`` times (3 by default), alternating, so that load which
+comes and goes hits import and sync alike: each round gives its own ratios, and the medians (of
+the times, and of the per-round ratios) are reported. CPU seconds (the node and its workers, from
+``/proc``; and those the source nodes spent serving) are reported too: on a shared machine they
+are steadier than wall times.
+
+Then, once, bcoin (``--memory=true``, bcoin's own defaults otherwise, worker processes on as
+for ``--par``): a bcoin node syncs the chain from a peercash source node (timed too), and a
+fresh bcoin syncing from that bcoin only is the figure to compare with. As installed by the test
+framework (a plain ``npm install``, which runs no install scripts), bcoin has none of its native
+modules: it verifies signatures with its pure-JavaScript secp256k1 (``bcoin_native_secp256k1``
+says so), which makes it much slower on a chain full of signatures than on empty blocks.
 
 Every node of a run is on this machine: the source nodes' serving shares the two cores with the
 syncing node. Prints one JSON object; ``sync_vs_import`` (one peer, ``--par 1``; goal <= 1.5)

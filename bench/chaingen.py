@@ -12,6 +12,15 @@ a few transactions (``same_block_share``) spend an output of an earlier transact
 block. Every output gets its own keys (derived from the seed and a counter), so no public key is
 ever seen twice by the verifier.
 
+For a foreign node whose segwit activates later than ours (bcoin's regtest: a BIP9 deployment,
+active from height 432 when blocks signal bit 1), ``ChainSpec.witness_from`` keeps witness data
+out of the blocks below that height — their coinbases carry no witness nonce or commitment and
+their transactions spend only P2PKH and P2SH multisig outputs (they still create outputs of every
+type) — and ``ChainSpec.block_version`` sets the header version (``0x20000002`` signals segwit).
+``ChainSpec.start_time`` moves the block times (by default they follow the genesis block's, of
+2011): bcoin turns P2SH on only for blocks from 2012-04-01 on (``BIP16_TIME``), and cannot check
+witness programs without it.
+
 Output, in a directory named after ``VERSION`` and the parameters (``ChainSpec.cache_name``):
 
 * ``blocks.dat`` — ``[magic][u32 length][block]`` records, as in Core's ``blk*.dat`` files;
@@ -80,6 +89,9 @@ VERSION = "chaingen-v2"
 
 P2PKH, P2WPKH, P2SH_MULTISIG, P2TR_KEY, P2TR_SCRIPT = range(5)
 KIND_NAMES = ("p2pkh", "p2wpkh", "p2sh_multisig", "p2tr_key", "p2tr_script")
+ALL_KINDS = tuple(range(len(KIND_NAMES)))
+LEGACY_KINDS = (P2PKH, P2SH_MULTISIG)
+"""The input types spent without a witness."""
 
 SIG_ECDSA = 0
 SIG_SCHNORR = 1
@@ -105,9 +117,23 @@ class ChainSpec:
     seed_outputs_per_coinbase: int = 500
     same_block_share: float = 0.05
     seed: int = 1
+    witness_from: int = 0
+    """Blocks below this height carry no witness data (see the module's docstring)."""
+    block_version: int = 0x20000000
+    start_time: int = 0
+    """Block ``h`` gets time ``start_time + 600 h``; 0: the genesis block's time."""
+
+    def key(self) -> dict[str, Any]:
+        """The parameters that name the chain; those added later are left out at their defaults,
+        so chains cached before they existed keep their names."""
+        d = asdict(self)
+        for name in ("witness_from", "block_version", "start_time"):
+            if d[name] == ChainSpec.__dataclass_fields__[name].default:
+                del d[name]
+        return d
 
     def cache_name(self) -> str:
-        digest = hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
+        digest = hashlib.sha256(json.dumps(self.key(), sort_keys=True).encode()).hexdigest()
         return f"{VERSION}-b{self.blocks}-t{self.txs_per_block}-{digest[:12]}"
 
 
@@ -248,10 +274,10 @@ class _Planner:
         for e in entries:
             self.pools[e[4]].append(e)
 
-    def _take(self, kind: int) -> Entry | None:
+    def _take(self, kind: int, kinds: Sequence[int] = ALL_KINDS) -> Entry | None:
         pools = self.pools
         if not pools[kind]:
-            nonempty = [k for k in range(len(pools)) if pools[k]]
+            nonempty = [k for k in kinds if pools[k]]
             if not nonempty:
                 return None
             kind = self.rng.choice(nonempty)
@@ -260,13 +286,17 @@ class _Planner:
         pool[i], pool[-1] = pool[-1], pool[i]
         return pool.pop()
 
-    def plan(self, first: Entry | None = None) -> tuple[Job, int] | None:
-        """A transaction of 1-3 inputs (starting with ``first`` if given) and 1-3 outputs."""
+    def plan(self, first: Entry | None = None, legacy: bool = False) -> tuple[Job, int] | None:
+        """A transaction of 1-3 inputs (starting with ``first`` if given) and 1-3 outputs;
+        ``legacy``: inputs without witnesses only."""
         rng = self.rng
         n_in = rng.randint(1, 3)
         inputs: list[Entry] = [first] if first is not None else []
         while len(inputs) < n_in:
-            e = self._take(rng.randrange(len(KIND_NAMES)))
+            if legacy:
+                e = self._take(rng.choice(LEGACY_KINDS), LEGACY_KINDS)
+            else:
+                e = self._take(rng.randrange(len(KIND_NAMES)))
             if e is None:
                 break
             inputs.append(e)
@@ -318,7 +348,7 @@ def generate(spec: ChainSpec, outdir: Path, workers: int = 2, log: Any = None) -
     rng = planner.rng
     seed = spec.seed
     genesis = Block.parse(params.genesis)
-    prev_hash, block_time = genesis.hash, genesis.header.time
+    prev_hash, block_time = genesis.hash, spec.start_time or genesis.header.time
     maturing: deque[tuple[int, list[Entry]]] = deque()
     counts = {"txs": 0, "inputs": 0, "outputs": 0, "ecdsa": 0, "schnorr": 0, "same_block": 0}
     input_kinds = [0] * 5
@@ -334,6 +364,7 @@ def generate(spec: ChainSpec, outdir: Path, workers: int = 2, log: Any = None) -
                 txs: list[Tx] = []
                 fees = 0
                 pending: list[Entry] = []
+                legacy = height < spec.witness_from
                 if height > seed_blocks:
                     jobs: list[Job] = []
                     n_dep = sum(
@@ -341,7 +372,7 @@ def generate(spec: ChainSpec, outdir: Path, workers: int = 2, log: Any = None) -
                     )
                     n_dep = min(n_dep, spec.txs_per_block // 2)
                     for _ in range(spec.txs_per_block - n_dep):
-                        planned = planner.plan()
+                        planned = planner.plan(legacy=legacy)
                         if planned is not None:
                             jobs.append(planned[0])
                             fees += planned[1]
@@ -362,11 +393,17 @@ def generate(spec: ChainSpec, outdir: Path, workers: int = 2, log: Any = None) -
                         pending.extend(_entries(res[0], res[1], [o[1] for o in job[1]]))
                     independents = len(results)
                     for _ in range(n_dep):
-                        if not pending:
+                        if legacy:
+                            spendable = [j for j, e in enumerate(pending) if e[4] in LEGACY_KINDS]
+                            if not spendable:
+                                break
+                            i = rng.choice(spendable)
+                        elif not pending:
                             break
-                        i = rng.randrange(len(pending))
+                        else:
+                            i = rng.randrange(len(pending))
                         pending[i], pending[-1] = pending[-1], pending[i]
-                        planned = planner.plan(pending.pop())
+                        planned = planner.plan(pending.pop(), legacy)
                         assert planned is not None
                         job, fee = planned
                         fees += fee
@@ -399,11 +436,13 @@ def generate(spec: ChainSpec, outdir: Path, workers: int = 2, log: Any = None) -
                     made = a.get() + mine_made
                 else:
                     made = _make_outputs(seed, specs)
-                cb = coinbase_tx(height, [TxOut(v, spk) for v, (spk, _) in zip(values, made)])
+                outs = [TxOut(v, spk) for v, (spk, _) in zip(values, made)]
+                cb = coinbase_tx(height, outs, witness=not legacy)
                 block_time += BLOCK_SPACING
                 block = solve(
-                    assemble_block(prev_hash, block_time, BITS, cb, txs, witness_commitment=True)
-                )
+                    assemble_block(prev_hash, block_time, BITS, cb, txs,
+                                   version=spec.block_version, witness_commitment=not legacy)
+                )  # fmt: skip
                 raw = block.serialize()
                 fblk.write(params.magic + struct.pack("<I", len(raw)) + raw)
                 prev_hash = block.hash
@@ -426,7 +465,7 @@ def generate(spec: ChainSpec, outdir: Path, workers: int = 2, log: Any = None) -
             pool.join()
     meta = {
         "version": VERSION,
-        "spec": asdict(spec),
+        "spec": spec.key(),
         "blocks": spec.blocks,
         "tip_height": spec.blocks,
         "tip": prev_hash[::-1].hex(),
@@ -459,7 +498,7 @@ def ensure_chain(
     meta_path = outdir / "meta.json"
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
-        if meta.get("version") == VERSION and meta.get("spec") == asdict(spec):
+        if meta.get("version") == VERSION and meta.get("spec") == spec.key():
             return outdir, meta, False
     cache_dir.mkdir(parents=True, exist_ok=True)
     return outdir, generate(spec, outdir, workers, log), True
@@ -491,9 +530,16 @@ def main() -> None:
     parser.add_argument("--txs-per-block", type=int, default=ChainSpec.txs_per_block)
     parser.add_argument("--seed-outputs", type=int, default=ChainSpec.seed_outputs_per_coinbase)
     parser.add_argument("--seed", type=int, default=ChainSpec.seed)
+    parser.add_argument("--witness-from", type=int, default=ChainSpec.witness_from,
+                        help="no witness data below this height")  # fmt: skip
+    parser.add_argument("--block-version", type=lambda v: int(v, 0),
+                        default=ChainSpec.block_version)  # fmt: skip
+    parser.add_argument("--start-time", type=int, default=ChainSpec.start_time)
     parser.add_argument("--workers", type=int, default=2, help="signing processes (this one too)")
     args = parser.parse_args()
-    spec = ChainSpec(args.blocks, args.txs_per_block, args.seed_outputs, seed=args.seed)
+    spec = ChainSpec(args.blocks, args.txs_per_block, args.seed_outputs, seed=args.seed,
+                     witness_from=args.witness_from, block_version=args.block_version,
+                     start_time=args.start_time)  # fmt: skip
     print(json.dumps(generate(spec, args.outdir, args.workers), indent=2))
 
 

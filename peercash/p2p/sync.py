@@ -33,7 +33,8 @@ Back-pressure: a block is taken off the peer's in-flight list when it arrives (s
 timeout checks see the peer's real speed) and counts as "being validated" until its unit ends;
 while 32 blocks wait, no new blocks are requested and the peers delivering them are held
 (``peer.pause_processing``) until half are done. Serving blocks waits while a peer's send buffer
-is full (``peer.sending_paused``).
+is full (``peer.sending_paused``), and a peer's further messages wait until its ``getdata`` is
+served (as Core), so a peer holds at most one request of 50,000 entries.
 
 Where we differ from Core, knowingly: a ``getdata`` for a block we do not have gets a
 ``notfound`` (Core stays silent; it ignores ``notfound`` for blocks itself); no compact blocks
@@ -260,6 +261,7 @@ class _PeerState(Generic[P]):
     paused_blocks: bool = False
     getdata: deque[m.InvItem] = field(default_factory=deque)
     serving: bool = False
+    paused_getdata: bool = False
 
 
 @dataclass(slots=True)
@@ -673,6 +675,14 @@ class SyncManager(Generic[P]):
         elif isinstance(msg, m.GetData):
             state.getdata.extend(msg.items)
             self._serve_getdata(state)
+            if state.getdata and not state.paused_getdata:
+                # Nothing more from this peer until its request is served (Core's
+                # ProcessMessages: "this maintains the order of responses and prevents
+                # m_getdata_requests to grow unbounded"): at most one getdata is queued.
+                pause = getattr(state.peer, "pause_processing", None)
+                if pause is not None:
+                    pause()
+                    state.paused_getdata = True
         elif isinstance(msg, m.SendHeaders):
             state.got_sendheaders = True
 
@@ -1359,7 +1369,8 @@ class SyncManager(Generic[P]):
 
     def _serve_getdata(self, state: _PeerState[P]) -> None:
         """Work through the peer's ``getdata`` queue one block at a time (Core's
-        ``ProcessGetData``): what we do not have gets a ``notfound``."""
+        ``ProcessGetData``): what we do not have gets a ``notfound``. The peer's further
+        messages are held until the queue is empty."""
         if state.serving:
             return
         peer = state.peer
@@ -1372,6 +1383,11 @@ class SyncManager(Generic[P]):
         if notfound:
             peer.send(m.NotFound(tuple(notfound[: m.MAX_INV_SZ])))
         if not queue:
+            if state.paused_getdata:
+                state.paused_getdata = False
+                resume = getattr(peer, "resume_processing", None)
+                if resume is not None:
+                    resume()
             return
         item = queue.popleft()
         state.serving = True

@@ -234,6 +234,43 @@ def test_getheaders_getblocks_and_getdata_answered(
     run(main())
 
 
+def test_a_peer_is_held_while_its_getdata_is_served(
+    template: Path, tmp_path: Path, nodes: list[SyncNode]
+) -> None:
+    """Core's ProcessMessages takes no further message from a peer until its getdata is served
+    ("prevents m_getdata_requests to grow unbounded"): the sync holds the peer's processing
+    from the request until the last block went out, so a peer that floods getdata (and maybe
+    never reads) cannot make the queue grow past one request."""
+
+    async def main() -> None:
+        a = node_from(nodes, copy_chain(template, tmp_path / "a"))
+        r = Recorder()
+        connect(r, a)
+        await wait_for(lambda: r.peer is not None)
+        at_a = next(iter(a.sync._peers.values())).peer
+        holds: list[str] = []
+        at_a.pause_processing = lambda: holds.append("pause")  # type: ignore[attr-defined]
+        at_a.resume_processing = lambda: holds.append("resume")  # type: ignore[attr-defined]
+        chain = [a.chain.chain[h] for h in range(301)]
+        peer = r.peer
+        assert peer is not None
+        # Only transactions: answered at once with a notfound, nothing to hold.
+        peer.send(m.GetData((m.InvItem(m.InvType.MSG_WITNESS_TX, b"\x33" * 32),)))
+        await wait_for(lambda: len(r.of(m.NotFound)) == 1)
+        assert holds == []
+        # Blocks: held from the request until the last of them is sent.
+        items = tuple(m.InvItem(m.InvType.MSG_WITNESS_BLOCK, e.hash) for e in chain[1:41])
+        a.sync.on_message(at_a, m.GetData(items))  # as the transport delivers it
+        state = a.sync._peers[at_a.id]
+        assert holds == ["pause"] and state.paused_getdata and len(state.getdata) == 39
+        await wait_for(lambda: len(r.of(m.BlockMsg)) == 40, 10, "the blocks")
+        await a.sync.idle()
+        assert holds == ["pause", "resume"] and not state.paused_getdata
+        assert [x.block.hash for x in r.of(m.BlockMsg)] == [e.hash for e in chain[1:41]]
+
+    run(main())
+
+
 def _block(prev: Block | Header, height: int, *, extra: int = 0, time_: int | None = None,
            tag: int = 0, txs: tuple[Tx, ...] = ()) -> Block:  # fmt: skip
     header = prev.header if isinstance(prev, Block) else prev

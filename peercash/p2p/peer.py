@@ -530,6 +530,12 @@ class Peer(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
+        if self.is_closing:
+            # Disconnected while its socket was still being wrapped (the discouragement of its
+            # address reaches every peer there, this one too): close the socket now, or it would
+            # live on unread and never time out.
+            transport.abort()
+            return
         self._transport = transport
         transport.set_write_buffer_limits(high=self.send_pause, low=self.send_pause // 2)
         sockname = transport.get_extra_info("sockname")

@@ -159,6 +159,28 @@ def test_bad_magic_disconnects_without_discouraging() -> None:
     run(body())
 
 
+def test_a_peer_disconnected_before_its_transport_is_up_closes_the_socket() -> None:
+    """Between accepting a socket and wrapping it (``connect_accepted_socket`` awaits) the
+    peer is already registered, so the discouragement of its address disconnects it too. The
+    transport that arrives afterwards must be closed, or the socket lives on: read and ignored,
+    never timed out (found by the functional hostile-peer load test)."""
+
+    async def body() -> None:
+        async with manager() as cm:
+            ours, theirs = socket.socketpair()
+            with theirs:
+                peer = cm._new_peer(LOOPBACK, ConnType.INBOUND, None)
+                peer.disconnect("address discouraged: test")
+                assert peer.closed and cm.peer(peer.id) is None
+                loop = asyncio.get_running_loop()
+                await loop.connect_accepted_socket(lambda: peer, ours)
+                theirs.setblocking(False)
+                assert await asyncio.wait_for(loop.sock_recv(theirs, 10), 5) == b""  # EOF
+                assert peer.disconnect_reason == "address discouraged: test"
+
+    run(body())
+
+
 def test_bad_checksum_is_dropped_and_the_connection_kept() -> None:
     async def body() -> None:
         async with manager() as cm:

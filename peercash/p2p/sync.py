@@ -675,7 +675,7 @@ class SyncManager(Generic[P]):
         elif isinstance(msg, m.GetData):
             state.getdata.extend(msg.items)
             self._serve_getdata(state)
-            if state.getdata and not state.paused_getdata:
+            if (state.getdata or state.serving) and not state.paused_getdata:
                 # Nothing more from this peer until its request is served (Core's
                 # ProcessMessages: "this maintains the order of responses and prevents
                 # m_getdata_requests to grow unbounded"): at most one getdata is queued.
@@ -1421,6 +1421,8 @@ class SyncManager(Generic[P]):
             self._serve_getdata(state)
 
         def failed() -> None:
-            state.serving = False
+            state.serving = False  # this item is dropped; go on with the rest (or release)
+            if peer.id in self._peers:
+                self._serve_getdata(state)
 
         self._submit(work, done, failed)

@@ -267,6 +267,12 @@ def test_a_peer_is_held_while_its_getdata_is_served(
         await a.sync.idle()
         assert holds == ["pause", "resume"] and not state.paused_getdata
         assert [x.block.hash for x in r.of(m.BlockMsg)] == [e.hash for e in chain[1:41]]
+        # One block: held while it is read too (Core answers it before reading on).
+        a.sync.on_message(at_a, m.GetData(items[:1]))
+        assert holds[-1] == "pause" and state.serving and not state.getdata
+        await wait_for(lambda: len(r.of(m.BlockMsg)) == 41, 10, "one more block")
+        await a.sync.idle()
+        assert holds == ["pause", "resume", "pause", "resume"]
 
     run(main())
 

@@ -565,6 +565,9 @@ class SyncManager(Generic[P]):
         return self.chain.contains(e)
 
     def _new_failures(self) -> list[tuple[BlockIndexEntry, RuleError]]:
+        """The block failure the chain recorded during this unit, if any (each unit first marks
+        what was recorded before it as seen: a block that failed under an RPC call, say, is no
+        peer's doing, whoever sends it to us later)."""
         err = self.chain.last_error
         if err is None or err is self._seen_error:
             return []
@@ -1084,6 +1087,7 @@ class SyncManager(Generic[P]):
 
     def _block_unit(self, block: Block, requested: bool) -> _BlockResult:
         chain = self.chain
+        self._seen_error = chain.last_error  # failures found outside our units: no peer's doing
         prev = chain.index.get(block.header.prev_hash)
         if prev is None:
             return _BlockResult("missing-prev")
@@ -1162,6 +1166,7 @@ class SyncManager(Generic[P]):
         chain = self.chain
 
         def work() -> _BlockResult:
+            self._seen_error = chain.last_error  # as in _block_unit
             chain.settle()
             return _BlockResult("settled", failures=self._new_failures(), tip=chain.tip,
                                 best=chain.best_header or chain.tip)  # fmt: skip

@@ -5,6 +5,7 @@ again), with scripted peers for the misbehaving ones and a hand-moved clock for 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import random
 import sys
@@ -15,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from peercash.chain.index import FAILED_VALID, HAVE_DATA
+from peercash.chain.index import FAILED_MASK, FAILED_VALID, HAVE_DATA
+from peercash.consensus.errors import RuleError
 from peercash.consensus.params import REGTEST
 from peercash.consensus.primitives import Block, Header, OutPoint, Tx, TxIn, TxOut
 from peercash.consensus.subsidy import block_subsidy
@@ -364,6 +366,42 @@ def test_misbehaving_peers_are_reported_with_cores_reasons(
         # A block whose parent we do not know (Core: BLOCK_MISSING_PREV, punished).
         orphan = _block(_block(real, 5, tag=11), 6, tag=11)
         assert await one([], blocks={orphan.hash: orphan}) == ("prev-blk-not-found",)
+
+    run(main())
+
+
+def test_a_block_found_invalid_elsewhere_is_not_blamed_on_who_sends_it_again(
+    template: Path, tmp_path: Path, nodes: list[SyncNode]
+) -> None:
+    """A block that failed outside the sync (``submitblock`` on an RPC thread) is no peer's
+    doing. A peer that sends it afterwards gets it treated as known invalid (Core's
+    BLOCK_CACHED_INVALID: no punishment from an inbound peer), and a later unit of the sync that
+    looks at the chain's last error must not take that old failure for news and blame whoever
+    sent the block last (found by the functional hostile-peer load test)."""
+
+    async def main() -> None:
+        a = node_from(nodes, copy_chain(template, tmp_path / "a"))
+        tip = a.block_at(300)
+        bad = _block(tip, 301, extra=1)
+        with a.lock:  # as submitblock does, on another thread
+            with contextlib.suppress(RuleError):
+                a.chain.accept_block(bad)
+            entry = a.chain.index.get(bad.hash)
+            assert entry is not None and entry.status & FAILED_MASK
+        x, y = Recorder(), Recorder()
+        connect(x, a)
+        connect(y, a)
+        await wait_for(lambda: x.peer is not None and y.peer is not None)
+        assert x.peer is not None and y.peer is not None
+        x.peer.send(m.BlockMsg(bad))
+        await asyncio.sleep(0.05)
+        await a.sync.idle()
+        good = _block(tip, 301, tag=3)
+        y.peer.send(m.BlockMsg(good))
+        await wait_for(lambda: a.tip == (301, good.hash), 10, "the good block")
+        await a.sync.idle()
+        assert a.connman.misbehaved == []
+        assert not x.peer.closed
 
     run(main())
 

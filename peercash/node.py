@@ -45,6 +45,7 @@ from peercash.chain.scriptcheck import script_workers
 from peercash.config import Config, parse_rpcauth
 from peercash.consensus.params import get_params
 from peercash.log import LogControl, setup_logging
+from peercash.looplag import LoopLagMonitor
 from peercash.p2p.addrman import PEERS_FILE_NAME, AddrMan
 from peercash.p2p.atomicfile import write_atomic
 from peercash.p2p.banman import BANLIST_FILE, BanMan
@@ -99,6 +100,7 @@ class Node:
         self.connman: ConnectionManager | None = None
         self.sync: SyncManager[Peer] | None = None
         self._peers_saver: asyncio.Task[None] | None = None
+        self.loop_lag = LoopLagMonitor()  # the hidden ``getlooplag``
 
     # -- entry point ----------------------------------------------------------------------
 
@@ -166,6 +168,8 @@ class Node:
                 raise NodeError(str(e)) from None
             await self._load_chain(services)
             if not self._stop.is_set():
+                self.loop_lag.start()
+                services.loop_lag = self.loop_lag
                 await self._start_p2p(services)
                 services.set_warmup(None)
                 log.info("Done loading; tip %s at height %d", self._tip_text(), self._height())
@@ -370,6 +374,7 @@ class Node:
                 self.sync = None
             if self.server is not None:
                 await self.server.stop()
+            await self.loop_lag.stop()
             if self.chain is not None:
                 log.info("Flushing chain state at height %d", self.chain.height)
                 assert self.services is not None

@@ -33,8 +33,9 @@ picks, or is refused.
 discourages the peer's address and disconnects every peer at it — unless the peer is a manual
 connection (then it is only logged and noted), or its address is local (then it is disconnected
 but not discouraged, as Core does, unless ``discourage_local`` is set, which tests do). A fatal
-framing error (wrong magic, oversized message) always disconnects. The reason is logged and kept
-in the peer's ``history``.
+framing error (wrong magic, oversized message) disconnects without being misbehaviour (the peer
+does that itself). The reason and the treatment are logged (Core's words) and kept in the peer's
+``history``.
 """
 
 from __future__ import annotations
@@ -939,6 +940,7 @@ class ConnectionManager:
         """``peer`` broke a protocol rule (see the module docstring for what it costs)."""
         log.info("Misbehaving: peer=%d %s: %s", peer.id, peer.addr_name, reason)
         if peer.conn_type is ConnType.MANUAL:
+            log.info("Warning: not punishing manually connected peer=%d", peer.id)
             peer.note(reason, "disconnected (manual peer, not discouraged)" if fatal
                       else "not punished (manual peer)")  # fmt: skip
             if fatal:
@@ -946,9 +948,11 @@ class ConnectionManager:
             return
         addr = peer.address
         if addr.is_local() and not self.options.discourage_local:
+            log.info("Warning: disconnecting but not discouraging local peer=%d", peer.id)
             peer.note(reason, "disconnected (local address, not discouraged)")
             peer.disconnect(reason)
             return
+        log.info("Disconnecting and discouraging peer=%d", peer.id)
         peer.note(reason, "discouraged and disconnected")
         self.banman.discourage(addr)
         peer.disconnect(reason)

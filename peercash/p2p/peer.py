@@ -30,8 +30,9 @@ inbound peers, ``wtxidrelay`` and ``sendaddrv2`` when the peer's version is at l
 it the peer is disconnected), ``ping``→``pong``, ``pong`` (round-trip time), and the bookkeeping
 of ``sendheaders``, ``feefilter`` and ``sendcmpct``. Messages before ``version`` are ignored, a
 second ``version`` is ignored, messages other than these before ``verack`` are ignored, unknown
-commands are ignored. What a bad frame or an undecodable payload costs is in
-:func:`malformed_verdict`. Everything else, after the handshake, goes to the owner.
+commands are ignored. A fatal framing error (wrong magic, a length over the limit) closes the
+connection without discouraging the peer, as Core does; what a bad frame or an undecodable
+payload costs is in :func:`malformed_verdict`. Everything else, after the handshake, goes to the owner.
 
 **Timeouts** (:class:`PeerTimeouts`, checked by the owner's timer through
 :meth:`Peer.check_timeouts`), Core's ``InactivityCheck`` and ping rules: after ``handshake``
@@ -529,6 +530,12 @@ class Peer(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
+        if self.is_closing:
+            # Disconnected while its socket was still being wrapped (the discouragement of its
+            # address reaches every peer there, this one too): close the socket now, or it would
+            # live on unread and never time out.
+            transport.abort()
+            return
         self._transport = transport
         transport.set_write_buffer_limits(high=self.send_pause, low=self.send_pause // 2)
         sockname = transport.get_extra_info("sockname")
@@ -551,7 +558,12 @@ class Peer(asyncio.Protocol):
         except FramingError as e:
             for f in e.frames:
                 self._count_recv(f)
-            self._owner.peer_misbehaving(self, f"header error: {e}", fatal=True)
+            # The byte stream is lost: close the connection. Not misbehaviour (no
+            # discouragement): Core's CConnman only closes the socket when V1Transport rejects a
+            # header (net.cpp, ReceiveMsgBytes failing -> CloseSocketDisconnect).
+            reason = f"header error: {e}"
+            self.note(reason, "disconnected")
+            self.disconnect(reason)
             return
         for f in frames:
             self._count_recv(f)

@@ -33,7 +33,8 @@ Back-pressure: a block is taken off the peer's in-flight list when it arrives (s
 timeout checks see the peer's real speed) and counts as "being validated" until its unit ends;
 while 32 blocks wait, no new blocks are requested and the peers delivering them are held
 (``peer.pause_processing``) until half are done. Serving blocks waits while a peer's send buffer
-is full (``peer.sending_paused``).
+is full (``peer.sending_paused``), and a peer's further messages wait until its ``getdata`` is
+served (as Core), so a peer holds at most one request of 50,000 entries.
 
 Where we differ from Core, knowingly: a ``getdata`` for a block we do not have gets a
 ``notfound`` (Core stays silent; it ignores ``notfound`` for blocks itself); no compact blocks
@@ -260,6 +261,7 @@ class _PeerState(Generic[P]):
     paused_blocks: bool = False
     getdata: deque[m.InvItem] = field(default_factory=deque)
     serving: bool = False
+    paused_getdata: bool = False
 
 
 @dataclass(slots=True)
@@ -563,6 +565,9 @@ class SyncManager(Generic[P]):
         return self.chain.contains(e)
 
     def _new_failures(self) -> list[tuple[BlockIndexEntry, RuleError]]:
+        """The block failure the chain recorded during this unit, if any (each unit first marks
+        what was recorded before it as seen: a block that failed under an RPC call, say, is no
+        peer's doing, whoever sends it to us later)."""
         err = self.chain.last_error
         if err is None or err is self._seen_error:
             return []
@@ -673,6 +678,14 @@ class SyncManager(Generic[P]):
         elif isinstance(msg, m.GetData):
             state.getdata.extend(msg.items)
             self._serve_getdata(state)
+            if (state.getdata or state.serving) and not state.paused_getdata:
+                # Nothing more from this peer until its request is served (Core's
+                # ProcessMessages: "this maintains the order of responses and prevents
+                # m_getdata_requests to grow unbounded"): at most one getdata is queued.
+                pause = getattr(state.peer, "pause_processing", None)
+                if pause is not None:
+                    pause()
+                    state.paused_getdata = True
         elif isinstance(msg, m.SendHeaders):
             state.got_sendheaders = True
 
@@ -1074,6 +1087,7 @@ class SyncManager(Generic[P]):
 
     def _block_unit(self, block: Block, requested: bool) -> _BlockResult:
         chain = self.chain
+        self._seen_error = chain.last_error  # failures found outside our units: no peer's doing
         prev = chain.index.get(block.header.prev_hash)
         if prev is None:
             return _BlockResult("missing-prev")
@@ -1152,6 +1166,7 @@ class SyncManager(Generic[P]):
         chain = self.chain
 
         def work() -> _BlockResult:
+            self._seen_error = chain.last_error  # as in _block_unit
             chain.settle()
             return _BlockResult("settled", failures=self._new_failures(), tip=chain.tip,
                                 best=chain.best_header or chain.tip)  # fmt: skip
@@ -1359,7 +1374,8 @@ class SyncManager(Generic[P]):
 
     def _serve_getdata(self, state: _PeerState[P]) -> None:
         """Work through the peer's ``getdata`` queue one block at a time (Core's
-        ``ProcessGetData``): what we do not have gets a ``notfound``."""
+        ``ProcessGetData``): what we do not have gets a ``notfound``. The peer's further
+        messages are held until the queue is empty."""
         if state.serving:
             return
         peer = state.peer
@@ -1372,6 +1388,11 @@ class SyncManager(Generic[P]):
         if notfound:
             peer.send(m.NotFound(tuple(notfound[: m.MAX_INV_SZ])))
         if not queue:
+            if state.paused_getdata:
+                state.paused_getdata = False
+                resume = getattr(peer, "resume_processing", None)
+                if resume is not None:
+                    resume()
             return
         item = queue.popleft()
         state.serving = True
@@ -1405,6 +1426,8 @@ class SyncManager(Generic[P]):
             self._serve_getdata(state)
 
         def failed() -> None:
-            state.serving = False
+            state.serving = False  # this item is dropped; go on with the rest (or release)
+            if peer.id in self._peers:
+                self._serve_getdata(state)
 
         self._submit(work, done, failed)

@@ -1,5 +1,6 @@
 """Control methods: ``help``, ``stop``, ``uptime``, ``getmemoryinfo``, ``logging``,
-``getrpcinfo``, and the hidden ``echo``/``echojson`` that Core keeps for tests.
+``getrpcinfo``, the hidden ``echo``/``echojson`` that Core keeps for tests, and the hidden
+``getlooplag`` (how late the node's event loop wakes, for the load tests).
 
 ``help`` renders every registered method from its ``Param`` declarations in Core's layout
 (signature, description, ``Arguments:``, ``Result:``).
@@ -17,6 +18,7 @@ from typing import Any
 from .registry import (
     REGISTRY,
     RPC_INVALID_PARAMETER,
+    RPC_MISC_ERROR,
     Param,
     Registry,
     RpcError,
@@ -298,3 +300,32 @@ def echojson(node: NodeServices, *args: Any) -> list[Any]:
     The difference between echo and echojson is that echojson has argument conversion enabled
     in the client-side table in peercash cli and the GUI. There is no server-side difference."""
     return _echo(args)
+
+
+# -- getlooplag (hidden, for tests) ---------------------------------------------------------------
+
+
+@rpc_method(
+    "getlooplag",
+    HIDDEN,
+    [Param("seconds", float, None, "summarise the last this many seconds (default: all kept)")],
+    lock=False,
+    result_help=(
+        "{\n"
+        '  "max_ms" : n,       (numeric) The largest wake-up lag of the event loop\n'
+        '  "median_ms" : n,    (numeric) The median lag\n'
+        '  "p90_ms" : n,       (numeric) The 90th percentile\n'
+        '  "samples" : n,      (numeric) How many measurements these are made of\n'
+        '  "interval_ms" : n   (numeric) How long the monitor sleeps between two of them\n'
+        "}"
+    ),
+)
+def getlooplag(node: NodeServices, seconds: float | None) -> dict[str, Any]:
+    """How late the node's event loop wakes: a task sleeps 50 ms again and again and records how
+    much later it woke. Returns the lag over the last ``seconds``. This command is for testing."""
+    if seconds is not None and seconds <= 0:
+        raise RpcError(RPC_INVALID_PARAMETER, "seconds must be positive")
+    monitor = node.loop_lag
+    if monitor is None:
+        raise RpcError(RPC_MISC_ERROR, "the event loop is not monitored")
+    return monitor.snapshot(seconds)

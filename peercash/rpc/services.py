@@ -26,6 +26,7 @@ from .registry import RPC_IN_WARMUP, RpcError
 if TYPE_CHECKING:
     from peercash.chain.chainstate import ChainState
     from peercash.config import Config
+    from peercash.looplag import LoopLagMonitor
     from peercash.p2p.connman import ConnectionManager
 
 
@@ -82,6 +83,8 @@ class NodeServices:
         methods reach it only through ``connman.run_threadsafe``."""
         self.is_initial_block_download: Callable[[], bool] | None = None
         """The sync manager's IBD state (``getblockchaininfo``); None: judged from the tip."""
+        self.loop_lag: LoopLagMonitor | None = None
+        """The event loop's lag monitor (the hidden ``getlooplag``); None until P2P starts."""
 
     @property
     def network(self) -> str:

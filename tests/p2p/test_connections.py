@@ -124,19 +124,24 @@ def test_outbound_peer_without_services_is_dropped() -> None:
 # -- hostile bytes --------------------------------------------------------------------------------
 
 
-def test_garbage_disconnects_and_discourages() -> None:
+# A framing error (wrong magic, a length over the limit) loses the byte stream: Core's CConnman
+# closes the socket (ReceiveMsgBytes fails -> CloseSocketDisconnect) and nothing more: it is not
+# misbehaviour, so the address is not discouraged.
+
+
+def test_garbage_disconnects_without_discouraging() -> None:
     async def body() -> None:
         async with manager() as cm:
             rp = await raw(cm)
             await rp.send_raw(b"GET / HTTP/1.1\r\n\r\n")
             peer = await closed_peer(cm, rp)
             assert peer.disconnect_reason == "header error: wrong network magic 47455420"
-            assert cm.banman.is_discouraged(LOOPBACK)
+            assert not cm.banman.is_discouraged(LOOPBACK)
 
     run(body())
 
 
-def test_bad_magic_disconnects_and_discourages() -> None:
+def test_bad_magic_disconnects_without_discouraging() -> None:
     async def body() -> None:
         async with manager() as cm:
             rp = await raw(cm)
@@ -144,13 +149,34 @@ def test_bad_magic_disconnects_and_discourages() -> None:
             await rp.send_raw(frame_bytes(bytes.fromhex("f9beb4d9"), b"ping", bytes(8)))
             peer = await closed_peer(cm, rp)
             assert peer.disconnect_reason == "header error: wrong network magic f9beb4d9"
-            assert [e.action for e in peer.history] == ["discouraged and disconnected"]
-            assert cm.banman.is_discouraged(LOOPBACK)
-            # A discouraged address may still connect while inbound slots are free.
+            assert [e.action for e in peer.history] == ["disconnected"]
+            assert not cm.banman.is_discouraged(LOOPBACK)
             rp2 = await raw(cm)
             await rp2.handshake()
             assert await rp2.ping()
-            assert only_peer(cm).prefer_evict
+            assert not only_peer(cm).prefer_evict
+
+    run(body())
+
+
+def test_a_peer_disconnected_before_its_transport_is_up_closes_the_socket() -> None:
+    """Between accepting a socket and wrapping it (``connect_accepted_socket`` awaits) the
+    peer is already registered, so the discouragement of its address disconnects it too. The
+    transport that arrives afterwards must be closed, or the socket lives on: read and ignored,
+    never timed out (found by the functional hostile-peer load test)."""
+
+    async def body() -> None:
+        async with manager() as cm:
+            ours, theirs = socket.socketpair()
+            with theirs:
+                peer = cm._new_peer(LOOPBACK, ConnType.INBOUND, None)
+                peer.disconnect("address discouraged: test")
+                assert peer.closed and cm.peer(peer.id) is None
+                loop = asyncio.get_running_loop()
+                await loop.connect_accepted_socket(lambda: peer, ours)
+                theirs.setblocking(False)
+                assert await asyncio.wait_for(loop.sock_recv(theirs, 10), 5) == b""  # EOF
+                assert peer.disconnect_reason == "address discouraged: test"
 
     run(body())
 
@@ -169,7 +195,7 @@ def test_bad_checksum_is_dropped_and_the_connection_kept() -> None:
     run(body())
 
 
-def test_oversized_length_disconnects_and_discourages() -> None:
+def test_oversized_length_disconnects_without_discouraging() -> None:
     async def body() -> None:
         async with manager() as cm:
             rp = await raw(cm)
@@ -179,7 +205,7 @@ def test_oversized_length_disconnects_and_discourages() -> None:
             assert peer.disconnect_reason == (
                 "header error: b'block' declares 4000001 bytes, over 4000000"
             )
-            assert cm.banman.is_discouraged(LOOPBACK)
+            assert not cm.banman.is_discouraged(LOOPBACK)
 
     run(body())
 
@@ -265,7 +291,13 @@ def test_oversized_counts_cost_what_core_charges() -> None:
             await rp.send_frame(b"addr", b"\xfd\xe9\x03" + bytes(30 * 1001))
             peer = await closed_peer(cm, rp)
             assert peer.disconnect_reason == "addr message size = 1001"
+            assert [e.action for e in peer.history] == ["discouraged and disconnected"]
             assert cm.banman.is_discouraged(LOOPBACK)
+            # A discouraged address may still connect while inbound slots are free.
+            rp2 = await raw(cm)
+            await rp2.handshake()
+            assert await rp2.ping()
+            assert only_peer(cm).prefer_evict
 
     run(body())
 

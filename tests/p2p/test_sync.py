@@ -5,6 +5,7 @@ again), with scripted peers for the misbehaving ones and a hand-moved clock for 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import random
 import sys
@@ -15,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from peercash.chain.index import FAILED_VALID, HAVE_DATA
+from peercash.chain.index import FAILED_MASK, FAILED_VALID, HAVE_DATA
+from peercash.consensus.errors import RuleError
 from peercash.consensus.params import REGTEST
 from peercash.consensus.primitives import Block, Header, OutPoint, Tx, TxIn, TxOut
 from peercash.consensus.subsidy import block_subsidy
@@ -234,6 +236,49 @@ def test_getheaders_getblocks_and_getdata_answered(
     run(main())
 
 
+def test_a_peer_is_held_while_its_getdata_is_served(
+    template: Path, tmp_path: Path, nodes: list[SyncNode]
+) -> None:
+    """Core's ProcessMessages takes no further message from a peer until its getdata is served
+    ("prevents m_getdata_requests to grow unbounded"): the sync holds the peer's processing
+    from the request until the last block went out, so a peer that floods getdata (and maybe
+    never reads) cannot make the queue grow past one request."""
+
+    async def main() -> None:
+        a = node_from(nodes, copy_chain(template, tmp_path / "a"))
+        r = Recorder()
+        connect(r, a)
+        await wait_for(lambda: r.peer is not None)
+        at_a = next(iter(a.sync._peers.values())).peer
+        holds: list[str] = []
+        at_a.pause_processing = lambda: holds.append("pause")  # type: ignore[attr-defined]
+        at_a.resume_processing = lambda: holds.append("resume")  # type: ignore[attr-defined]
+        chain = [a.chain.chain[h] for h in range(301)]
+        peer = r.peer
+        assert peer is not None
+        # Only transactions: answered at once with a notfound, nothing to hold.
+        peer.send(m.GetData((m.InvItem(m.InvType.MSG_WITNESS_TX, b"\x33" * 32),)))
+        await wait_for(lambda: len(r.of(m.NotFound)) == 1)
+        assert holds == []
+        # Blocks: held from the request until the last of them is sent.
+        items = tuple(m.InvItem(m.InvType.MSG_WITNESS_BLOCK, e.hash) for e in chain[1:41])
+        a.sync.on_message(at_a, m.GetData(items))  # as the transport delivers it
+        state = a.sync._peers[at_a.id]
+        assert holds == ["pause"] and state.paused_getdata and len(state.getdata) == 39
+        await wait_for(lambda: len(r.of(m.BlockMsg)) == 40, 10, "the blocks")
+        await a.sync.idle()
+        assert holds == ["pause", "resume"] and not state.paused_getdata
+        assert [x.block.hash for x in r.of(m.BlockMsg)] == [e.hash for e in chain[1:41]]
+        # One block: held while it is read too (Core answers it before reading on).
+        a.sync.on_message(at_a, m.GetData(items[:1]))
+        assert holds[-1] == "pause" and state.serving and not state.getdata
+        await wait_for(lambda: len(r.of(m.BlockMsg)) == 41, 10, "one more block")
+        await a.sync.idle()
+        assert holds == ["pause", "resume", "pause", "resume"]
+
+    run(main())
+
+
 def _block(prev: Block | Header, height: int, *, extra: int = 0, time_: int | None = None,
            tag: int = 0, txs: tuple[Tx, ...] = ()) -> Block:  # fmt: skip
     header = prev.header if isinstance(prev, Block) else prev
@@ -321,6 +366,42 @@ def test_misbehaving_peers_are_reported_with_cores_reasons(
         # A block whose parent we do not know (Core: BLOCK_MISSING_PREV, punished).
         orphan = _block(_block(real, 5, tag=11), 6, tag=11)
         assert await one([], blocks={orphan.hash: orphan}) == ("prev-blk-not-found",)
+
+    run(main())
+
+
+def test_a_block_found_invalid_elsewhere_is_not_blamed_on_who_sends_it_again(
+    template: Path, tmp_path: Path, nodes: list[SyncNode]
+) -> None:
+    """A block that failed outside the sync (``submitblock`` on an RPC thread) is no peer's
+    doing. A peer that sends it afterwards gets it treated as known invalid (Core's
+    BLOCK_CACHED_INVALID: no punishment from an inbound peer), and a later unit of the sync that
+    looks at the chain's last error must not take that old failure for news and blame whoever
+    sent the block last (found by the functional hostile-peer load test)."""
+
+    async def main() -> None:
+        a = node_from(nodes, copy_chain(template, tmp_path / "a"))
+        tip = a.block_at(300)
+        bad = _block(tip, 301, extra=1)
+        with a.lock:  # as submitblock does, on another thread
+            with contextlib.suppress(RuleError):
+                a.chain.accept_block(bad)
+            entry = a.chain.index.get(bad.hash)
+            assert entry is not None and entry.status & FAILED_MASK
+        x, y = Recorder(), Recorder()
+        connect(x, a)
+        connect(y, a)
+        await wait_for(lambda: x.peer is not None and y.peer is not None)
+        assert x.peer is not None and y.peer is not None
+        x.peer.send(m.BlockMsg(bad))
+        await asyncio.sleep(0.05)
+        await a.sync.idle()
+        good = _block(tip, 301, tag=3)
+        y.peer.send(m.BlockMsg(good))
+        await wait_for(lambda: a.tip == (301, good.hash), 10, "the good block")
+        await a.sync.idle()
+        assert a.connman.misbehaved == []
+        assert not x.peer.closed
 
     run(main())
 

@@ -27,6 +27,8 @@ Pieces:
   ``popen``, ``exec`` inside; ``connect(host, port)`` from the test process), ``link(a, b,
   subnet)`` for a veth pair with 10.200.SUBNET.1/.2 that exist only inside those namespaces,
   ``Veth.set_up(False)`` for a partition, ``cleanup_stale()``.
+- ``framework.p2p`` — ``P2PConnection``, a raw-bytes peer for any node's P2P port (chosen or
+  broken handshake, any frame or bytes, stop reading, how and when the node closed it).
 - ``framework.util`` — ``wait_until(predicate, timeout, interval, what)`` (raises
   ``TimeoutError`` naming ``what``), ``process_rss(pid)``, ``tree_rss(pid)``, ``tail(path)``.
 - Real peercash nodes are ``peercash.tools.nodeproc.NodeProcess``.

@@ -529,7 +529,7 @@ class _InvMessage(Message):
     __slots__ = ()
     items: tuple[InvItem, ...]
 
-    def _check(self) -> None:
+    def __post_init__(self) -> None:
         _check_count("inventory items", self.items, MAX_INV_SZ)
         for item in self.items:
             if not isinstance(item, InvItem):
@@ -537,6 +537,11 @@ class _InvMessage(Message):
 
     def encode(self) -> bytes:
         return compact_size(len(self.items)) + b"".join(item.encode() for item in self.items)
+
+    @classmethod
+    def decode(cls, payload: bytes) -> Self:
+        # Every subclass is a dataclass whose one field is ``items``.
+        return cls(cls._read_items(payload))  # type: ignore[call-arg]
 
     @classmethod
     def _read_items(cls, payload: bytes) -> tuple[InvItem, ...]:
@@ -564,13 +569,6 @@ class Inv(_InvMessage):
     command: ClassVar[bytes] = b"inv"
     items: tuple[InvItem, ...]
 
-    def __post_init__(self) -> None:
-        self._check()
-
-    @classmethod
-    def decode(cls, payload: bytes) -> Self:
-        return cls(cls._read_items(payload))
-
 
 @dataclass(frozen=True, slots=True)
 class GetData(_InvMessage):
@@ -579,13 +577,6 @@ class GetData(_InvMessage):
     command: ClassVar[bytes] = b"getdata"
     items: tuple[InvItem, ...]
 
-    def __post_init__(self) -> None:
-        self._check()
-
-    @classmethod
-    def decode(cls, payload: bytes) -> Self:
-        return cls(cls._read_items(payload))
-
 
 @dataclass(frozen=True, slots=True)
 class NotFound(_InvMessage):
@@ -593,13 +584,6 @@ class NotFound(_InvMessage):
 
     command: ClassVar[bytes] = b"notfound"
     items: tuple[InvItem, ...]
-
-    def __post_init__(self) -> None:
-        self._check()
-
-    @classmethod
-    def decode(cls, payload: bytes) -> Self:
-        return cls(cls._read_items(payload))
 
 
 # -- headers and blocks ---------------------------------------------------------------------------

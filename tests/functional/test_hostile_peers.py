@@ -612,6 +612,8 @@ its one interpreter busy (decoding one costs ~35 ms of the loop), so the median 
 under this load is 1-200 ms depending on how busy the machine is; what must never happen is a
 loop stuck for seconds."""
 LAG_MAX_BOUND_MS = 5_000.0
+PATIENCE = 30.0
+"""Seconds a hostile peer waits for an answer or a disconnection (CI machines are busy)."""
 
 
 class Load:
@@ -663,27 +665,27 @@ class Load:
 
     async def garbage(self, c: P2PConnection) -> None:
         await c.send_raw(os.urandom(64))
-        await c.wait_closed(10)
+        await c.wait_closed(PATIENCE)
 
     async def bad_magic(self, c: P2PConnection) -> None:
-        await c.handshake()
+        await c.handshake(timeout=PATIENCE)
         await c.send_frame(b"ping", bytes(8), magic=MAINNET_MAGIC)
-        await c.wait_closed(10)
+        await c.wait_closed(PATIENCE)
 
     async def oversized(self, c: P2PConnection) -> None:
-        await c.handshake()
+        await c.handshake(timeout=PATIENCE)
         await c.send_frame(b"block", b"", length=4_000_001)
-        await c.wait_closed(10)
+        await c.wait_closed(PATIENCE)
 
     async def bad_checksums(self, c: P2PConnection) -> None:
-        await c.handshake()
+        await c.handshake(timeout=PATIENCE)
         while self.left() > 0:
             for _ in range(50):
                 await c.send_frame(b"ping", bytes(8), check=b"\0\0\0\0")
             await self.ping(c, "bad_checksums")
 
     async def truncated(self, c: P2PConnection) -> None:
-        await c.handshake()
+        await c.handshake(timeout=PATIENCE)
         while self.left() > 0:
             for _ in range(20):
                 await c.send_frame(b"ping", bytes(3))
@@ -692,24 +694,24 @@ class Load:
             await self.ping(c, "truncated")
 
     async def inv_too_many(self, c: P2PConnection) -> None:
-        await c.handshake()
+        await c.handshake(timeout=PATIENCE)
         await c.send_frame(b"inv", self.inv_50001)
-        await c.wait_closed(10)
+        await c.wait_closed(PATIENCE)
 
     async def headers_too_many(self, c: P2PConnection) -> None:
-        await c.handshake()
+        await c.handshake(timeout=PATIENCE)
         await c.send_frame(b"headers", self.headers_2001)
-        await c.wait_closed(10)
+        await c.wait_closed(PATIENCE)
 
     async def unconnecting_flood(self, c: P2PConnection) -> None:
-        await c.handshake()
+        await c.handshake(timeout=PATIENCE)
         while self.left() > 0:
             for h in self.unconnecting:
                 await c.send(m.Headers((h,)))
             await self.ping(c, "unconnecting_flood")
 
     async def low_work(self, c: P2PConnection) -> None:
-        await c.handshake()
+        await c.handshake(timeout=PATIENCE)
         while self.left() > 0:
             for _ in range(5):
                 await c.send(self.low_work_msg)
@@ -718,7 +720,7 @@ class Load:
     async def inv_flood(self, c: P2PConnection) -> None:
         """50,000 announcements of unknown blocks, again and again, as fast as the node takes
         them (a ping after each: one such message waits at the node at a time)."""
-        await c.handshake()
+        await c.handshake(timeout=PATIENCE)
         while self.left() > 0:
             for payload in self.inv_floods:
                 await c.send_frame(b"inv", payload)
@@ -729,32 +731,32 @@ class Load:
         await c.send_slowly(self.version_frame, 1.0)
 
     async def never_reads(self, c: P2PConnection) -> None:
-        await c.handshake()
+        await c.handshake(timeout=PATIENCE)
         c.stop_reading()
         for _ in range(5):
             await c.send_frame(b"getdata", self.getdata_50000, drain=False)
         await c.wait_closed(max(self.left(), 0.1))
 
     async def invalid_block(self, c: P2PConnection) -> None:
-        await c.handshake()
+        await c.handshake(timeout=PATIENCE)
         await c.send(m.BlockMsg(self.bad_block(mutated=random.random() < 0.5)))
-        await c.wait_closed(10)
+        await c.wait_closed(PATIENCE)
 
     async def known_invalid_block(self, c: P2PConnection) -> None:
         """The same invalid block again and again: cached as invalid, not punished inbound."""
-        await c.handshake()
+        await c.handshake(timeout=PATIENCE)
         while self.left() > 0:
             await c.send(self.known_invalid)
             await self.ping(c, "known_invalid_block")
 
     async def bad_pow(self, c: P2PConnection) -> None:
-        await c.handshake()
+        await c.handshake(timeout=PATIENCE)
         await c.send(self.bad_pow_msg)
-        await c.wait_closed(10)
+        await c.wait_closed(PATIENCE)
 
     async def leech(self, c: P2PConnection) -> None:
         """Asks for the whole chain again and again, and reads it (heavy, but honest)."""
-        await c.handshake()
+        await c.handshake(timeout=PATIENCE)
         while self.left() > 0:
             want = c.counts["block"] + CHAIN
             await c.send_frame(b"getdata", self.getdata_chain)
@@ -764,9 +766,9 @@ class Load:
             self.note("leech", "blocks", CHAIN)
 
     async def ping(self, c: P2PConnection, name: str) -> None:
-        ok = await c.ping(15)
+        ok = await c.ping(PATIENCE)
         self.note(name, "pongs" if ok else "no_pong")
-        if not ok and not c.is_closed:
+        if not ok and not c.is_closing:
             raise TimeoutError("no pong")
 
     BEHAVIOURS = (
@@ -781,7 +783,8 @@ class Load:
 
     async def worker(self, i: int) -> None:
         name, kept = self.BEHAVIOURS[i % len(self.BEHAVIOURS)]
-        local = REMOTE is None or i % 2 == 1
+        # The workers of one behaviour alternate between loopback and the other address.
+        local = REMOTE is None or (i // len(self.BEHAVIOURS)) % 2 == 1
         behaviour: Callable[[P2PConnection], Awaitable[None]] = getattr(self, name)
         await asyncio.sleep(i * 0.02)
         while self.left() > 0:
@@ -835,6 +838,7 @@ async def load_case(t: Target, honest_dir: Path, figures: dict[str, Any]) -> Non
     with contextlib.suppress(OSError):
         Path(f"/proc/{pid}/clear_refs").write_text("5")  # restart VmHWM from here
     load = Load(t)
+    figures["stats"] = load.stats
     # Make the repeated invalid block known as invalid before the load starts.
     result = await t.rpc("submitblock", load.known_invalid.block.serialize().hex())
     assert result is not None and "bad-cb-amount" in result, result
@@ -869,41 +873,50 @@ async def load_case(t: Target, honest_dir: Path, figures: dict[str, Any]) -> Non
     await t.connections(0, 30)
     await asyncio.sleep(1.0)
     figures["rss_after"] = process_rss(pid)
-    figures["stats"] = load.stats
     assert node.proc.poll() is None, "the node died"
     assert await t.rpc("getblockcount") == CHAIN
+
+
+def print_figures(figures: dict[str, Any]) -> None:
+    mb = 1024 * 1024
+    where = f"from {REMOTE} and loopback" if REMOTE else "from loopback"
+    print(f"\n{HOSTILE} hostile peers for {DURATION:g}s ({where}):")
+    if "rss_after" in figures:
+        peak = max(figures["rss_hwm"], figures["rss_peak_samples"])
+        print(f"  target RSS: before {figures['rss_before'] / mb:.1f} MB, peak {peak / mb:.1f} MB "
+              f"(VmHWM {figures['rss_hwm'] / mb:.1f}, {figures['rss_samples']} samples), "
+              f"after {figures['rss_after'] / mb:.1f} MB")  # fmt: skip
+    if "lag" in figures:
+        lag = figures["lag"]
+        print(f"  loop lag: median {lag['median_ms']:.1f} ms, p90 {lag['p90_ms']:.1f} ms, "
+              f"max {lag['max_ms']:.1f} ms over {lag['samples']} samples")  # fmt: skip
+    alone, loaded = figures.get("sync_alone_s"), figures.get("sync_loaded_s")
+    print(f"  honest sync of {CHAIN} blocks: {alone and f'{alone:.2f}'}s alone, "
+          f"{loaded and f'{loaded:.2f}'}s under the load")  # fmt: skip
+    for name, s in sorted(figures.get("stats", {}).items()):
+        print(f"  {name:20} {s}")
 
 
 def test_fifty_hostile_peers_while_an_honest_node_syncs(tmp_path: Path) -> None:
     figures: dict[str, Any] = {}
     with target_node(tmp_path / "target") as node:
-        run(Target(node), lambda t: load_case(t, tmp_path, figures), 110)
-        lag = figures["lag"]
-        before, peak = figures["rss_before"], max(figures["rss_hwm"], figures["rss_peak_samples"])
-        mb = 1024 * 1024
-        print(
-            f"\n{HOSTILE} hostile peers for {DURATION:g}s ({'from ' + REMOTE + ' and loopback' if REMOTE else 'loopback'}):"
-            f"\n  target RSS: before {before / mb:.1f} MB, peak {peak / mb:.1f} MB "
-            f"(VmHWM {figures['rss_hwm'] / mb:.1f}, {figures['rss_samples']} samples), "
-            f"after {figures['rss_after'] / mb:.1f} MB"
-            f"\n  loop lag: median {lag['median_ms']:.1f} ms, p90 {lag['p90_ms']:.1f} ms, "
-            f"max {lag['max_ms']:.1f} ms over {lag['samples']} samples"
-            f"\n  honest sync of {CHAIN} blocks: {figures['sync_alone_s']:.2f}s alone, "
-            f"{figures['sync_loaded_s']:.2f}s under the load"
-        )
-        for name, s in sorted(figures["stats"].items()):
-            print(f"  {name:20} {s}")
-        assert peak - before < RSS_BOUND, f"RSS grew by {(peak - before) / mb:.0f} MB"
-        assert lag["samples"] > 0 and lag["median_ms"] < LAG_MEDIAN_BOUND_MS
-        assert lag["max_ms"] < LAG_MAX_BOUND_MS
-        assert figures["sync_loaded_s"] < HONEST_DEADLINE
-        stats = figures["stats"]
-        for name, kept in Load.BEHAVIOURS:
-            s = stats.get(name, {})
-            assert s.get("sessions", 0) >= 1, f"{name} never ran"
-            assert not [k for k in s if k.startswith("error")], f"{name}: {s}"
-            if kept:
-                # A loopback peer is never discouraged, so nothing ends its connection.
-                assert s.get("dropped by node", 0) == 0, f"{name}: {s}"
-            elif name != "slow_handshake":
-                assert s.get("dropped", 0) >= s["sessions"] - 2, f"{name}: {s}"
+        try:
+            run(Target(node), lambda t: load_case(t, tmp_path, figures), 110)
+        finally:
+            print_figures(figures)
+    lag = figures["lag"]
+    before, peak = figures["rss_before"], max(figures["rss_hwm"], figures["rss_peak_samples"])
+    assert peak - before < RSS_BOUND, f"RSS grew by {(peak - before) / 2**20:.0f} MB"
+    assert lag["samples"] > 0 and lag["median_ms"] < LAG_MEDIAN_BOUND_MS
+    assert lag["max_ms"] < LAG_MAX_BOUND_MS
+    assert figures["sync_loaded_s"] < HONEST_DEADLINE
+    stats = figures["stats"]
+    for name, kept in Load.BEHAVIOURS:
+        s = stats.get(name, {})
+        assert s.get("sessions", 0) >= 1, f"{name} never ran"
+        assert not [k for k in s if k.startswith("error")], f"{name}: {s}"
+        if kept:
+            # A loopback peer is never discouraged, so nothing ends its connection.
+            assert s.get("dropped by node", 0) == 0, f"{name}: {s}"
+        else:
+            assert s.get("dropped", 0) >= s["sessions"] - 2, f"{name}: {s}"

@@ -15,9 +15,10 @@ What the node sends is framed with our own ``FrameDecoder`` and kept (up to ``ke
 timeout; ``ping`` proves the node processed everything sent before (it answers in order).
 ``stop_reading()`` stops taking bytes from the socket (with a small ``rcvbuf`` the node's send
 buffer fills: a peer that never reads). How and when the node ended the connection is recorded:
+``is_closed`` (``is_closing`` already while the transport shuts), ``wait_closed(timeout)``,
 ``closed_at`` (monotonic), ``lifetime`` (seconds since the TCP connection stood), ``close_how``
 (``"eof"``: the node closed it; ``"reset"``: it aborted it with data unread; ``"local"``: we
-did).
+did) and ``close_error``.
 
 ``source`` binds the local end to an address before connecting, so a test can appear to the
 node as a non-loopback peer (see ``local_address()``): the node treats loopback peers as local
@@ -189,6 +190,12 @@ class P2PConnection(asyncio.Protocol):
     @property
     def is_closed(self) -> bool:
         return self._closed.is_set()
+
+    @property
+    def is_closing(self) -> bool:
+        """Closed, or on its way (the transport is closing: nothing more can be sent)."""
+        t = self._transport
+        return self.is_closed or t is None or t.is_closing()
 
     @property
     def lifetime(self) -> float | None:

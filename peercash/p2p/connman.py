@@ -83,6 +83,7 @@ from peercash.p2p.peer import (
     PeerTimeouts,
     has_desirable_services,
 )
+from peercash.p2p.scheduler import MessageScheduler
 from peercash.p2p.seeds import DNS_SEEDS, fixed_seeds
 from peercash.p2p.socks5 import socks5_connect
 
@@ -272,6 +273,8 @@ class ConnectionManager:
         self._closed_bytes_recv = 0
         self._notified: set[int] = set()
         self._wake_open = asyncio.Event()
+        self._scheduler = MessageScheduler()
+        """Delivers every peer's messages, least-served peer first."""
         self._wake_addnode = asyncio.Event()
         self._next_feeler = 0.0
         self._started_at = 0.0
@@ -414,6 +417,7 @@ class ConnectionManager:
                 if not p.closed:
                     p.abort()
             await asyncio.sleep(0)
+        await self._scheduler.close()
         log.info("P2P stopped")
 
     def _spawn(self, coro: Awaitable[Any], name: str) -> asyncio.Task[Any]:
@@ -649,6 +653,7 @@ class ConnectionManager:
             max_send_buffer=opts.max_send_buffer,
             max_receive_buffer=opts.max_receive_buffer,
             clock=self._clock,
+            scheduler=self._scheduler,
         )
         self._peers[peer_id] = peer
         return peer

@@ -24,10 +24,10 @@ byte, and require the nonce. (No implementation we know sends otherwise.)
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import ClassVar, Self
+from typing import ClassVar, Self, overload
 
 from peercash.consensus.errors import DecodeError
 from peercash.consensus.primitives import MAX_MONEY, Block, Header, Tx
@@ -150,8 +150,8 @@ def _check_hash(name: str, value: object) -> None:
         raise ValueError(f"{name} must be 32 bytes")
 
 
-def _check_count(name: str, items: tuple[object, ...], limit: int) -> None:
-    if not isinstance(items, tuple):
+def _check_count(name: str, items: Sequence[object], limit: int) -> None:
+    if not isinstance(items, tuple | InvItems):
         raise TypeError(f"{name} must be a tuple")
     if len(items) > limit:
         raise ValueError(f"{len(items)} {name}, more than {limit}")
@@ -525,41 +525,116 @@ class InvItem:
         return cls(_INV_TYPES.get(t, t), r.read(32))
 
 
+class InvItems(Sequence[InvItem]):
+    """The entries of a decoded ``inv``/``getdata``/``notfound``, kept as their wire bytes.
+
+    A peer may send 50,000 entries a message, message after message; building 50,000 objects
+    each time would make a flood of them the dearest thing the event loop does. Entries are
+    built only when someone looks at them (once, then kept), and :meth:`hashes` picks out the
+    hashes of one type from the bytes directly. Equal to any sequence of the same items."""
+
+    __slots__ = ("_items", "_raw")
+
+    def __init__(self, raw: bytes) -> None:
+        if len(raw) % InvItem.SIZE:
+            raise ValueError("inventory bytes must be a whole number of entries")
+        self._raw = raw
+        self._items: tuple[InvItem, ...] | None = None
+
+    @property
+    def raw(self) -> bytes:
+        """The entries as sent (without the count)."""
+        return self._raw
+
+    def __len__(self) -> int:
+        return len(self._raw) // InvItem.SIZE
+
+    def _all(self) -> tuple[InvItem, ...]:
+        if self._items is None:
+            # Fields cannot be out of range: built without __post_init__, at a fifth of the cost.
+            new = object.__new__
+            set_field = object.__setattr__
+            items = []
+            for t, h in _INV_ENTRY.iter_unpack(self._raw):
+                item = new(InvItem)
+                set_field(item, "type", _INV_TYPES.get(t, t))
+                set_field(item, "hash", h)
+                items.append(item)
+            self._items = tuple(items)
+        return self._items
+
+    @overload
+    def __getitem__(self, index: int) -> InvItem: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[InvItem, ...]: ...
+    def __getitem__(self, index: int | slice) -> InvItem | tuple[InvItem, ...]:
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[InvItem]:
+        return iter(self._all())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, InvItems):
+            return self._raw == other._raw
+        if isinstance(other, Sequence) and not isinstance(other, str | bytes):
+            return self._all() == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+    def __repr__(self) -> str:
+        return f"InvItems({len(self)} entries)"
+
+    def hashes(self, inv_type: int) -> list[bytes]:
+        """The hashes of the entries of type ``inv_type``, in order."""
+        raw, size = self._raw, InvItem.SIZE
+        n = len(raw) // size
+        want = pack_u32(inv_type)
+        if all(raw[k::size].count(want[k]) == n for k in range(4)):
+            return [raw[i : i + 32] for i in range(4, len(raw), size)]
+        out = []
+        firsts = raw[0::size]
+        i = firsts.find(want[0])
+        while i != -1:
+            at = i * size
+            if raw[at : at + 4] == want:
+                out.append(raw[at + 4 : at + size])
+            i = firsts.find(want[0], i + 1)
+        return out
+
+
 class _InvMessage(Message):
     __slots__ = ()
-    items: tuple[InvItem, ...]
+    items: Sequence[InvItem]
 
     def __post_init__(self) -> None:
         _check_count("inventory items", self.items, MAX_INV_SZ)
+        if isinstance(self.items, InvItems):
+            return  # decoded: every entry is well formed
         for item in self.items:
             if not isinstance(item, InvItem):
                 raise TypeError("items must be InvItem")
 
     def encode(self) -> bytes:
+        if isinstance(self.items, InvItems):
+            return compact_size(len(self.items)) + self.items.raw
         return compact_size(len(self.items)) + b"".join(item.encode() for item in self.items)
+
+    def hashes(self, inv_type: int) -> list[bytes]:
+        """The hashes of the entries of type ``inv_type`` (fast for decoded messages)."""
+        if isinstance(self.items, InvItems):
+            return self.items.hashes(inv_type)
+        return [i.hash for i in self.items if i.type == inv_type]
 
     @classmethod
     def decode(cls, payload: bytes) -> Self:
         # Every subclass is a dataclass whose one field is ``items``.
-        return cls(cls._read_items(payload))  # type: ignore[call-arg]
-
-    @classmethod
-    def _read_items(cls, payload: bytes) -> tuple[InvItem, ...]:
         r = Reader(payload)
         n = r.count(InvItem.SIZE, MAX_INV_SZ)
         raw = r.read(n * InvItem.SIZE)
         r.expect_end()
-        # Up to 50,000 entries whose fields cannot be out of range: built without __post_init__,
-        # at a fifth of the cost, so a full inv does not hold the event loop for long.
-        new = object.__new__
-        set_field = object.__setattr__
-        items = []
-        for t, h in _INV_ENTRY.iter_unpack(raw):
-            item = new(InvItem)
-            set_field(item, "type", _INV_TYPES.get(t, t))
-            set_field(item, "hash", h)
-            items.append(item)
-        return tuple(items)
+        return cls(InvItems(raw))  # type: ignore[call-arg]
 
 
 @dataclass(frozen=True, slots=True)
@@ -567,7 +642,7 @@ class Inv(_InvMessage):
     """``inv``: announces up to 50,000 objects."""
 
     command: ClassVar[bytes] = b"inv"
-    items: tuple[InvItem, ...]
+    items: Sequence[InvItem]
 
 
 @dataclass(frozen=True, slots=True)
@@ -575,7 +650,7 @@ class GetData(_InvMessage):
     """``getdata``: asks for up to 50,000 objects."""
 
     command: ClassVar[bytes] = b"getdata"
-    items: tuple[InvItem, ...]
+    items: Sequence[InvItem]
 
 
 @dataclass(frozen=True, slots=True)
@@ -583,7 +658,7 @@ class NotFound(_InvMessage):
     """``notfound``: the objects of a ``getdata`` the peer does not have (at most 50,000)."""
 
     command: ClassVar[bytes] = b"notfound"
-    items: tuple[InvItem, ...]
+    items: Sequence[InvItem]
 
 
 # -- headers and blocks ---------------------------------------------------------------------------

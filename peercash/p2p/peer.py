@@ -18,7 +18,10 @@ to the transport, whose buffer holds what the kernel has not taken yet.
   Past ``max_send_buffer`` bytes (5 MB by default) the peer is disconnected: it is not reading,
   and we never buffer for it without bound.
 * *Receive*: ``data_received`` only frames (the codec's ``FrameDecoder``, which holds at most one
-  message) and queues; one task per peer delivers queued messages in order. When the queue holds
+  message) and queues; the connection manager's :class:`~peercash.p2p.scheduler.MessageScheduler`
+  delivers each peer's queued messages in order, one at a time, from the peer that has had the
+  least of the loop's time (so a flood of costly messages cannot delay an honest peer's cheap
+  ones). When the queue holds
   more than ``max_receive_buffer`` bytes, reading from the socket stops until half of it has
   been delivered, so TCP pushes back on the sender. The handler may hold delivery while it works
   on something for this peer (:meth:`Peer.pause_processing` / :meth:`Peer.resume_processing`).
@@ -91,6 +94,7 @@ from peercash.p2p.messages import (
     decode_message,
 )
 from peercash.p2p.netaddress import NetAddress
+from peercash.p2p.scheduler import MessageScheduler
 
 if TYPE_CHECKING:
     from peercash.p2p.addrrelay import AddrRateLimiter, GetAddrOnce
@@ -321,6 +325,7 @@ class Peer(asyncio.Protocol):
         max_receive_buffer: int = DEFAULT_MAX_RECEIVE_BUFFER,
         clock: Callable[[], float] = time.time,
         nonce: int | None = None,
+        scheduler: MessageScheduler | None = None,
     ) -> None:
         self.id = peer_id
         self.address = address
@@ -394,8 +399,7 @@ class Peer(asyncio.Protocol):
         self._flood_paused = False
         self._send_paused = False
         self._processing_holds = 0
-        self._wake = asyncio.Event()
-        self._dispatcher: asyncio.Task[None] | None = None
+        self._scheduler = scheduler if scheduler is not None else MessageScheduler()
         self._closed_event = asyncio.Event()
 
     # -- identity and counters ------------------------------------------------------------------
@@ -487,7 +491,6 @@ class Peer(asyncio.Protocol):
         self.disconnect_reason = reason
         log.info("disconnecting peer=%d %s (%s): %s", self.id, self.addr_name,
                  self.conn_type.value, reason)  # fmt: skip
-        self._wake.set()
         t = self._transport
         if t is None:
             self._finish_close()
@@ -517,8 +520,8 @@ class Peer(asyncio.Protocol):
     def resume_processing(self) -> None:
         if self._processing_holds > 0:
             self._processing_holds -= 1
-        if self._processing_holds == 0:
-            self._wake.set()
+        if self._processing_holds == 0 and self._queue and not self._held():
+            self._scheduler.ready(self)
 
     def request_ping(self) -> None:
         """Send a ping now (the ``ping`` RPC); it replaces an outstanding one, as in Core."""
@@ -542,9 +545,6 @@ class Peer(asyncio.Protocol):
         if isinstance(sockname, tuple) and len(sockname) >= 2:
             host = str(sockname[0])
             self.addr_bind = f"[{host}]:{sockname[1]}" if ":" in host else f"{host}:{sockname[1]}"
-        self._dispatcher = asyncio.get_running_loop().create_task(
-            self._dispatch(), name=f"peer-{self.id}"
-        )
         if self.outbound:
             self._send_version()
 
@@ -569,8 +569,8 @@ class Peer(asyncio.Protocol):
             self._count_recv(f)
             self._queue.append(f)
             self._queued_bytes += len(f.payload) + HEADER_SIZE
-        if frames:
-            self._wake.set()
+        if frames and not self._held():
+            self._scheduler.ready(self)
         if self._queued_bytes > self.max_receive_buffer and not self._flood_paused:
             t = self._transport
             if t is not None:
@@ -586,7 +586,8 @@ class Peer(asyncio.Protocol):
     def resume_writing(self) -> None:
         self._send_paused = False
         self._send_progress = self._clock()
-        self._wake.set()
+        if self._queue and not self._held() and not self.is_closing:
+            self._scheduler.ready(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.disconnect_reason is None:
@@ -599,8 +600,7 @@ class Peer(asyncio.Protocol):
         if self.closed:
             return
         self.closed = True
-        if self._dispatcher is not None and asyncio.current_task() is not self._dispatcher:
-            self._dispatcher.cancel()
+        self._scheduler.forget(self)
         self._queue.clear()
         self._queued_bytes = 0
         self._closed_event.set()
@@ -617,26 +617,46 @@ class Peer(asyncio.Protocol):
     def _held(self) -> bool:
         return self._processing_holds > 0 or self._send_paused
 
-    async def _dispatch(self) -> None:
+    def process_one(self) -> bool:
+        """Handle the next queued message (called by the scheduler, which picks the peer);
+        True if another can be handled now."""
+        if self.is_closing or not self._queue or self._held():
+            return False
+        self._process(self._pop_frame())
+        return bool(self._queue) and not self._held() and not self.is_closing
+
+    def take_queued(self, command: bytes) -> Message | None:
+        """The next queued message, taken out of turn, if it is a well-formed ``command`` and
+        the handshake is done; else None and the queue is left as it is. For a handler that
+        holds this peer while it serves a request and can serve the next one of the same kind
+        with it (``getdata`` after ``getdata``: one read of the chain for both, in order)."""
+        if self.is_closing or not self._queue or not self.handshake_done:
+            return None
+        frame = self._queue[0]
+        if frame.command != command or not frame.ok:
+            return None
         try:
-            while not self.is_closing:
-                if not self._queue or self._held():
-                    self._wake.clear()
-                    await self._wake.wait()
-                    continue
-                frame = self._queue.popleft()
-                self._queued_bytes -= len(frame.payload) + HEADER_SIZE
-                if self._flood_paused and self._queued_bytes <= self.max_receive_buffer // 2:
-                    self._flood_paused = False
-                    if self._transport is not None and not self._transport.is_closing():
-                        self._transport.resume_reading()
-                self._process(frame)
-                await asyncio.sleep(0)  # one message at a time: fair to the other peers
-        except asyncio.CancelledError:
-            raise
-        except Exception as e:  # a bug in a handler must not kill the loop
-            log.exception("peer=%d: error while handling a message", self.id)
-            self.disconnect(f"internal error while handling a message: {type(e).__name__}: {e}")
+            msg = decode_message(frame.command, frame.payload)
+        except MessageError:
+            return None  # left for process_one, which judges it
+        if msg is None:
+            return None
+        self._pop_frame()
+        return msg
+
+    def _pop_frame(self) -> Frame:
+        frame = self._queue.popleft()
+        self._queued_bytes -= len(frame.payload) + HEADER_SIZE
+        if self._flood_paused and self._queued_bytes <= self.max_receive_buffer // 2:
+            self._flood_paused = False
+            if self._transport is not None and not self._transport.is_closing():
+                self._transport.resume_reading()
+        return frame
+
+    def process_failed(self, error: Exception) -> None:
+        """A handler raised: a bug, which must not stop the loop or the other peers."""
+        log.exception("peer=%d: error while handling a message", self.id)
+        self.disconnect(f"internal error while handling a message: {type(error).__name__}: {error}")
 
     def _process(self, frame: Frame) -> None:
         cmd = frame.command

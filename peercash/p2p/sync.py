@@ -59,7 +59,6 @@ import random
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
@@ -72,6 +71,7 @@ from peercash.consensus.primitives import Block, Header
 
 from . import messages as m
 from .blocksync import MAX_BLOCKS_IN_TRANSIT_PER_PEER, BlockDownloader
+from .fairqueue import FairWorker
 from .headersync import (
     ChainStart,
     HeadersSyncParams,
@@ -226,6 +226,19 @@ def build_locator(
     return tuple(hashes)
 
 
+_InvResult = tuple[dict[bytes, BlockIndexEntry], BlockIndexEntry | None, list[bytes],
+                   BlockIndexEntry]  # fmt: skip
+"""What ``_on_inv`` finds: the known blocks by hash, the most-work one, the last unknown
+hashes (last first), and the best header."""
+_INV_UNKNOWN_KEPT = 16
+"""Unknown hashes of an ``inv`` handed back to the loop (the last ones), of which the last one
+not in flight triggers a ``getheaders``."""
+_GETDATA_BATCH = 16
+"""Blocks read for a peer in one go on the validation thread (when its send buffer has room)."""
+_GETDATA_BATCH_BYTES = 1_000_000
+"""The room assumed in a peer's send buffer when it does not say (test doubles)."""
+
+
 class _RawBlock(m.Message):
     """A ``block`` message from bytes already in wire form (a stored block, as read)."""
 
@@ -357,7 +370,7 @@ class SyncManager(Generic[P]):
         self._idle: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="validation")
+        self._executor = FairWorker("validation")
         self._closed = False
         self._owns_defer = False
         # Chain-thread state (touched only with the chain lock held).
@@ -481,12 +494,15 @@ class SyncManager(Generic[P]):
 
     def _submit(
         self,
+        key: int | None,
         work: Callable[[], T],
         done: Callable[[T], None],
         failed: Callable[[], None] | None = None,
     ) -> None:
         """Run ``work`` with the chain lock on the validation thread, then ``done(result)`` on
-        the loop (``failed()`` instead when ``work`` raised; the error is logged)."""
+        the loop (``failed()`` instead when ``work`` raised; the error is logged). ``key`` is
+        the peer the work is for (None: the node's own): the thread serves peers fairly, by
+        the CPU time their work took, so a flood from one delays no one else's."""
         if self._closed:
             return
         self._pending_units += 1
@@ -503,7 +519,7 @@ class SyncManager(Generic[P]):
             self._call_soon(self._unit_done, done, failed, result, ok)
 
         try:
-            self._executor.submit(job)
+            self._executor.submit(key, job)
         except RuntimeError:  # shut down
             self._pending_units -= 1
 
@@ -657,6 +673,7 @@ class SyncManager(Generic[P]):
         self._n_sync_started -= state.sync_started
         self._n_preferred -= state.preferred
         released = self.downloader.remove_peer(peer.id)
+        self._executor.forget(peer.id)
         if released:
             log.debug("peer=%d left with %d blocks in flight", peer.id, len(released))
         self._schedule_all()
@@ -670,7 +687,7 @@ class SyncManager(Generic[P]):
         elif isinstance(msg, m.BlockMsg):
             self._on_block(state, msg.block)
         elif isinstance(msg, m.Inv):
-            self._on_inv(state, msg.items)
+            self._on_inv(state, msg)
         elif isinstance(msg, m.GetHeaders):
             self._on_getheaders(state, msg)
         elif isinstance(msg, m.GetBlocks):
@@ -865,7 +882,7 @@ class SyncManager(Generic[P]):
             finally:
                 self._headers_done(state)
 
-        self._submit(work, done, lambda: self._headers_done(state))
+        self._submit(state.peer.id, work, done, lambda: self._headers_done(state))
 
     def _continue_low_work(
         self, state: _PeerState[P], headers: Sequence[Header], full: bool
@@ -1002,26 +1019,51 @@ class SyncManager(Generic[P]):
 
     # -- inv ---------------------------------------------------------------------------------------
 
-    def _on_inv(self, state: _PeerState[P], items: tuple[m.InvItem, ...]) -> None:
-        hashes = [i.hash for i in items if i.type == m.InvType.MSG_BLOCK]
-        if not hashes:
+    def _on_inv(self, state: _PeerState[P], msg: m.Inv) -> None:
+        """Block announcements (Core's ``UpdateBlockAvailability`` for each, then one
+        ``getheaders`` for the last unknown one). Up to 50,000 entries a message, so the work
+        is reduced to what the result depends on: the most-work known block (the last of
+        equals), whether the peer's earlier unknown block is among the known ones, and the
+        last unknown blocks. The hashes are picked out and looked up on the validation thread;
+        the loop sees only that."""
+        if not msg.items:
             return
         peer = state.peer
         chain = self.chain
 
-        def work() -> tuple[list[BlockIndexEntry | None], BlockIndexEntry]:
-            return [chain.index.get(h) for h in hashes], chain.best_header or chain.tip
+        def work() -> _InvResult:
+            hashes = msg.hashes(m.InvType.MSG_BLOCK)
+            found = list(map(chain.index.entries.get, hashes))
+            known: dict[bytes, BlockIndexEntry] = {}
+            best: BlockIndexEntry | None = None
+            for h, e in zip(hashes, found, strict=True):
+                if e is not None:
+                    known[h] = e
+                    if best is None or e.chain_work >= best.chain_work:
+                        best = e
+            # The unknown ones, last first (only the last few are ever looked at).
+            unknown: list[bytes] = []
+            for h, e in zip(reversed(hashes), reversed(found), strict=True):
+                if e is None:
+                    unknown.append(h)
+                    if len(unknown) == _INV_UNKNOWN_KEPT:
+                        break
+            return known, best, unknown, chain.best_header or chain.tip
 
-        def done(r: tuple[list[BlockIndexEntry | None], BlockIndexEntry]) -> None:
+        def done(r: _InvResult) -> None:
             if peer.id not in self._peers:
                 return
-            found, best = r
+            known, best_announced, unknown, best = r
             self._update_best(best)
-            last_unknown: bytes | None = None
-            for h, e in zip(hashes, found, strict=True):
-                self.downloader.block_available(peer.id, e, h)
-                if e is None and not self.downloader.is_requested(h):
-                    last_unknown = h
+            d = self.downloader
+            earlier = d.last_unknown(peer.id)
+            if earlier is not None and earlier in known:
+                d.block_available(peer.id, known[earlier], earlier)
+            if best_announced is not None:
+                d.block_available(peer.id, best_announced, best_announced.hash)
+            if unknown:
+                d.block_available(peer.id, None, unknown[0])
+            last_unknown = next((h for h in unknown if not d.is_requested(h)), None)
             if last_unknown is None:
                 return
             # Headers-first: ask for the headers leading to the announced block.
@@ -1033,7 +1075,7 @@ class SyncManager(Generic[P]):
                     state.inv_triggered_sync = True
                     self._last_inv_sync_trigger = last_unknown
 
-        self._submit(work, done)
+        self._submit(state.peer.id, work, done)
 
     # -- blocks ------------------------------------------------------------------------------------
 
@@ -1075,7 +1117,7 @@ class SyncManager(Generic[P]):
             release()
             self._schedule_all()
 
-        self._submit(work, done, failed)
+        self._submit(state.peer.id, work, done, failed)
 
     def _resume_block_peers(self) -> None:
         for state in self._peers.values():
@@ -1184,7 +1226,7 @@ class SyncManager(Generic[P]):
             self._settling = False
             self._unsettled = True
 
-        self._submit(work, done, failed)
+        self._submit(None, work, done, failed)
 
     def _punish_failures(self, failures: list[tuple[BlockIndexEntry, RuleError]]) -> None:
         """Blocks that failed once connected (their scripts, checked late): punish whoever
@@ -1329,7 +1371,7 @@ class SyncManager(Generic[P]):
                 state.best_header_sent = sent
             peer.send(m.Headers(tuple(headers)))
 
-        self._submit(work, done)
+        self._submit(state.peer.id, work, done)
 
     def _on_getblocks(self, state: _PeerState[P], msg: m.GetBlocks) -> None:
         """Answer with an ``inv`` of up to 500 blocks of the active chain after the locator's
@@ -1360,7 +1402,7 @@ class SyncManager(Generic[P]):
                 items = tuple(m.InvItem(m.InvType.MSG_BLOCK, h) for h in hashes)
                 peer.send(m.Inv(items))
 
-        self._submit(work, done)
+        self._submit(state.peer.id, work, done)
 
     _BLOCK_TYPES = frozenset(
         {
@@ -1373,8 +1415,10 @@ class SyncManager(Generic[P]):
     )
 
     def _serve_getdata(self, state: _PeerState[P]) -> None:
-        """Work through the peer's ``getdata`` queue one block at a time (Core's
-        ``ProcessGetData``): what we do not have gets a ``notfound``. The peer's further
+        """Work through the peer's ``getdata`` queue (Core's ``ProcessGetData``): blocks are
+        read on the validation thread, as many at a time as the peer's send buffer has room for
+        (at least one; Core stops at ``fPauseSend``), so a busy loop costs one round trip per
+        batch, not per block. What we do not have gets a ``notfound``. The peer's further
         messages are held until the queue is empty."""
         if state.serving:
             return
@@ -1382,6 +1426,14 @@ class SyncManager(Generic[P]):
         if getattr(peer, "sending_paused", False):
             return  # its send buffer is full: the next tick tries again (Core's fPauseSend)
         queue = state.getdata
+        take = getattr(peer, "take_queued", None)
+        while take is not None and len(queue) < _GETDATA_BATCH:
+            # The peer's next getdata, already here: served with this one (in order), rather
+            # than one loop round trip and one read of the chain each.
+            more = take(b"getdata")
+            if not isinstance(more, m.GetData):
+                break
+            queue.extend(more.items)
         notfound: list[m.InvItem] = []
         while queue and queue[0].type not in self._BLOCK_TYPES:
             notfound.append(queue.popleft())  # transactions: the sync has no mempool
@@ -1394,40 +1446,63 @@ class SyncManager(Generic[P]):
                 if resume is not None:
                     resume()
             return
-        item = queue.popleft()
+        batch: list[m.InvItem] = []
+        while queue and queue[0].type in self._BLOCK_TYPES and len(batch) < _GETDATA_BATCH:
+            batch.append(queue.popleft())
+        room = getattr(peer, "send_pause", _GETDATA_BATCH_BYTES) - getattr(
+            peer, "send_buffer_size", 0
+        )
+        budget = max(room, 1)
         state.serving = True
         chain = self.chain
 
-        def work() -> tuple[bytes | None, bool, bytes]:
+        def one(item: m.InvItem) -> tuple[bytes | None, bool]:
             e = chain.index.get(item.hash)
             if e is None or not e.status & HAVE_DATA:
-                return None, True, chain.tip.hash
+                return None, True
             if not self._block_request_allowed(e):
-                return None, False, chain.tip.hash
+                return None, False
             if item.type in (m.InvType.MSG_FILTERED_BLOCK, m.InvType.MSG_FILTERED_WITNESS_BLOCK):
-                return None, False, chain.tip.hash  # no bloom filters: no answer (as Core)
+                return None, False  # no bloom filters: no answer (as Core)
             block = chain.read_block(e)
             if item.type == m.InvType.MSG_BLOCK:
-                return block.serialize_legacy(), False, chain.tip.hash
-            return block.serialize(), False, chain.tip.hash
+                return block.serialize_legacy(), False
+            return block.serialize(), False
 
-        def done(r: tuple[bytes | None, bool, bytes]) -> None:
+        def work() -> tuple[list[tuple[m.InvItem, bytes | None, bool]], bytes]:
+            served: list[tuple[m.InvItem, bytes | None, bool]] = []
+            size = 0
+            for item in batch:
+                try:
+                    payload, missing = one(item)
+                except Exception:  # this item is dropped; the rest are served
+                    log.exception("peer=%d: reading a requested block failed", peer.id)
+                    payload, missing = None, False
+                served.append((item, payload, missing))
+                size += len(payload) if payload is not None else 0
+                if size >= budget:
+                    break
+            return served, chain.tip.hash
+
+        def done(r: tuple[list[tuple[m.InvItem, bytes | None, bool]], bytes]) -> None:
             state.serving = False
             if peer.id not in self._peers:
                 return
-            payload, missing, tip_hash = r
-            if payload is not None:
-                peer.send(_RawBlock(payload))
-                if item.hash == state.continuation:
-                    peer.send(m.Inv((m.InvItem(m.InvType.MSG_BLOCK, tip_hash),)))
-                    state.continuation = None
-            elif missing:
-                peer.send(m.NotFound((item,)))
+            served, tip_hash = r
+            for item, payload, missing in served:
+                if payload is not None:
+                    peer.send(_RawBlock(payload))
+                    if item.hash == state.continuation:
+                        peer.send(m.Inv((m.InvItem(m.InvType.MSG_BLOCK, tip_hash),)))
+                        state.continuation = None
+                elif missing:
+                    peer.send(m.NotFound((item,)))
+            queue.extendleft(reversed(batch[len(served) :]))  # not read: next time, in order
             self._serve_getdata(state)
 
         def failed() -> None:
-            state.serving = False  # this item is dropped; go on with the rest (or release)
+            state.serving = False  # this batch is dropped; go on with the rest (or release)
             if peer.id in self._peers:
                 self._serve_getdata(state)
 
-        self._submit(work, done, failed)
+        self._submit(state.peer.id, work, done, failed)

@@ -32,8 +32,10 @@ for 20 seconds and reconnecting when dropped (half of them from the non-loopback
 is discouraged over and over, every misbehaviour dropping all its peers; half from loopback,
 never discouraged), while an honest second node syncs the 300 blocks from scratch. The target
 must stay alive and answer RPC, its memory must stay bounded (peak RSS from ``VmHWM`` and
-samples) and its event loop must not stall; the figures (RSS, loop lag, the honest sync's time
-with and without the load, what each behaviour got) are printed.
+samples), its event loop must not stall, and the honest sync must stay quick (the node serves
+its peers' messages and chain work by the time they cost, so a flood takes only what is left);
+the figures (RSS, loop lag, the honest sync's time with and without the load, what each
+behaviour got) are printed.
 """
 
 from __future__ import annotations
@@ -606,12 +608,15 @@ HOSTILE = 50
 DURATION = 20.0
 HONEST_DEADLINE = 60.0
 RSS_BOUND = 150 * 1024 * 1024
-LAG_MEDIAN_BOUND_MS = 500.0
-"""Loose on purpose: three peers sending 50,000-entry invs as fast as the node takes them keep
-its one interpreter busy (decoding one costs ~35 ms of the loop), so the median wake-up lag
-under this load is 1-200 ms depending on how busy the machine is; what must never happen is a
-loop stuck for seconds."""
-LAG_MAX_BOUND_MS = 5_000.0
+LAG_MEDIAN_BOUND_MS = 100.0
+"""Measured here: a median of about 2 ms (p90 8-10 ms, max 30-55 ms) with this load, against
+40-170 ms before the node shared its loop and validation thread by cost (the message scheduler
+and the fair worker) and stopped building 50,000 objects per ``inv``. Loose on purpose: CI runs
+other tests beside this one."""
+LAG_MAX_BOUND_MS = 2_000.0
+HONEST_SYNC_BOUND_S = 10.0
+"""The honest node's sync under the load, start-up excluded: measured 0.3-0.6 s here (0.05 s
+alone), against 6-19 s before the same changes."""
 PATIENCE = 30.0
 """Seconds a hostile peer waits for an answer or a disconnection (CI machines are busy)."""
 
@@ -826,9 +831,11 @@ async def load_case(t: Target, honest_dir: Path, figures: dict[str, Any]) -> Non
         with honest:
             started = time.monotonic()
             honest.start()
+            ready = time.monotonic()
             wait_until(lambda: honest.call("getblockcount") == CHAIN, HONEST_DEADLINE, 0.05,
                        "the honest node's sync")  # fmt: skip
             took = time.monotonic() - started
+            figures[f"{datadir.name}_startup_s"] = ready - started
             assert honest.call("getbestblockhash") == t.hashes[-1][::-1].hex()
             return took
 
@@ -893,6 +900,9 @@ def print_figures(figures: dict[str, Any]) -> None:
     alone, loaded = figures.get("sync_alone_s"), figures.get("sync_loaded_s")
     print(f"  honest sync of {CHAIN} blocks: {alone and f'{alone:.2f}'}s alone, "
           f"{loaded and f'{loaded:.2f}'}s under the load")  # fmt: skip
+    up_alone, up_loaded = figures.get("alone_startup_s"), figures.get("loaded_startup_s")
+    print(f"    of which the honest node's start-up: {up_alone and f'{up_alone:.2f}'}s alone, "
+          f"{up_loaded and f'{up_loaded:.2f}'}s under the load")  # fmt: skip
     for name, s in sorted(figures.get("stats", {}).items()):
         print(f"  {name:20} {s}")
 
@@ -910,6 +920,8 @@ def test_fifty_hostile_peers_while_an_honest_node_syncs(tmp_path: Path) -> None:
     assert lag["samples"] > 0 and lag["median_ms"] < LAG_MEDIAN_BOUND_MS
     assert lag["max_ms"] < LAG_MAX_BOUND_MS
     assert figures["sync_loaded_s"] < HONEST_DEADLINE
+    syncing = figures["sync_loaded_s"] - figures["loaded_startup_s"]
+    assert syncing < HONEST_SYNC_BOUND_S, f"the honest sync took {syncing:.1f}s under the load"
     stats = figures["stats"]
     for name, kept in Load.BEHAVIOURS:
         s = stats.get(name, {})
@@ -919,4 +931,6 @@ def test_fifty_hostile_peers_while_an_honest_node_syncs(tmp_path: Path) -> None:
             # A loopback peer is never discouraged, so nothing ends its connection.
             assert s.get("dropped by node", 0) == 0, f"{name}: {s}"
         else:
-            assert s.get("dropped", 0) >= s["sessions"] - 2, f"{name}: {s}"
+            # A few sessions end before their drop is seen (a reset racing the read); the node
+            # now serves several hundred of them in 20 s, so allow 1% of them and two more.
+            assert s.get("dropped", 0) >= s["sessions"] - 2 - s["sessions"] // 100, f"{name}: {s}"

@@ -396,6 +396,46 @@ def test_handler_back_pressure_stops_reading_from_the_socket() -> None:
     run(body())
 
 
+def test_take_queued_takes_only_the_next_well_formed_message_of_its_kind() -> None:
+    """What the sync uses to serve a peer's getdata messages together: only the message at
+    the head of the queue, only of the kind asked for and only if it decodes; anything else
+    stays for the normal delivery, which judges it."""
+
+    async def body() -> None:
+        rec = Recorder()
+        async with manager(rec) as cm:
+            rp = await raw(cm)
+            await rp.handshake()
+            peer = only_peer(cm)
+            await until(lambda: peer.handshake_done, what="its verack handled")
+            peer.pause_processing()
+            one = m.GetData((m.InvItem(m.InvType.MSG_BLOCK, b"\x01" * 32),))
+            two = m.GetData((m.InvItem(m.InvType.MSG_BLOCK, b"\x02" * 32),))
+            frames = [
+                frame_bytes(MAGIC, b"getdata", one.encode()),
+                frame_bytes(MAGIC, b"getdata", two.encode()),
+                frame_bytes(MAGIC, b"getdata", b"\x05"),  # truncated: for the normal path
+                frame_bytes(MAGIC, b"ping", (7).to_bytes(8, "little")),
+            ]
+            await rp.send_raw(b"".join(frames))
+            await until(lambda: len(peer._queue) == 4, what="four queued")
+            assert peer.take_queued(b"ping") is None  # not at the head
+            assert peer.take_queued(b"getdata") == one
+            assert peer.take_queued(b"getdata") == two
+            assert peer.take_queued(b"getdata") is None  # malformed: left where it is
+            assert len(peer._queue) == 2
+            peer.resume_processing()
+            msg = await rp.recv()
+            while not isinstance(msg, m.Pong):
+                msg = await rp.recv()
+            assert msg.nonce == 7
+            # The taken ones never reached the handler; the truncated one was judged there.
+            assert [x for _, x in rec.messages if isinstance(x, m.GetData)] == []
+            assert any("getdata" in h.reason for h in peer.history), peer.history
+
+    run(body())
+
+
 # -- slots, bans, eviction ------------------------------------------------------------------------
 
 

@@ -378,6 +378,53 @@ def test_inventory_types() -> None:
     assert isinstance(items[0].type, InvType) and not isinstance(items[2].type, InvType)
 
 
+_INV_TYPE_CHOICES = [1, 2, 3, 4, 5, 0x40000001, 0x40000002, 0x02000000, 0x0200, 99, 0]
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(_INV_TYPE_CHOICES), st.binary(min_size=32, max_size=32)),
+        max_size=60,
+    ),
+    st.sampled_from(_INV_TYPE_CHOICES),
+)
+def test_decoded_inventory_is_lazy_and_equal_to_the_items_it_holds(
+    entries: list[tuple[int, bytes]], want: int
+) -> None:
+    """Decoded entries stay wire bytes (``InvItems``); every view of them agrees with the
+    items built one by one: iteration, indexing, equality and hashing against a tuple, the
+    encoding, and ``hashes`` (whose all-of-one-type fast path and general path must give the
+    same answer as filtering the items)."""
+    built = tuple(m.InvItem(t, h) for t, h in entries)
+    msg = m.Inv(built)
+    decoded = m.Inv.decode(msg.encode())
+    assert isinstance(decoded.items, m.InvItems)
+    assert decoded == msg and msg == decoded and hash(decoded) == hash(msg)
+    assert decoded.items == built and list(decoded.items) == list(built)
+    assert len(decoded.items) == len(built)
+    assert decoded.encode() == msg.encode()
+    expected = [h for t, h in entries if t == want]
+    assert decoded.hashes(want) == expected == msg.hashes(want)
+    if built:
+        assert decoded.items[0] == built[0] and decoded.items[-1] == built[-1]
+        assert decoded.items[1:3] == built[1:3]
+    # All of one type: the fast path.
+    same = m.Inv.decode(m.Inv(tuple(m.InvItem(want, h) for _, h in entries)).encode())
+    assert same.hashes(want) == [h for _, h in entries]
+    other = 1 if want != 1 else 2
+    assert same.hashes(other) == []
+
+
+def test_a_full_inv_decodes_without_building_its_items() -> None:
+    payload = compact_size(m.MAX_INV_SZ) + (pack_u32(2) + bytes(32)) * m.MAX_INV_SZ
+    msg = m.Inv.decode(payload)
+    assert isinstance(msg.items, m.InvItems) and msg.items._items is None
+    assert len(msg.hashes(InvType.MSG_BLOCK)) == m.MAX_INV_SZ and msg.items._items is None
+    assert msg.items[7].type == InvType.MSG_BLOCK and msg.items._items is not None
+    with pytest.raises(ValueError):
+        m.InvItems(bytes(35))
+
+
 def test_feefilter_range() -> None:
     assert m.FeeFilter.decode(pack_u64(1000)).in_money_range
     assert not m.FeeFilter.decode(b"\xff" * 8).in_money_range  # -1 decodes; the peer ignores it

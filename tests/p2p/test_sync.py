@@ -264,7 +264,8 @@ def test_a_peer_is_held_while_its_getdata_is_served(
         items = tuple(m.InvItem(m.InvType.MSG_WITNESS_BLOCK, e.hash) for e in chain[1:41])
         a.sync.on_message(at_a, m.GetData(items))  # as the transport delivers it
         state = a.sync._peers[at_a.id]
-        assert holds == ["pause"] and state.paused_getdata and len(state.getdata) == 39
+        # The first batch is being read; the rest wait in the queue.
+        assert holds == ["pause"] and state.paused_getdata and len(state.getdata) == 40 - 16
         await wait_for(lambda: len(r.of(m.BlockMsg)) == 40, 10, "the blocks")
         await a.sync.idle()
         assert holds == ["pause", "resume"] and not state.paused_getdata
@@ -275,6 +276,59 @@ def test_a_peer_is_held_while_its_getdata_is_served(
         await wait_for(lambda: len(r.of(m.BlockMsg)) == 41, 10, "one more block")
         await a.sync.idle()
         assert holds == ["pause", "resume", "pause", "resume"]
+
+    run(main())
+
+
+def test_queued_getdata_messages_are_served_together_within_the_send_room(
+    template: Path, tmp_path: Path, nodes: list[SyncNode]
+) -> None:
+    """A syncing peer asks for one block each time one arrives, so getdata messages wait
+    behind the one being served. The sync takes them out of the peer's queue
+    (``take_queued``) and reads their blocks in one go on the validation thread, as many as
+    the peer's send buffer has room for; with no room, one block a read. Either way every
+    block goes out once, in the order asked."""
+
+    async def main() -> None:
+        a = node_from(nodes, copy_chain(template, tmp_path / "a"))
+        r = Recorder()
+        connect(r, a)
+        await wait_for(lambda: r.peer is not None)
+        at_a = next(iter(a.sync._peers.values())).peer
+        chain = [a.chain.chain[h] for h in range(301)]
+        pending: list[m.GetData] = []
+
+        def take_queued(command: bytes) -> m.Message | None:
+            return pending.pop(0) if command == b"getdata" and pending else None
+
+        at_a.take_queued = take_queued  # type: ignore[attr-defined]
+        jobs = [0]
+        submit = a.sync._submit
+
+        def counting_submit(*args: Any) -> None:
+            jobs[0] += 1
+            submit(*args)
+
+        a.sync._submit = counting_submit  # type: ignore[method-assign]
+
+        def ask(first: int, n: int) -> None:
+            msgs = [m.GetData((m.InvItem(m.InvType.MSG_WITNESS_BLOCK, chain[h].hash),))
+                    for h in range(first, first + n)]  # fmt: skip
+            pending.extend(msgs[1:])
+            a.sync.on_message(at_a, msgs[0])
+
+        ask(1, 10)  # ten getdata messages of one block: one read
+        await wait_for(lambda: len(r.of(m.BlockMsg)) == 10, 10, "ten blocks")
+        await a.sync.idle()
+        assert jobs[0] == 1 and not pending
+        # No room in the send buffer: one block per read, still all of them, in order.
+        at_a.send_pause = 1  # type: ignore[attr-defined]
+        at_a.send_buffer_size = 1  # type: ignore[attr-defined]
+        ask(11, 5)
+        await wait_for(lambda: len(r.of(m.BlockMsg)) == 15, 10, "five more")
+        await a.sync.idle()
+        assert jobs[0] == 1 + 5
+        assert [x.block.hash for x in r.of(m.BlockMsg)] == [e.hash for e in chain[1:16]]
 
     run(main())
 

@@ -163,7 +163,9 @@ class TxOrphanage:
         return list(self._peers)
 
     def max_peer_latency_score(self) -> int:
-        return self.max_global_latency_score // max(len(self._peers), 1)
+        """Each peer's share of the latency score. Never below one: Core's connection limits
+        keep its share positive, but a small test limit with many peers must not divide by 0."""
+        return max(self.max_global_latency_score // max(len(self._peers), 1), 1)
 
     def max_global_usage(self) -> int:
         return self.reserved_peer_usage * max(len(self._peers), 1)

@@ -145,7 +145,7 @@ class _Announcement:
         self.priority = priority
         self.state = _DELAYED
         self.alive = True
-        self.epoch = 0  # bumped whenever the announcement starts waiting anew (heap validity)
+        self.epoch = 0  # bumped when it starts or stops waiting: older heap entries are stale
 
     def gtxid(self) -> GenTxid:
         return GenTxid(self.is_wtxid, self.txhash)
@@ -163,6 +163,8 @@ class _TxHashEntry:
 
 
 class _PeerEntry:
+    """One peer's announcements, its best candidates and its state counts."""
+
     __slots__ = ("best", "by_txhash", "completed", "requested")
 
     def __init__(self) -> None:
@@ -192,9 +194,9 @@ class TxRequestTracker:
         self._waiting_live = 0
         self._pushes = 0
         self._ready_count = 0  # CANDIDATE_READY + CANDIDATE_BEST announcements
-        # Every ready candidate's reqtime is at or before this instant: the latest ``now`` given to
-        # get_requestable. Only a clock going back below it can require delaying candidates again.
-        self._high_water = float("-inf")
+        # Every ready candidate's reqtime is at or before the ``now`` of the last time step, so
+        # only a clock going back below it can require delaying candidates again.
+        self._last_now = float("-inf")
 
     # -- priority --------------------------------------------------------------------------------
 
@@ -311,12 +313,12 @@ class TxRequestTracker:
             elif ann.state == _REQUESTED:
                 expired.append((ann.peer, ann.gtxid()))
                 self._make_completed(ann)
-        if now < self._high_water and self._ready_count:
+        if now < self._last_now and self._ready_count:
             # The clock went backwards: candidates whose reqtime is ahead again wait again.
             for ann in [a for a in self._iter_announcements() if a.state in (_READY, _BEST)]:
                 if ann.alive and ann.time > now:
                     self._change_and_reselect(ann, _DELAYED)
-        self._high_water = now
+        self._last_now = now
 
     def _iter_announcements(self) -> Iterator[_Announcement]:
         for entry in self._txhashes.values():

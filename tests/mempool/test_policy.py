@@ -27,7 +27,9 @@ PREV = OutPoint(b"\x99" * 32, 0)
 
 
 def multisig(m: int, keys: list[bytes]) -> bytes:
-    return bytes((0x50 + m,)) + b"".join(push_data(k) for k in keys) + bytes((0x50 + len(keys), 0xAE))
+    return (
+        bytes((0x50 + m,)) + b"".join(push_data(k) for k in keys) + bytes((0x50 + len(keys), 0xAE))
+    )
 
 
 def op_return(data: bytes) -> bytes:
@@ -256,7 +258,10 @@ def test_legacy_sigop_limit_2500() -> None:
     assert reason == "input 0: script-unknown"  # within BIP54's limit, so the next rule speaks
     over = TxOut(1000, b"\xac" * 2501)
     code, reason = code_of(policy.check_inputs_standard, tx_with(), [over])
-    assert (code, reason) == ("bad-txns-nonstandard-inputs", "non-witness sigops exceed bip54 limit")
+    assert (code, reason) == (
+        "bad-txns-nonstandard-inputs",
+        "non-witness sigops exceed bip54 limit",
+    )
 
 
 # -- witnesses ----------------------------------------------------------------------------------
@@ -314,7 +319,9 @@ def test_script_error_texts() -> None:
     assert policy.script_error_text("EVAL_FALSE") == (
         "Script evaluated without error but finished with a false/empty top stack element"
     )
-    assert policy.script_error_text("CLEANSTACK") == "Stack size must be exactly one after execution"
+    assert (
+        policy.script_error_text("CLEANSTACK") == "Stack size must be exactly one after execution"
+    )
     assert policy.script_error_text("NO_SUCH") == "unknown error"
 
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "chain"))
 
-from blocktools import NON_FINAL, ChainBuilder  # noqa: E402
+from blocktools import NON_FINAL, ChainBuilder
 
-from peercash.consensus.primitives import Block, OutPoint, Tx, TxIn, TxOut  # noqa: E402
-from peercash.mempool.chainview import ChainStateView  # noqa: E402
-from peercash.mempool.pool import MemPool, MempoolEntry, Removal  # noqa: E402
-from peercash.mining.builder import OP_TRUE_SCRIPT, P2WSH_OP_TRUE  # noqa: E402
+from peercash.consensus.primitives import Block, OutPoint, Tx, TxIn, TxOut
+from peercash.mempool.chainview import ChainStateView
+from peercash.mempool.pool import MemPool, MempoolEntry, Removal
+from peercash.mining.builder import OP_TRUE_SCRIPT, P2WSH_OP_TRUE
 
 __all__ = ["NON_FINAL", "OP_TRUE_SCRIPT", "P2WSH_OP_TRUE", "Harness"]
 

@@ -10,13 +10,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pooltools import COIN, OP_TRUE_SCRIPT, P2WSH_OP_TRUE, Harness, out  # noqa: E402
+from pooltools import COIN, OP_TRUE_SCRIPT, P2WSH_OP_TRUE, Harness, out
 
-from peercash.consensus.hashing import sha256  # noqa: E402
-from peercash.consensus.primitives import OutPoint, Tx, TxIn, TxOut  # noqa: E402
-from peercash.mempool.policy import fee_for  # noqa: E402
-from peercash.mempool.pool import AcceptResult, TxResult  # noqa: E402
-from peercash.mining.builder import coinbase_tx  # noqa: E402
+from peercash.consensus.hashing import sha256
+from peercash.consensus.primitives import OutPoint, Tx, TxIn, TxOut
+from peercash.mempool.policy import fee_for
+from peercash.mempool.pool import AcceptResult, TxResult
+from peercash.mining.builder import coinbase_tx
 
 
 @pytest.fixture

@@ -1,0 +1,1228 @@
+"""The transaction memory pool: acceptance in Core's order, the pool's indexes, block and reorg
+handling, size limit and expiry, replacement (full RBF), TRUC, packages and prioritisation.
+
+Layer 2 (mempool). Sees the chain only through a :class:`~peercash.mempool.chainview.ChainView`.
+Called by ``node.py`` (chain events), the RPC (sendrawtransaction, testmempoolaccept,
+submitpackage, getmempool*, prioritisetransaction, savemempool) and the p2p relay.
+
+Error contract: ``accept`` and ``accept_package`` never raise for a bad transaction; they return
+an :class:`AcceptResult` whose ``reject_reason`` is Core's exact string and whose ``result``
+(a :class:`TxResult`, Core's ``TxValidationResult``) tells relay what to do with the sender:
+``MISSING_INPUTS`` is an orphan candidate, ``CONSENSUS`` broke a consensus rule, the rest are
+policy. Programming errors (a wrong argument) raise.
+
+Concurrency contract: not thread-safe; one thread (the one that owns the chain, or under the
+node's chain lock) calls it. The script check (``chainview.verify_scripts``, or the
+``script_checker`` given to the constructor) is pure and may run in a worker.
+
+Replacement: full RBF, no signalling. ``peercash/mempool/cluster.py`` (the feerate-diagram rule)
+is not used yet: a replacement must pay a higher feerate than every transaction it directly
+conflicts with (Core's pre-cluster rule 6), plus Core's other rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import struct
+import time as _time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum, StrEnum
+from pathlib import Path
+
+from peercash.consensus.checks import check_transaction
+from peercash.consensus.contextual import SpentCoin, check_tx_inputs
+from peercash.consensus.errors import DecodeError, RuleError
+from peercash.consensus.primitives import Block, OutPoint, Tx, TxOut
+from peercash.consensus.script.errors import ScriptError
+from peercash.consensus.script.flags import (
+    MANDATORY_SCRIPT_VERIFY_FLAGS,
+    STANDARD_SCRIPT_VERIFY_FLAGS,
+)
+from peercash.consensus.script.sigops import transaction_sigop_cost
+
+from . import policy
+from .chainview import ChainView, verify_scripts
+from .policy import PolicyError, fee_for
+
+log = logging.getLogger("peercash.mempool")
+
+ScriptChecker = Callable[[Tx, Sequence[TxOut], int], list[tuple[int, ScriptError | None]]]
+
+MEMPOOL_DUMP_MAGIC = b"PCMEMPL\x00"
+MEMPOOL_DUMP_VERSION = 1
+ENTRY_OVERHEAD_BYTES = 256
+"""Estimated bookkeeping memory of one entry beyond its transaction (indexes, links)."""
+
+
+class TxResult(Enum):
+    """Core's ``TxValidationResult``: why a transaction was refused, for the caller to act on."""
+
+    VALID = "valid"
+    CONSENSUS = "consensus"
+    INPUTS_NOT_STANDARD = "inputs-not-standard"
+    NOT_STANDARD = "not-standard"
+    MISSING_INPUTS = "missing-inputs"
+    PREMATURE_SPEND = "premature-spend"
+    WITNESS_MUTATED = "witness-mutated"
+    WITNESS_STRIPPED = "witness-stripped"
+    CONFLICT = "conflict"
+    MEMPOOL_POLICY = "mempool-policy"
+    NO_MEMPOOL = "no-mempool"
+    RECONSIDERABLE = "reconsiderable"
+    UNKNOWN = "unknown"
+
+
+class Removal(StrEnum):
+    """Core's ``MemPoolRemovalReason`` names."""
+
+    EXPIRY = "expiry"
+    SIZELIMIT = "sizelimit"
+    REORG = "reorg"
+    BLOCK = "block"
+    CONFLICT = "conflict"
+    REPLACED = "replaced"
+
+
+class Reject(Exception):
+    """Internal: stop acceptance with this result and Core reject reason."""
+
+    def __init__(self, result: TxResult, reason: str, debug: str = "") -> None:
+        super().__init__(reason)
+        self.result = result
+        self.reason = reason
+        self.debug = debug
+
+
+@dataclass(slots=True)
+class AcceptResult:
+    """The outcome of offering one transaction (Core's ``MempoolAcceptResult``)."""
+
+    txid: bytes
+    wtxid: bytes
+    result: TxResult
+    reject_reason: str | None = None
+    debug: str = ""
+    fee: int | None = None
+    vsize: int | None = None
+    replaced: list[Tx] = field(default_factory=list)
+    already_in_pool: bool = False
+    effective_feerate: int | None = None
+    """sat/kvB the transaction was judged at (its own, or its package's)."""
+    effective_includes: list[bytes] = field(default_factory=list)
+    """wtxids whose fees and sizes made ``effective_feerate``."""
+
+    @property
+    def allowed(self) -> bool:
+        return self.result is TxResult.VALID
+
+    @property
+    def missing_inputs(self) -> bool:
+        """The p2p layer's cue to keep the transaction as an orphan."""
+        return self.result is TxResult.MISSING_INPUTS
+
+    @property
+    def reject_details(self) -> str:
+        """Core's ``TxValidationState::ToString``: the reason, then ", debug" if any."""
+        reason = self.reject_reason or ""
+        return f"{reason}, {self.debug}" if self.debug else reason
+
+
+@dataclass(slots=True)
+class PackageResult:
+    """The outcome of ``accept_package``: per-wtxid results and Core's ``package_msg``."""
+
+    package_msg: str
+    results: dict[bytes, AcceptResult]
+    replaced: list[Tx] = field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        return self.package_msg == "success"
+
+
+@dataclass(eq=False, slots=True)
+class MempoolEntry:
+    """One transaction in the pool with what acceptance learnt about it."""
+
+    tx: Tx
+    fee: int
+    vsize: int
+    """Sigop-adjusted virtual size (what fees are judged on)."""
+    weight: int
+    time: int
+    height: int
+    """The chain height when it entered."""
+    sigop_cost: int
+    spends_coinbase: bool
+    sequence: int
+    fee_delta: int = 0
+    parents: set[bytes] = field(default_factory=set)
+    children: set[bytes] = field(default_factory=set)
+    usage: int = 0
+
+    @property
+    def txid(self) -> bytes:
+        return self.tx.txid
+
+    @property
+    def modified_fee(self) -> int:
+        return self.fee + self.fee_delta
+
+
+@dataclass(slots=True)
+class _Work:
+    """Core's ``Workspace``: what one acceptance learns as it goes."""
+
+    tx: Tx
+    spent: list[TxOut] = field(default_factory=list)
+    coin_heights: list[int] = field(default_factory=list)
+    parents: set[bytes] = field(default_factory=set)
+    conflicts: set[bytes] = field(default_factory=set)
+    all_conflicts: set[bytes] = field(default_factory=set)
+    fee: int = 0
+    modified_fee: int = 0
+    vsize: int = 0
+    weight: int = 0
+    sigop_cost: int = 0
+    spends_coinbase: bool = False
+    sibling_eviction: bool = False
+
+
+class MemPool:
+    """Transactions waiting for a block, admitted by Core's default policy."""
+
+    def __init__(
+        self,
+        chain: ChainView,
+        *,
+        max_size_bytes: int = policy.DEFAULT_MAX_MEMPOOL_SIZE_MB * 1_000_000,
+        expiry_seconds: int = policy.DEFAULT_MEMPOOL_EXPIRY_HOURS * 3600,
+        min_relay_fee: int = policy.DEFAULT_MIN_RELAY_TX_FEE,
+        incremental_relay_fee: int = policy.DEFAULT_INCREMENTAL_RELAY_FEE,
+        dust_relay_fee: int = policy.DUST_RELAY_TX_FEE,
+        max_datacarrier_bytes: int | None = policy.MAX_OP_RETURN_RELAY,
+        permit_bare_multisig: bool = policy.DEFAULT_PERMIT_BAREMULTISIG,
+        bytes_per_sigop: int = policy.DEFAULT_BYTES_PER_SIGOP,
+        require_standard: bool = True,
+        cluster_limit: int = policy.DEFAULT_CLUSTER_LIMIT,
+        cluster_size_limit_kvb: int = policy.DEFAULT_CLUSTER_SIZE_LIMIT_KVB,
+        clock: Callable[[], float] = _time.time,
+        script_checker: ScriptChecker = verify_scripts,
+    ) -> None:
+        """All fee rates are sat/kvB (``-minrelaytxfee=0.00000100`` BTC/kvB is 100)."""
+        self.chain = chain
+        self.max_size_bytes = max_size_bytes
+        self.expiry_seconds = expiry_seconds
+        self.min_relay_fee = min_relay_fee
+        self.incremental_relay_fee = incremental_relay_fee
+        self.dust_relay_fee = dust_relay_fee
+        self.max_datacarrier_bytes = max_datacarrier_bytes
+        self.permit_bare_multisig = permit_bare_multisig
+        self.bytes_per_sigop = bytes_per_sigop
+        self.require_standard = require_standard
+        self.cluster_limit = cluster_limit
+        self.cluster_size_limit_kvb = cluster_size_limit_kvb
+        self.clock = clock
+        self.script_checker = script_checker
+
+        self.entries: dict[bytes, MempoolEntry] = {}
+        self.by_wtxid: dict[bytes, bytes] = {}
+        self.spenders: dict[tuple[bytes, int], bytes] = {}
+        self.deltas: dict[bytes, int] = {}
+        self.total_vsize = 0
+        self.total_fee = 0
+        self.usage = 0
+        self.loaded = False
+        self.on_added: list[Callable[[MempoolEntry], None]] = []
+        self.on_removed: list[Callable[[Tx, Removal], None]] = []
+        self._sequence = 0
+        self._rolling_min_fee = 0.0
+        self._last_rolling_update = 0.0
+        self._block_since_bump = False
+        self._quiet = False
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def contains(self, txid: bytes) -> bool:
+        return txid in self.entries
+
+    def contains_wtxid(self, wtxid: bytes) -> bool:
+        return wtxid in self.by_wtxid
+
+    def get(self, txid: bytes) -> Tx | None:
+        e = self.entries.get(txid)
+        return e.tx if e is not None else None
+
+    def get_by_wtxid(self, wtxid: bytes) -> Tx | None:
+        txid = self.by_wtxid.get(wtxid)
+        return self.entries[txid].tx if txid is not None else None
+
+    def entry(self, txid: bytes) -> MempoolEntry | None:
+        return self.entries.get(txid)
+
+    def spender(self, outpoint: OutPoint) -> bytes | None:
+        """The txid of the pool transaction spending ``outpoint`` (gettxspendingprevout)."""
+        return self.spenders.get((outpoint.txid, outpoint.index))
+
+    def txids(self) -> list[bytes]:
+        """Every txid, oldest entry first."""
+        return [e.txid for e in sorted(self.entries.values(), key=lambda e: e.sequence)]
+
+    def ancestors(self, txid: bytes) -> set[bytes]:
+        """Every in-pool ancestor of ``txid`` (not itself)."""
+        return self._walk(self.entries[txid].parents, lambda e: e.parents)
+
+    def descendants(self, txid: bytes) -> set[bytes]:
+        """Every in-pool descendant of ``txid`` (not itself)."""
+        return self._walk(self.entries[txid].children, lambda e: e.children)
+
+    def _walk(
+        self, start: Iterable[bytes], step: Callable[[MempoolEntry], set[bytes]]
+    ) -> set[bytes]:
+        seen: set[bytes] = set()
+        todo = list(start)
+        while todo:
+            t = todo.pop()
+            if t in seen:
+                continue
+            seen.add(t)
+            todo.extend(step(self.entries[t]))
+        return seen
+
+    def min_fee(self) -> int:
+        """Core's ``GetMinFee``: the rolling minimum feerate (sat/kvB) trimming raised, decaying
+        with a 12-hour half-life (faster while the pool is small) once a block has arrived."""
+        if not self._block_since_bump or self._rolling_min_fee == 0:
+            return round(self._rolling_min_fee)
+        now = self.clock()
+        if now > self._last_rolling_update + 10:
+            halflife = float(policy.ROLLING_FEE_HALFLIFE)
+            if self.usage < self.max_size_bytes / 4:
+                halflife /= 4
+            elif self.usage < self.max_size_bytes / 2:
+                halflife /= 2
+            self._rolling_min_fee /= 2.0 ** ((now - self._last_rolling_update) / halflife)
+            self._last_rolling_update = now
+            if self._rolling_min_fee < self.incremental_relay_fee / 2:
+                self._rolling_min_fee = 0.0
+                return 0
+        return max(round(self._rolling_min_fee), self.incremental_relay_fee)
+
+    def info(self) -> dict[str, object]:
+        """getmempoolinfo's fields; fee rates in sat/kvB and fees in satoshis (the RPC converts
+        them to BTC)."""
+        return {
+            "loaded": self.loaded,
+            "size": len(self.entries),
+            "bytes": self.total_vsize,
+            "usage": self.usage,
+            "total_fee": self.total_fee,
+            "maxmempool": self.max_size_bytes,
+            "mempoolminfee": max(self.min_fee(), self.min_relay_fee),
+            "minrelaytxfee": self.min_relay_fee,
+            "incrementalrelayfee": self.incremental_relay_fee,
+            "unbroadcastcount": 0,
+            "fullrbf": True,
+            "permitbaremultisig": self.permit_bare_multisig,
+            "maxdatacarriersize": self.max_datacarrier_bytes or 0,
+        }
+
+    def entry_info(self, txid: bytes) -> dict[str, object]:
+        """getmempoolentry's fields (fees in satoshis under ``fees``); KeyError if absent."""
+        e = self.entries[txid]
+        anc = self.ancestors(txid)
+        desc = self.descendants(txid)
+        anc_entries = [self.entries[t] for t in anc]
+        desc_entries = [self.entries[t] for t in desc]
+        return {
+            "vsize": e.vsize,
+            "weight": e.weight,
+            "time": e.time,
+            "height": e.height,
+            "descendantcount": len(desc) + 1,
+            "descendantsize": e.vsize + sum(d.vsize for d in desc_entries),
+            "ancestorcount": len(anc) + 1,
+            "ancestorsize": e.vsize + sum(a.vsize for a in anc_entries),
+            "wtxid": e.tx.wtxid_hex,
+            "fees": {
+                "base": e.fee,
+                "modified": e.modified_fee,
+                "ancestor": e.modified_fee + sum(a.modified_fee for a in anc_entries),
+                "descendant": e.modified_fee + sum(d.modified_fee for d in desc_entries),
+            },
+            "depends": sorted(p[::-1].hex() for p in e.parents),
+            "spentby": sorted(c[::-1].hex() for c in e.children),
+            "bip125-replaceable": True,
+            "unbroadcast": False,
+        }
+
+    # -- acceptance -------------------------------------------------------------------------
+
+    def accept(
+        self,
+        tx: Tx,
+        *,
+        bypass_limits: bool = False,
+        test_accept: bool = False,
+        allow_replacement: bool = True,
+        accept_time: int | None = None,
+    ) -> AcceptResult:
+        """Offer ``tx`` (Core's ``AcceptToMemoryPool``). ``bypass_limits``: from a disconnected
+        block (no fee floors, no size trimming of it). ``test_accept``: check only."""
+        try:
+            w = self._prechecks(tx, bypass_limits, allow_replacement, package_feerates=False)
+            self._check_ephemeral_spends(tx, w, in_package=())
+            self._policy_checks(w)
+            self._script_checks(w)
+        except Reject as r:
+            return AcceptResult(
+                tx.txid,
+                tx.wtxid,
+                r.result,
+                r.reason,
+                r.debug,
+                already_in_pool=r.reason == "txn-already-in-mempool",
+            )
+        rate = _feerate(w.modified_fee, w.vsize)
+        result = AcceptResult(
+            tx.txid,
+            tx.wtxid,
+            TxResult.VALID,
+            fee=w.fee,
+            vsize=w.vsize,
+            effective_feerate=rate,
+            effective_includes=[tx.wtxid],
+        )
+        if test_accept:
+            return result
+        result.replaced = self._finalize(w, accept_time)
+        if not bypass_limits:
+            self.trim_to_size()
+            if tx.txid not in self.entries:
+                return AcceptResult(tx.txid, tx.wtxid, TxResult.MEMPOOL_POLICY, "mempool full", "")
+        return result
+
+    def _reject(self, result: TxResult, reason: str, debug: str = "") -> Reject:
+        return Reject(result, reason, debug)
+
+    def _prechecks(
+        self, tx: Tx, bypass_limits: bool, allow_replacement: bool, *, package_feerates: bool
+    ) -> _Work:
+        """Core's ``MemPoolAccept::PreChecks``, in its order."""
+        chain = self.chain
+        txid = tx.txid
+        try:
+            check_transaction(tx)
+        except RuleError as e:
+            raise self._reject(TxResult.CONSENSUS, e.code, e.reason) from None
+        if tx.is_coinbase():
+            raise self._reject(TxResult.CONSENSUS, "coinbase")
+        if self.require_standard:
+            try:
+                policy.check_standard_tx(
+                    tx,
+                    max_datacarrier_bytes=self.max_datacarrier_bytes,
+                    permit_bare_multisig=self.permit_bare_multisig,
+                    dust_relay_fee=self.dust_relay_fee,
+                )
+                policy.check_nonwitness_size(tx)
+            except PolicyError as e:
+                raise self._reject(TxResult.NOT_STANDARD, e.code, e.reason) from None
+        if not chain.is_final(tx):
+            raise self._reject(TxResult.PREMATURE_SPEND, "non-final")
+        if tx.wtxid in self.by_wtxid:
+            raise self._reject(TxResult.CONFLICT, "txn-already-in-mempool")
+        if txid in self.entries:
+            raise self._reject(TxResult.CONFLICT, "txn-same-nonwitness-data-in-mempool")
+
+        w = _Work(tx)
+        for txin in tx.inputs:
+            spender = self.spenders.get((txin.prevout.txid, txin.prevout.index))
+            if spender is not None:
+                if not allow_replacement:
+                    raise self._reject(TxResult.MEMPOOL_POLICY, "txn-mempool-conflict")
+                w.conflicts.add(spender)
+
+        next_height = chain.tip_height + 1
+        coins: list[SpentCoin | None] = []
+        for txin in tx.inputs:
+            p = txin.prevout
+            parent = self.entries.get(p.txid)
+            if parent is not None:
+                if p.index < len(parent.tx.outputs):
+                    coins.append(SpentCoin(parent.tx.outputs[p.index], next_height, False))
+                    w.parents.add(p.txid)
+                else:
+                    coins.append(None)
+                continue
+            coins.append(chain.get_coin(p.txid, p.index))
+        if any(c is None for c in coins):
+            for i in range(len(tx.outputs)):
+                if chain.get_coin(txid, i) is not None:
+                    raise self._reject(TxResult.CONFLICT, "txn-already-known")
+            raise self._reject(TxResult.MISSING_INPUTS, "bad-txns-inputs-missingorspent")
+        spent_coins: list[SpentCoin] = [c for c in coins if c is not None]
+        w.spent = [c.txout for c in spent_coins]
+        w.coin_heights = [c.height for c in spent_coins]
+        w.spends_coinbase = any(c.coinbase for c in spent_coins)
+
+        if not chain.sequence_locks_ok(tx, w.coin_heights):
+            raise self._reject(TxResult.PREMATURE_SPEND, "non-BIP68-final")
+        try:
+            w.fee = check_tx_inputs(tx, spent_coins, next_height, chain.coinbase_maturity)
+        except RuleError as e:
+            kind = (
+                TxResult.PREMATURE_SPEND
+                if e.code == "bad-txns-premature-spend-of-coinbase"
+                else TxResult.CONSENSUS
+            )
+            raise self._reject(kind, e.code, e.reason) from None
+        w.modified_fee = w.fee + self.deltas.get(txid, 0)
+
+        if self.require_standard:
+            try:
+                policy.check_inputs_standard(tx, w.spent)
+            except PolicyError as e:
+                raise self._reject(TxResult.INPUTS_NOT_STANDARD, e.code, e.reason) from None
+            try:
+                policy.check_witness_standard(tx, w.spent)
+            except PolicyError as e:
+                raise self._reject(TxResult.WITNESS_MUTATED, e.code, e.reason) from None
+
+        w.sigop_cost = transaction_sigop_cost(tx, w.spent, int(STANDARD_SCRIPT_VERIFY_FLAGS))
+        try:
+            policy.check_sigop_cost(w.sigop_cost)
+        except PolicyError as e:
+            raise self._reject(TxResult.NOT_STANDARD, e.code, e.reason) from None
+        w.weight = tx.weight()
+        w.vsize = policy.sigop_adjusted_vsize(w.weight, w.sigop_cost, self.bytes_per_sigop)
+
+        # Below the minimum relay feerate nothing enters on its own, not even in a package
+        # (a package child could be replaced away); TRUC transactions are the exception.
+        min_relay = fee_for(self.min_relay_fee, w.vsize)
+        if not bypass_limits and tx.version != policy.TRUC_VERSION and w.modified_fee < min_relay:
+            raise self._reject(
+                TxResult.MEMPOOL_POLICY,
+                "min relay fee not met",
+                f"{w.modified_fee} < {min_relay}",
+            )
+        if not bypass_limits and not package_feerates:
+            self._check_fee_rate(w.vsize, w.modified_fee)
+
+        try:
+            policy.check_ephemeral_fee(tx, w.fee, w.modified_fee, self.dust_relay_fee)
+        except PolicyError as e:
+            raise self._reject(TxResult.NOT_STANDARD, e.code, e.reason) from None
+        return w
+
+    def _check_fee_rate(self, vsize: int, modified_fee: int) -> None:
+        """Core's ``CheckFeeRate`` (reconsiderable: a package may pay for it)."""
+        reject_fee = fee_for(self.min_fee(), vsize)
+        if reject_fee > 0 and modified_fee < reject_fee:
+            raise self._reject(
+                TxResult.RECONSIDERABLE,
+                "mempool min fee not met",
+                f"{modified_fee} < {reject_fee}",
+            )
+        min_relay = fee_for(self.min_relay_fee, vsize)
+        if modified_fee < min_relay:
+            raise self._reject(
+                TxResult.RECONSIDERABLE, "min relay fee not met", f"{modified_fee} < {min_relay}"
+            )
+
+    def _check_ephemeral_spends(self, tx: Tx, w: _Work, in_package: Sequence[Tx]) -> None:
+        """Core's ``CheckEphemeralSpends``: every dust output of an unconfirmed parent must be
+        spent by this child ("missing-ephemeral-spends")."""
+        spent = {(i.prevout.txid, i.prevout.index) for i in tx.inputs}
+        parents: dict[bytes, Tx] = {}
+        for p in w.parents:
+            parents[p] = self.entries[p].tx
+        for ptx in in_package:
+            if ptx.txid in {i.prevout.txid for i in tx.inputs}:
+                parents[ptx.txid] = ptx
+        for ptxid, ptx in parents.items():
+            for index in policy.dust_outputs(ptx, self.dust_relay_fee):
+                if (ptxid, index) not in spent:
+                    raise self._reject(
+                        TxResult.MEMPOOL_POLICY,
+                        "missing-ephemeral-spends",
+                        f"tx {tx.txid_hex} (wtxid={tx.wtxid_hex}) did not spend parent's "
+                        f"ephemeral dust",
+                    )
+
+    def _policy_checks(self, w: _Work) -> None:
+        """TRUC rules, replacement rules and the cluster limit, on the pool as it stands."""
+        self._truc_checks(w)
+        if w.conflicts:
+            self._replacement_checks(w)
+        self._cluster_check(w)
+
+    def _truc_checks(self, w: _Work) -> None:
+        """Core's ``SingleTRUCChecks`` (BIP431); may turn a sibling into a conflict to evict."""
+        tx = w.tx
+        txid = tx.txid_hex
+        wtxid = tx.wtxid_hex
+        parents = [self.entries[p] for p in w.parents]
+        is_truc = tx.version == policy.TRUC_VERSION
+        for p in parents:
+            parent_truc = p.tx.version == policy.TRUC_VERSION
+            if parent_truc and not is_truc:
+                raise self._reject(
+                    TxResult.MEMPOOL_POLICY,
+                    "TRUC-violation",
+                    f"non-version=3 tx {txid} (wtxid={wtxid}) cannot spend from version=3 tx "
+                    f"{p.tx.txid_hex} (wtxid={p.tx.wtxid_hex})",
+                )
+            if is_truc and not parent_truc:
+                raise self._reject(
+                    TxResult.MEMPOOL_POLICY,
+                    "TRUC-violation",
+                    f"version=3 tx {txid} (wtxid={wtxid}) cannot spend from non-version=3 tx "
+                    f"{p.tx.txid_hex} (wtxid={p.tx.wtxid_hex})",
+                )
+        if not is_truc:
+            return
+        if w.vsize > policy.TRUC_MAX_VSIZE:
+            raise self._reject(
+                TxResult.MEMPOOL_POLICY,
+                "TRUC-violation",
+                f"version=3 tx {txid} (wtxid={wtxid}) is too big: {w.vsize} > "
+                f"{policy.TRUC_MAX_VSIZE} virtual bytes",
+            )
+        if not parents:
+            return
+        ancestors: set[bytes] = set(w.parents)
+        for ptxid in w.parents:
+            ancestors |= self.ancestors(ptxid)
+        if len(ancestors) + 1 > policy.TRUC_ANCESTOR_LIMIT:
+            raise self._reject(
+                TxResult.MEMPOOL_POLICY,
+                "TRUC-violation",
+                f"tx {txid} (wtxid={wtxid}) would have too many ancestors",
+            )
+        if w.vsize > policy.TRUC_CHILD_MAX_VSIZE:
+            raise self._reject(
+                TxResult.MEMPOOL_POLICY,
+                "TRUC-violation",
+                f"version=3 child tx {txid} (wtxid={wtxid}) is too big: {w.vsize} > "
+                f"{policy.TRUC_CHILD_MAX_VSIZE} virtual bytes",
+            )
+        parent = parents[0]
+        children = parent.children - w.conflicts
+        if len(children) + 2 > policy.TRUC_DESCENDANT_LIMIT:
+            sibling = next(iter(children))
+            if len(children) == 1 and not self.entries[sibling].children:
+                # Sibling eviction: the existing child is replaced under the RBF rules.
+                w.conflicts.add(sibling)
+                w.sibling_eviction = True
+                return
+            raise self._reject(
+                TxResult.MEMPOOL_POLICY,
+                "TRUC-violation",
+                f"tx {parent.tx.txid_hex} (wtxid={parent.tx.wtxid_hex}) would exceed "
+                f"descendant count limit",
+            )
+
+    def _replacement_checks(self, w: _Work) -> None:
+        """Core's RBF rules (full RBF): higher feerate than each direct conflict, at most 100
+        evictions, no spend of a conflict, no new unconfirmed inputs, more absolute fees, and
+        enough extra fees to pay for its own relay at the incremental relay feerate."""
+        tx = w.tx
+        txid_hex = tx.txid_hex
+        new_rate = (w.modified_fee, w.vsize)
+        for c in sorted(w.conflicts):
+            e = self.entries[c]
+            if new_rate[0] * e.vsize <= e.modified_fee * new_rate[1]:
+                raise self._reject(
+                    TxResult.MEMPOOL_POLICY,
+                    "insufficient fee",
+                    f"rejecting replacement {txid_hex}; new feerate "
+                    f"{_fmt_rate(_feerate(*new_rate))} <= old feerate "
+                    f"{_fmt_rate(_feerate(e.modified_fee, e.vsize))}",
+                )
+        all_conflicts: set[bytes] = set()
+        for c in w.conflicts:
+            all_conflicts.add(c)
+            all_conflicts |= self.descendants(c)
+            if len(all_conflicts) > policy.MAX_REPLACEMENT_CANDIDATES:
+                break
+        if len(all_conflicts) > policy.MAX_REPLACEMENT_CANDIDATES:
+            raise self._reject(
+                TxResult.MEMPOOL_POLICY,
+                "too many potential replacements",
+                f"rejecting replacement {txid_hex}; too many potential replacements "
+                f"({len(all_conflicts)} > {policy.MAX_REPLACEMENT_CANDIDATES})",
+            )
+        ancestors: set[bytes] = set(w.parents)
+        for p in w.parents:
+            ancestors |= self.ancestors(p)
+        for a in sorted(ancestors):
+            if a in all_conflicts:
+                raise self._reject(
+                    TxResult.CONSENSUS,
+                    "bad-txns-spends-conflicting-tx",
+                    f"{txid_hex} spends conflicting transaction {a[::-1].hex()}",
+                )
+        conflict_parents: set[bytes] = set()
+        for c in w.conflicts:
+            conflict_parents |= self.entries[c].parents
+        for p in sorted(w.parents):
+            if p not in conflict_parents:
+                raise self._reject(
+                    TxResult.MEMPOOL_POLICY,
+                    "replacement-adds-unconfirmed",
+                    f"replacement {txid_hex} adds unconfirmed input, idx 0",
+                )
+        conflicting_fees = sum(self.entries[c].modified_fee for c in all_conflicts)
+        if w.modified_fee < conflicting_fees:
+            raise self._reject(
+                TxResult.MEMPOOL_POLICY,
+                "insufficient fee",
+                f"rejecting replacement {txid_hex}, less fees than conflicting txs; "
+                f"{_fmt_btc(w.modified_fee)} < {_fmt_btc(conflicting_fees)}",
+            )
+        additional = w.modified_fee - conflicting_fees
+        needed = fee_for(self.incremental_relay_fee, w.vsize)
+        if additional < needed:
+            raise self._reject(
+                TxResult.MEMPOOL_POLICY,
+                "insufficient fee",
+                f"rejecting replacement {txid_hex}, not enough additional fees to relay; "
+                f"{_fmt_btc(additional)} < {_fmt_btc(needed)}",
+            )
+        w.all_conflicts = all_conflicts
+
+    def _cluster_check(self, w: _Work) -> None:
+        """Core 31's cluster limits: the cluster the transaction would join (its parents'
+        clusters, less what it replaces) holds at most 64 transactions and 101 kvB."""
+        removed = w.all_conflicts or set(w.conflicts)
+        count = 1
+        weight = w.vsize * 4
+        max_weight = self.cluster_size_limit_kvb * 1000 * 4
+        seen: set[bytes] = set()
+        todo = [p for p in w.parents if p not in removed]
+        while todo:
+            t = todo.pop()
+            if t in seen or t in removed:
+                continue
+            seen.add(t)
+            e = self.entries[t]
+            count += 1
+            weight += e.vsize * 4
+            if count > self.cluster_limit or weight > max_weight:
+                raise self._reject(TxResult.MEMPOOL_POLICY, "too-large-cluster")
+            todo.extend(e.parents)
+            todo.extend(e.children)
+        if weight > max_weight:
+            raise self._reject(TxResult.MEMPOOL_POLICY, "too-large-cluster")
+
+    def _script_checks(self, w: _Work) -> None:
+        """Core's ``PolicyScriptChecks``: every input under the standard flags. A failure is
+        "mempool-script-verify-flag-failed (<ScriptErrorString>)" as in Core 30; the result is
+        ``NOT_STANDARD`` when the input passes with the consensus flags alone, else
+        ``CONSENSUS`` (``WITNESS_STRIPPED`` for a witness-less spend of a witness program)."""
+        tx = w.tx
+        flags = int(STANDARD_SCRIPT_VERIFY_FLAGS) if self.require_standard else 0
+        flags |= self.chain.script_flags()
+        for index, err in self.script_checker(tx, w.spent, flags):
+            if err is None:
+                continue
+            mandatory = int(MANDATORY_SCRIPT_VERIFY_FLAGS) & flags
+            consensus_ok = all(
+                e is None for i, e in self.script_checker(tx, w.spent, mandatory) if i == index
+            )
+            if not tx.has_witness() and any(
+                policy.solver(s.script_pubkey)[0].name.startswith("WITNESS") for s in w.spent
+            ):
+                kind = TxResult.WITNESS_STRIPPED
+            else:
+                kind = TxResult.NOT_STANDARD if consensus_ok else TxResult.CONSENSUS
+            raise self._reject(
+                kind,
+                f"mempool-script-verify-flag-failed ({policy.script_error_text(err.value)})",
+                f"input {index} of {tx.txid_hex} (wtxid {tx.wtxid_hex}), spending "
+                f"{tx.inputs[index].prevout.txid_hex}:{tx.inputs[index].prevout.index}",
+            )
+
+    def _finalize(self, w: _Work, accept_time: int | None) -> list[Tx]:
+        """Core's ``Finalize``: evict what the transaction replaces, then add it."""
+        replaced: list[Tx] = []
+        doomed = w.all_conflicts or set(w.conflicts)
+        for t in sorted(doomed, key=lambda t: -self.entries[t].sequence):
+            if t in self.entries:
+                replaced.append(self.entries[t].tx)
+        self._remove_set(doomed, Removal.REPLACED)
+        now = int(self.clock()) if accept_time is None else accept_time
+        self._sequence += 1
+        tx = w.tx
+        e = MempoolEntry(
+            tx,
+            w.fee,
+            w.vsize,
+            w.weight,
+            now,
+            self.chain.tip_height,
+            w.sigop_cost,
+            w.spends_coinbase,
+            self._sequence,
+            self.deltas.get(tx.txid, 0),
+        )
+        e.usage = (
+            tx.total_size() * 2 + ENTRY_OVERHEAD_BYTES + 64 * (len(tx.inputs) + len(tx.outputs))
+        )
+        self._add_entry(e)
+        return replaced
+
+    def _add_entry(self, e: MempoolEntry) -> None:
+        tx = e.tx
+        txid = tx.txid
+        self.entries[txid] = e
+        self.by_wtxid[tx.wtxid] = txid
+        for txin in tx.inputs:
+            p = txin.prevout
+            self.spenders[(p.txid, p.index)] = txid
+            parent = self.entries.get(p.txid)
+            if parent is not None:
+                e.parents.add(p.txid)
+                parent.children.add(txid)
+        # A transaction returned by a reorg may already have children in the pool.
+        for i in range(len(tx.outputs)):
+            child = self.spenders.get((txid, i))
+            if child is not None and child in self.entries:
+                e.children.add(child)
+                self.entries[child].parents.add(txid)
+        self.total_vsize += e.vsize
+        self.total_fee += e.fee
+        self.usage += e.usage
+        if not self._quiet:
+            for f in self.on_added:
+                f(e)
+
+    # -- removal ----------------------------------------------------------------------------
+
+    def _remove_one(self, txid: bytes, reason: Removal) -> None:
+        e = self.entries.pop(txid)
+        tx = e.tx
+        del self.by_wtxid[tx.wtxid]
+        for txin in tx.inputs:
+            key = (txin.prevout.txid, txin.prevout.index)
+            if self.spenders.get(key) == txid:
+                del self.spenders[key]
+        for p in e.parents:
+            pe = self.entries.get(p)
+            if pe is not None:
+                pe.children.discard(txid)
+        for c in e.children:
+            ce = self.entries.get(c)
+            if ce is not None:
+                ce.parents.discard(txid)
+        self.total_vsize -= e.vsize
+        self.total_fee -= e.fee
+        self.usage -= e.usage
+        if not self._quiet:
+            for f in self.on_removed:
+                f(tx, reason)
+
+    def _remove_set(self, txids: Iterable[bytes], reason: Removal) -> None:
+        """Remove these transactions, children before parents."""
+        for t in sorted(txids, key=lambda t: -self.entries[t].sequence if t in self.entries else 0):
+            if t in self.entries:
+                self._remove_one(t, reason)
+
+    def remove_recursive(self, txid: bytes, reason: Removal) -> None:
+        """Remove ``txid`` and everything that spends it."""
+        if txid in self.entries:
+            self._remove_set({txid} | self.descendants(txid), reason)
+
+    def remove_for_block(self, block: Block) -> None:
+        """A block connected: drop its transactions ("block") and whatever in the pool spends
+        the same coins ("conflict"), with their descendants."""
+        for tx in block.txs[1:]:
+            if tx.txid in self.entries:
+                self._remove_one(tx.txid, Removal.BLOCK)
+        for tx in block.txs[1:]:
+            for txin in tx.inputs:
+                other = self.spenders.get((txin.prevout.txid, txin.prevout.index))
+                if other is not None and other != tx.txid:
+                    self.remove_recursive(other, Removal.CONFLICT)
+        self._block_since_bump = True
+        self._last_rolling_update = self.clock()
+
+    def add_after_reorg(self, txs: Sequence[Tx]) -> None:
+        """Transactions of disconnected blocks (oldest block first) come back, then every entry
+        that no longer fits the new tip (lock times, maturity, missing inputs) leaves with its
+        descendants ("reorg"), and the pool is trimmed to its size."""
+        for tx in txs:
+            if tx.is_coinbase() or tx.txid in self.entries:
+                continue
+            result = self.accept(tx, bypass_limits=True)
+            if not result.allowed:
+                log.debug("disconnected tx %s not returned: %s", tx.txid_hex, result.reject_reason)
+        self._remove_for_reorg()
+        self.trim_to_size()
+
+    def _remove_for_reorg(self) -> None:
+        chain = self.chain
+        next_height = chain.tip_height + 1
+        doomed: set[bytes] = set()
+        for txid in self.txids():
+            if txid in doomed:
+                continue
+            e = self.entries[txid]
+            tx = e.tx
+            ok = chain.is_final(tx)
+            heights: list[int] = []
+            if ok:
+                for txin in tx.inputs:
+                    p = txin.prevout
+                    parent = self.entries.get(p.txid)
+                    if parent is not None and p.index < len(parent.tx.outputs):
+                        heights.append(next_height)
+                        continue
+                    coin = chain.get_coin(p.txid, p.index)
+                    if coin is None:
+                        ok = False
+                        break
+                    if coin.coinbase and next_height - coin.height < chain.coinbase_maturity:
+                        ok = False
+                        break
+                    heights.append(coin.height)
+            if ok and not chain.sequence_locks_ok(tx, heights):
+                ok = False
+            if not ok:
+                doomed.add(txid)
+                doomed |= self.descendants(txid)
+        self._remove_set(doomed, Removal.REORG)
+
+    def expire(self, now: float | None = None) -> int:
+        """Drop transactions older than ``-mempoolexpiry`` with their descendants; how many."""
+        now = self.clock() if now is None else now
+        cutoff = now - self.expiry_seconds
+        doomed: set[bytes] = set()
+        for e in self.entries.values():
+            if e.time < cutoff:
+                doomed.add(e.txid)
+                doomed |= self.descendants(e.txid)
+        self._remove_set(doomed, Removal.EXPIRY)
+        return len(doomed)
+
+    def trim_to_size(self, limit: int | None = None) -> list[bytes]:
+        """Core's ``TrimToSize``: while over budget, evict the package (an entry and its
+        descendants) with the lowest descendant score and raise the rolling minimum fee to its
+        feerate plus the incremental relay fee. Returns the txids evicted.
+
+        The score is Core's pre-cluster one (the better of the entry's own feerate and its
+        descendant package's); cluster chunks will replace it."""
+        limit = self.max_size_bytes if limit is None else limit
+        evicted: list[bytes] = []
+        while self.usage > limit and self.entries:
+            worst: tuple[int, int, int] | None = None  # (fee, vsize, -sequence) of the score
+            worst_txid = b""
+            for txid, e in self.entries.items():
+                desc = self.descendants(txid)
+                fee = e.modified_fee + sum(self.entries[d].modified_fee for d in desc)
+                size = e.vsize + sum(self.entries[d].vsize for d in desc)
+                own = (e.modified_fee, e.vsize)
+                score = own if own[0] * size > fee * own[1] else (fee, size)
+                if worst is None or score[0] * worst[1] < worst[0] * score[1]:
+                    worst = (score[0], score[1], 0)
+                    worst_txid = txid
+            assert worst is not None
+            desc = self.descendants(worst_txid)
+            pkg_fee = self.entries[worst_txid].modified_fee + sum(
+                self.entries[d].modified_fee for d in desc
+            )
+            pkg_size = self.entries[worst_txid].vsize + sum(self.entries[d].vsize for d in desc)
+            removed_rate = _feerate(pkg_fee, pkg_size) + self.incremental_relay_fee
+            if removed_rate > self._rolling_min_fee:
+                self._rolling_min_fee = float(removed_rate)
+                self._block_since_bump = False
+            doomed = {worst_txid} | desc
+            evicted.extend(doomed)
+            self._remove_set(doomed, Removal.SIZELIMIT)
+        return evicted
+
+    # -- prioritisation ---------------------------------------------------------------------
+
+    def prioritise(self, txid: bytes, fee_delta: int) -> None:
+        """Core's ``PrioritiseTransaction``: add ``fee_delta`` satoshis to the fee the pool judges
+        ``txid`` by (also before it arrives)."""
+        self.deltas[txid] = self.deltas.get(txid, 0) + fee_delta
+        e = self.entries.get(txid)
+        if e is not None:
+            e.fee_delta = self.deltas[txid]
+        if self.deltas[txid] == 0:
+            del self.deltas[txid]
+
+    def prioritised(self) -> dict[bytes, tuple[int, bool]]:
+        """getprioritisedtransactions: txid → (fee delta, in the pool)."""
+        return {t: (d, t in self.entries) for t, d in self.deltas.items()}
+
+    # -- packages ---------------------------------------------------------------------------
+
+    def accept_package(self, txs: Sequence[Tx], *, test_accept: bool = False) -> PackageResult:
+        """Core's ``ProcessNewPackage`` for a child with its unconfirmed parents (topologically
+        sorted, the child last). Each transaction is first tried alone; those refused only for
+        their fee are then judged together at the package feerate, so a child may pay for a
+        parent below the mempool minimum (and, for TRUC, below the minimum relay fee).
+
+        Package RBF is not supported: a package transaction that conflicts with the pool is
+        judged alone."""
+        well_formed = self._check_package_shape(txs)
+        if well_formed is not None:
+            return PackageResult(well_formed, {})
+        results: dict[bytes, AcceptResult] = {}
+        pending: list[Tx] = []
+        added: list[bytes] = []
+        self._quiet = True
+        try:
+            for tx in txs:
+                if tx.wtxid in self.by_wtxid or tx.txid in self.entries:
+                    results[tx.wtxid] = AcceptResult(
+                        tx.txid, tx.wtxid, TxResult.VALID, already_in_pool=True
+                    )
+                    continue
+                if pending:
+                    pending.append(tx)
+                    continue
+                r = self.accept(tx, test_accept=False)
+                if r.allowed:
+                    results[tx.wtxid] = r
+                    added.append(tx.txid)
+                elif r.result is TxResult.RECONSIDERABLE or (
+                    r.result is TxResult.MEMPOOL_POLICY
+                    and r.reject_reason == "min relay fee not met"
+                    and tx.version == policy.TRUC_VERSION
+                ):
+                    pending.append(tx)
+                    results[tx.wtxid] = r
+                else:
+                    results[tx.wtxid] = r
+                    self._rollback(added)
+                    return PackageResult("transaction failed", results)
+            if pending:
+                outcome = self._accept_subpackage(pending, results)
+                if outcome is not None:
+                    self._rollback(added)
+                    return PackageResult(outcome, results)
+                added.extend(t.txid for t in pending)
+            if test_accept:
+                self._rollback(added)
+                return PackageResult("success", results)
+        finally:
+            self._quiet = False
+        for t in added:
+            e = self.entries.get(t)
+            if e is not None:
+                for f in self.on_added:
+                    f(e)
+        self.trim_to_size()
+        return PackageResult("success", results)
+
+    def _rollback(self, txids: list[bytes]) -> None:
+        was = self._quiet
+        self._quiet = True
+        try:
+            self._remove_set([t for t in txids if t in self.entries], Removal.REPLACED)
+        finally:
+            self._quiet = was
+
+    def _accept_subpackage(self, txs: list[Tx], results: dict[bytes, AcceptResult]) -> str | None:
+        """Judge ``txs`` together at their package feerate; None on success, else package_msg.
+        Each is added tentatively (quietly) so the next sees its outputs."""
+        works: list[_Work] = []
+        added: list[bytes] = []
+        try:
+            for tx in txs:
+                w = self._prechecks(tx, False, False, package_feerates=True)
+                self._check_ephemeral_spends(tx, w, in_package=txs)
+                self._policy_checks(w)
+                self._script_checks(w)
+                works.append(w)
+                self._finalize(w, None)
+                added.append(tx.txid)
+        except Reject as r:
+            tx = txs[len(works)]
+            results[tx.wtxid] = AcceptResult(tx.txid, tx.wtxid, r.result, r.reason, r.debug)
+            self._rollback(added)
+            return "transaction failed"
+        fee = sum(w.modified_fee for w in works)
+        size = sum(w.vsize for w in works)
+        try:
+            self._check_fee_rate(size, fee)
+        except Reject as r:
+            for w in works:
+                results[w.tx.wtxid] = AcceptResult(
+                    w.tx.txid, w.tx.wtxid, TxResult.RECONSIDERABLE, r.reason, r.debug
+                )
+            self._rollback(added)
+            return "transaction failed"
+        rate = _feerate(fee, size)
+        for w in works:
+            results[w.tx.wtxid] = AcceptResult(
+                w.tx.txid,
+                w.tx.wtxid,
+                TxResult.VALID,
+                fee=w.fee,
+                vsize=w.vsize,
+                effective_feerate=rate,
+                effective_includes=[x.tx.wtxid for x in works],
+            )
+        return None
+
+    def _check_package_shape(self, txs: Sequence[Tx]) -> str | None:
+        """Core's ``IsWellFormedPackage`` and ``IsChildWithParents``."""
+        if len(txs) > 25:
+            return "package-too-many-transactions"
+        if sum(tx.weight() for tx in txs) > 404_000:
+            return "package-too-large"
+        seen: set[bytes] = set()
+        later = {tx.txid for tx in txs}
+        for tx in txs:
+            later.discard(tx.txid)
+            if any(i.prevout.txid in later for i in tx.inputs):
+                return "package-not-sorted"
+            seen.add(tx.txid)
+        spent: set[tuple[bytes, int]] = set()
+        for tx in txs:
+            for i in tx.inputs:
+                key = (i.prevout.txid, i.prevout.index)
+                if key in spent:
+                    return "conflict-in-package"
+                spent.add(key)
+        if len(txs) > 1:
+            child = txs[-1]
+            parents = {i.prevout.txid for i in child.inputs}
+            if any(tx.txid not in parents for tx in txs[:-1]):
+                return "package-not-child-with-parents"
+            ids = {tx.txid for tx in txs[:-1]}
+            for tx in txs[:-1]:
+                if any(i.prevout.txid in ids for i in tx.inputs):
+                    return "package-not-child-with-parents"
+        return None
+
+    # -- persistence ------------------------------------------------------------------------
+
+    def save(self, path: Path) -> int:
+        """Write the pool (transactions in entry order, their times and fee deltas, and the
+        deltas of absent transactions) to ``path`` atomically: a versioned file ending in a
+        SHA-256 checksum. Returns the number of transactions written."""
+        entries = sorted(self.entries.values(), key=lambda e: e.sequence)
+        parts = [MEMPOOL_DUMP_MAGIC, struct.pack("<II", MEMPOOL_DUMP_VERSION, len(entries))]
+        for e in entries:
+            raw = e.tx.serialize()
+            parts.append(struct.pack("<Iqq", len(raw), e.time, e.fee_delta))
+            parts.append(raw)
+        loose = {t: d for t, d in self.deltas.items() if t not in self.entries}
+        parts.append(struct.pack("<I", len(loose)))
+        for t, d in sorted(loose.items()):
+            parts.append(t + struct.pack("<q", d))
+        body = b"".join(parts)
+        data = body + hashlib.sha256(body).digest()
+        tmp = path.with_name(path.name + ".new")
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        return len(entries)
+
+    def load(self, path: Path) -> int:
+        """Read a file ``save`` wrote and offer its transactions again (expired ones skipped);
+        returns how many were accepted. A missing, damaged or unknown-version file is skipped
+        with a warning, never fatal. Marks the pool ``loaded`` either way."""
+        try:
+            accepted = self._load(path)
+        finally:
+            self.loaded = True
+        return accepted
+
+    def _load(self, path: Path) -> int:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return 0
+        except OSError as e:
+            log.warning("mempool file %s unreadable (%s): starting with an empty pool", path, e)
+            return 0
+        if len(data) < len(MEMPOOL_DUMP_MAGIC) + 8 + 32 or not data.startswith(MEMPOOL_DUMP_MAGIC):
+            log.warning("mempool file %s is not a mempool file: skipped", path)
+            return 0
+        body, digest = data[:-32], data[-32:]
+        if hashlib.sha256(body).digest() != digest:
+            log.warning("mempool file %s fails its checksum: skipped", path)
+            return 0
+        try:
+            version, count = struct.unpack_from("<II", body, len(MEMPOOL_DUMP_MAGIC))
+            if version != MEMPOOL_DUMP_VERSION:
+                log.warning("mempool file %s has unknown version %d: skipped", path, version)
+                return 0
+            pos = len(MEMPOOL_DUMP_MAGIC) + 8
+            items: list[tuple[Tx, int, int]] = []
+            for _ in range(count):
+                size, when, delta = struct.unpack_from("<Iqq", body, pos)
+                pos += 20
+                tx = Tx.parse(body[pos : pos + size])
+                pos += size
+                items.append((tx, when, delta))
+            (n_loose,) = struct.unpack_from("<I", body, pos)
+            pos += 4
+            loose: list[tuple[bytes, int]] = []
+            for _ in range(n_loose):
+                txid = body[pos : pos + 32]
+                (d,) = struct.unpack_from("<q", body, pos + 32)
+                pos += 40
+                loose.append((txid, d))
+            if pos != len(body):
+                raise DecodeError("trailing bytes")
+        except (struct.error, DecodeError) as e:
+            log.warning("mempool file %s is damaged (%s): skipped", path, e)
+            return 0
+        for txid, d in loose:
+            self.prioritise(txid, d)
+        now = self.clock()
+        accepted = 0
+        for tx, when, delta in items:
+            if delta:
+                self.prioritise(tx.txid, delta)
+            if when < now - self.expiry_seconds:
+                continue
+            if self.accept(tx, accept_time=when).allowed:
+                accepted += 1
+        return accepted
+
+
+def _feerate(fee: int, vsize: int) -> int:
+    """sat/kvB, rounded down as Core's ``CFeeRate(fee, size)``."""
+    return fee * 1000 // vsize if vsize > 0 else 0
+
+
+def _fmt_rate(sat_per_kvb: int) -> str:
+    """Core's ``CFeeRate::ToString``: "0.00001000 BTC/kvB"."""
+    return f"{sat_per_kvb // 100_000_000}.{sat_per_kvb % 100_000_000:08d} BTC/kvB"
+
+
+def _fmt_btc(sats: int) -> str:
+    """Core's ``FormatMoney``: BTC with 8 decimals, trailing zeros beyond two trimmed."""
+    sign = "-" if sats < 0 else ""
+    sats = abs(sats)
+    text = f"{sats // 100_000_000}.{sats % 100_000_000:08d}"
+    while text.endswith("0") and len(text.split(".")[1]) > 2:
+        text = text[:-1]
+    return sign + text
+
+
+__all__ = [
+    "AcceptResult",
+    "MemPool",
+    "MempoolEntry",
+    "PackageResult",
+    "Removal",
+    "TxResult",
+]

@@ -672,7 +672,7 @@ class _LocatorMessage(Message):
     locator: tuple[bytes, ...]
     hash_stop: bytes
 
-    def _check(self) -> None:
+    def __post_init__(self) -> None:
         _check_range("version", self.version, 0, 0xFFFFFFFF)
         _check_count("locator hashes", self.locator, MAX_LOCATOR_SZ)
         for h in self.locator:
@@ -689,15 +689,16 @@ class _LocatorMessage(Message):
             )
         )
 
-    @staticmethod
-    def _read(payload: bytes) -> tuple[int, tuple[bytes, ...], bytes]:
+    @classmethod
+    def decode(cls, payload: bytes) -> Self:
         r = Reader(payload)
         version = r.u32()
         n = r.count(32, MAX_LOCATOR_SZ)
         locator = tuple(_read_hash(r) for _ in range(n))
         hash_stop = _read_hash(r)
         r.expect_end()
-        return version, locator, hash_stop
+        # Both subclasses are dataclasses of exactly these three fields.
+        return cls(version, locator, hash_stop)  # type: ignore[call-arg]
 
 
 @dataclass(frozen=True, slots=True)
@@ -711,13 +712,6 @@ class GetHeaders(_LocatorMessage):
     locator: tuple[bytes, ...]
     hash_stop: bytes
 
-    def __post_init__(self) -> None:
-        self._check()
-
-    @classmethod
-    def decode(cls, payload: bytes) -> Self:
-        return cls(*cls._read(payload))
-
 
 @dataclass(frozen=True, slots=True)
 class GetBlocks(_LocatorMessage):
@@ -727,13 +721,6 @@ class GetBlocks(_LocatorMessage):
     version: int
     locator: tuple[bytes, ...]
     hash_stop: bytes
-
-    def __post_init__(self) -> None:
-        self._check()
-
-    @classmethod
-    def decode(cls, payload: bytes) -> Self:
-        return cls(*cls._read(payload))
 
 
 @dataclass(frozen=True, slots=True)

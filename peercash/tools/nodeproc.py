@@ -82,12 +82,7 @@ class NodeProcess:
 
     def start(self, *, wait: bool = True, timeout: float = 60.0) -> NodeProcess:
         self.datadir.mkdir(parents=True, exist_ok=True)
-        self.proc = subprocess.Popen(
-            peercash_command(*self.args()),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+        self.proc = self._spawn(peercash_command(*self.args()))
         if wait:
             try:
                 self.wait_ready(timeout)
@@ -95,6 +90,15 @@ class NodeProcess:
                 self.kill()
                 raise
         return self
+
+    def _spawn(self, command: list[str]) -> subprocess.Popen[bytes]:
+        """Start the process (a subclass may start it elsewhere, e.g. in a network namespace)."""
+        return subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Until ``uptime`` answers (not in warm-up); raises if the process dies first."""
@@ -180,17 +184,19 @@ class NodeProcess:
         elif auth:
             hdrs["Authorization"] = auth
         hdrs.update(headers or {})
-        req = urllib.request.Request(
-            f"http://127.0.0.1:{self.rpcport}{path}", data=data, headers=hdrs, method=method
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as r:
-                return r.status, r.read(), dict(r.headers)
-        except urllib.error.HTTPError as e:
-            return e.code, e.read(), dict(e.headers)
+        return self._request(method, path, data, hdrs, timeout)
 
     def get(self, path: str, timeout: float = 60.0) -> tuple[int, bytes, dict[str, str]]:
-        req = urllib.request.Request(f"http://127.0.0.1:{self.rpcport}{path}")
+        return self._request("GET", path, None, {}, timeout)
+
+    def _request(
+        self, method: str, path: str, data: bytes | None, headers: dict[str, str], timeout: float
+    ) -> tuple[int, bytes, dict[str, str]]:
+        """Send one HTTP request to the RPC port (a subclass may reach it another way, e.g.
+        inside a network namespace); (status, body, headers) for any status."""
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.rpcport}{path}", data=data, headers=headers, method=method
+        )
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
                 return r.status, r.read(), dict(r.headers)

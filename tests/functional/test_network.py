@@ -45,7 +45,7 @@ from typing import Any
 import pytest
 from framework import netns
 
-from peercash.tools.nodeproc import NodeProcess, free_port, peercash_command
+from peercash.tools.nodeproc import NodeProcess, free_port
 
 ADDRESS = "bcrt1qft5p2uhsdcdc3l2ua4ap5qqfg4pjaqlp250x7us7a8qqhrxrxfsqseac85"
 # The other half pays elsewhere: two halves mining in the same second to the same address would
@@ -140,21 +140,13 @@ class NamespacedNode(NodeProcess):
         super().__init__(datadir, **kwargs)
         self.ns = ns
 
-    def start(self, *, wait: bool = True, timeout: float = 60.0) -> NodeProcess:
-        self.datadir.mkdir(parents=True, exist_ok=True)
-        self.proc = self.ns.popen(
-            peercash_command(*self.args()),
+    def _spawn(self, command: list[str]) -> subprocess.Popen[bytes]:
+        return self.ns.popen(
+            command,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-        if wait:
-            try:
-                self.wait_ready(timeout)
-            except BaseException:
-                self.kill()
-                raise
-        return self
 
     def _request(
         self, method: str, path: str, data: bytes | None, headers: dict[str, str], timeout: float
@@ -167,33 +159,6 @@ class NamespacedNode(NodeProcess):
             return r.status, r.read(), dict(r.headers)
         finally:
             conn.close()
-
-    def post(
-        self,
-        body: bytes | str | Any,
-        *,
-        auth: str | None = None,
-        path: str = "/",
-        method: str = "POST",
-        timeout: float = 60.0,
-        headers: dict[str, str] | None = None,
-    ) -> tuple[int, bytes, dict[str, str]]:
-        if isinstance(body, str):
-            data: bytes | None = body.encode()
-        elif isinstance(body, bytes) or body is None:
-            data = body
-        else:
-            data = json.dumps(body).encode()
-        hdrs = {"Content-Type": "application/json"}
-        if auth is None:
-            hdrs["Authorization"] = self.auth_header()
-        elif auth:
-            hdrs["Authorization"] = auth
-        hdrs.update(headers or {})
-        return self._request(method, path, data, hdrs, timeout)
-
-    def get(self, path: str, timeout: float = 60.0) -> tuple[int, bytes, dict[str, str]]:
-        return self._request("GET", path, None, {}, timeout)
 
 
 class Network(contextlib.ExitStack):

@@ -10,20 +10,16 @@ No node here makes automatic outbound connections (``--connect``, or ``--connect
 from __future__ import annotations
 
 import asyncio
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from framework.p2p import P2PConnection
 
 from peercash.consensus.params import get_params
 from peercash.tools.nodeproc import NodeProcess, RpcCallError
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "p2p"))
-
-from rawpeer import RawPeer
 
 pytestmark = pytest.mark.slow
 MAGIC = get_params("regtest").magic
@@ -134,18 +130,18 @@ def test_two_nodes_connect_and_obey_the_connection_rpcs(tmp_path: Path) -> None:
 
 
 async def _refused(port: int) -> bool:
-    rp = await RawPeer(MAGIC).connect("127.0.0.1", port)
+    rp = await P2PConnection(MAGIC).connect("127.0.0.1", port)
     try:
-        return await rp.closed(3.0)
+        return await rp.wait_closed(3.0)
     finally:
         rp.close()
 
 
 async def _accepted(port: int) -> bool:
-    rp = await RawPeer(MAGIC).connect("127.0.0.1", port)
+    rp = await P2PConnection(MAGIC).connect("127.0.0.1", port)
     try:
-        await rp.handshake()
-        return await rp.ping()
+        await rp.handshake(timeout=5.0)
+        return await rp.ping(5.0)
     finally:
         rp.close()
 

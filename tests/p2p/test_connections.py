@@ -14,7 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from conntools import MAGIC, Recorder, manager, run, until
-from rawpeer import RawPeer, frame_bytes, version_message
+from framework.p2p import P2PConnection, frame_bytes, version_message
 
 from peercash.p2p import messages as m
 from peercash.p2p.addrman import AddrMan
@@ -26,10 +26,10 @@ from peercash.p2p.peer import ConnType, Peer, PeerTimeouts
 LOOPBACK = NetAddress.ipv4("127.0.0.1", 0)
 
 
-async def raw(cm: ConnectionManager, **kw: int) -> RawPeer:
+async def raw(cm: ConnectionManager, **kw: int) -> P2PConnection:
     port = cm.listen_port
     assert port is not None
-    return await RawPeer(MAGIC).connect("127.0.0.1", port, **kw)
+    return await P2PConnection(MAGIC).connect("127.0.0.1", port, **kw)
 
 
 def only_peer(cm: ConnectionManager) -> Peer:
@@ -38,11 +38,11 @@ def only_peer(cm: ConnectionManager) -> Peer:
     return peers[0]
 
 
-async def closed_peer(cm: ConnectionManager, rp: RawPeer, peer: Peer | None = None) -> Peer:
+async def closed_peer(cm: ConnectionManager, rp: P2PConnection, peer: Peer | None = None) -> Peer:
     """The node-side peer of ``rp`` (``peer`` when already known), after ``rp`` saw the
     connection close."""
     peer = peer or only_peer(cm)
-    assert await rp.closed(5.0), "the node did not close the connection"
+    assert await rp.wait_closed(5.0), "the node did not close the connection"
     await until(lambda: peer.closed)
     return peer
 
@@ -95,16 +95,15 @@ def test_self_connection_is_detected() -> None:
 def test_outbound_peer_without_services_is_dropped() -> None:
     async def body() -> None:
         async with manager() as cm:
-            server_peer: list[RawPeer] = []
+            server_peer: list[P2PConnection] = []
 
-            async def serve(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-                rp = RawPeer.from_streams(MAGIC, r, w)
+            async def serve(rp: P2PConnection) -> None:
                 server_peer.append(rp)
                 await rp.wait_for(m.Version)
                 await rp.send(version_message(services=m.NODE_NETWORK))  # no witness
-                await rp.closed()
+                await rp.wait_closed()
 
-            server = await asyncio.start_server(serve, "127.0.0.1", 0)
+            server = await P2PConnection.listen(serve, "127.0.0.1", 0, magic=MAGIC)
             port = server.sockets[0].getsockname()[1]
             try:
                 peer = await cm.connect_to(
@@ -145,15 +144,15 @@ def test_bad_magic_disconnects_without_discouraging() -> None:
     async def body() -> None:
         async with manager() as cm:
             rp = await raw(cm)
-            await rp.handshake()
+            await rp.handshake(timeout=5.0)
             await rp.send_raw(frame_bytes(bytes.fromhex("f9beb4d9"), b"ping", bytes(8)))
             peer = await closed_peer(cm, rp)
             assert peer.disconnect_reason == "header error: wrong network magic f9beb4d9"
             assert [e.action for e in peer.history] == ["disconnected"]
             assert not cm.banman.is_discouraged(LOOPBACK)
             rp2 = await raw(cm)
-            await rp2.handshake()
-            assert await rp2.ping()
+            await rp2.handshake(timeout=5.0)
+            assert await rp2.ping(5.0)
             assert not only_peer(cm).prefer_evict
 
     run(body())
@@ -185,9 +184,9 @@ def test_bad_checksum_is_dropped_and_the_connection_kept() -> None:
     async def body() -> None:
         async with manager() as cm:
             rp = await raw(cm)
-            await rp.handshake()
+            await rp.handshake(timeout=5.0)
             await rp.send_frame(b"ping", bytes(8), check=b"\xff\xff\xff\xff")
-            assert await rp.ping()
+            assert await rp.ping(5.0)
             peer = only_peer(cm)
             assert not peer.is_closing and not cm.banman.is_discouraged(LOOPBACK)
             assert peer.bytes_recv_per_msg["*other*"] == 24 + 8
@@ -199,7 +198,7 @@ def test_oversized_length_disconnects_without_discouraging() -> None:
     async def body() -> None:
         async with manager() as cm:
             rp = await raw(cm)
-            await rp.handshake()
+            await rp.handshake(timeout=5.0)
             await rp.send_raw(frame_bytes(MAGIC, b"block", b"", length=4_000_001))
             peer = await closed_peer(cm, rp)
             assert peer.disconnect_reason == (
@@ -214,10 +213,10 @@ def test_truncated_payload_is_dropped_and_a_split_frame_waits() -> None:
     async def body() -> None:
         async with manager() as cm:
             rp = await raw(cm)
-            await rp.handshake()
+            await rp.handshake(timeout=5.0)
             # A ping whose header says 4 bytes: the payload is no 8-byte nonce.
             await rp.send_frame(b"ping", bytes(4))
-            assert await rp.ping()
+            assert await rp.ping(5.0)
             peer = only_peer(cm)
             assert [(e.reason, e.action) for e in peer.history] == [
                 ("malformed ping message (4 bytes): need 8 bytes at offset 0, have 4", "dropped")
@@ -239,9 +238,9 @@ def test_version_twice_and_messages_before_version_are_ignored() -> None:
             rp = await raw(cm)
             await rp.send(m.Ping(1))  # before version: ignored
             await rp.send(m.GetAddr())
-            await rp.handshake()
+            await rp.handshake(timeout=5.0)
             await rp.send(version_message())  # a second version: ignored
-            assert await rp.ping()
+            assert await rp.ping(5.0)
             pongs = [x for x in rp.received if isinstance(x, m.Pong)]
             assert len(pongs) == 1  # only the one after the handshake
             assert not only_peer(cm).is_closing
@@ -265,7 +264,7 @@ def test_feature_negotiation_after_verack_disconnects() -> None:
     async def body() -> None:
         async with manager() as cm:
             rp = await raw(cm)
-            await rp.handshake()
+            await rp.handshake(timeout=5.0)
             await rp.send(m.WtxidRelay())
             peer = await closed_peer(cm, rp)
             assert peer.disconnect_reason == "wtxidrelay received after verack"
@@ -278,7 +277,7 @@ def test_oversized_counts_cost_what_core_charges() -> None:
     async def body() -> None:
         async with manager() as cm:
             rp = await raw(cm)
-            await rp.handshake()
+            await rp.handshake(timeout=5.0)
             # 102 locator hashes: disconnected, not discouraged.
             payload = (70016).to_bytes(4, "little") + bytes([102]) + bytes(32 * 103)
             await rp.send_frame(b"getheaders", payload)
@@ -287,7 +286,7 @@ def test_oversized_counts_cost_what_core_charges() -> None:
             assert not cm.banman.is_discouraged(LOOPBACK)
             # 1,001 addresses: misbehaviour, discouraged.
             rp = await raw(cm)
-            await rp.handshake()
+            await rp.handshake(timeout=5.0)
             await rp.send_frame(b"addr", b"\xfd\xe9\x03" + bytes(30 * 1001))
             peer = await closed_peer(cm, rp)
             assert peer.disconnect_reason == "addr message size = 1001"
@@ -295,8 +294,8 @@ def test_oversized_counts_cost_what_core_charges() -> None:
             assert cm.banman.is_discouraged(LOOPBACK)
             # A discouraged address may still connect while inbound slots are free.
             rp2 = await raw(cm)
-            await rp2.handshake()
-            assert await rp2.ping()
+            await rp2.handshake(timeout=5.0)
+            assert await rp2.ping(5.0)
             assert only_peer(cm).prefer_evict
 
     run(body())
@@ -336,7 +335,7 @@ def test_ping_timeout() -> None:
     async def body() -> None:
         async with manager(timeouts=PeerTimeouts(ping_timeout=0.4)) as cm:
             rp = await raw(cm)
-            await rp.handshake()
+            await rp.handshake(timeout=5.0)
             ping = await rp.wait_for(m.Ping)  # never answered
             assert isinstance(ping, m.Ping) and ping.nonce != 0
             peer = await closed_peer(cm, rp)
@@ -354,7 +353,8 @@ def test_a_peer_that_does_not_read_is_disconnected_at_the_send_limit() -> None:
         limit = 1_000_000
         async with manager(max_send_buffer=limit) as cm:
             rp = await raw(cm, rcvbuf=4096)
-            await rp.handshake()
+            await rp.handshake(timeout=5.0)
+            rp.stop_reading()
             peer = only_peer(cm)
             big = m.Inv(tuple(m.InvItem(m.InvType.MSG_TX, os.urandom(32)) for _ in range(20000)))
             size = len(big.encode()) + 24
@@ -378,7 +378,7 @@ def test_handler_back_pressure_stops_reading_from_the_socket() -> None:
     async def body() -> None:
         async with manager(max_receive_buffer=20_000) as cm:
             rp = await raw(cm)
-            await rp.handshake()
+            await rp.handshake(timeout=5.0)
             peer = only_peer(cm)
             peer.pause_processing()
             for i in range(2000):  # 64 KB of pings, none answered while held
@@ -405,7 +405,7 @@ def test_take_queued_takes_only_the_next_well_formed_message_of_its_kind() -> No
         rec = Recorder()
         async with manager(rec) as cm:
             rp = await raw(cm)
-            await rp.handshake()
+            await rp.handshake(timeout=5.0)
             peer = only_peer(cm)
             await until(lambda: peer.handshake_done, what="its verack handled")
             peer.pause_processing()
@@ -445,7 +445,7 @@ def test_banned_address_is_refused_at_connect() -> None:
         bans.ban(NetAddress.ipv4("127.0.0.1", 0), reason="test")
         async with manager(banman=bans) as cm:
             rp = await raw(cm)
-            assert await rp.closed(2.0)
+            assert await rp.wait_closed(2.0)
             assert cm.peers() == []
 
     run(body())
@@ -458,12 +458,12 @@ def test_inbound_slots_full_refuses_when_every_peer_is_protected() -> None:
             assert cm.max_inbound == 2
             peers = [await raw(cm) for _ in range(2)]
             for rp in peers:
-                await rp.handshake()
+                await rp.handshake(timeout=5.0)
             third = await raw(cm)
             # Two candidates are all protected (4 by network group alone): no one is evicted.
-            assert await third.closed(2.0)
+            assert await third.wait_closed(2.0)
             for rp in peers:
-                assert await rp.ping()
+                assert await rp.ping(5.0)
 
     run(body())
 
@@ -475,12 +475,12 @@ def test_inbound_eviction_makes_room() -> None:
             assert cm.max_inbound == 24
             peers = [await raw(cm) for _ in range(24)]
             for rp in peers:
-                await rp.handshake()
+                await rp.handshake(timeout=5.0)
             await until(lambda: len(cm.connected_peers()) == 24)
             before = cm.peers()
             newcomer = await raw(cm)
-            await newcomer.handshake()
-            assert await newcomer.ping()
+            await newcomer.handshake(timeout=5.0)
+            assert await newcomer.ping(5.0)
             await until(lambda: any(p.closed for p in before), what="one evicted")
             evicted = [p for p in before if p.closed]
             assert len(evicted) == 1
@@ -526,7 +526,7 @@ def test_addresses_go_into_the_address_manager_and_getaddr_is_answered_once() ->
         assert book.add(known, NetAddress.ipv4("1.2.3.4", 8333)) == 10
         async with manager(addrman=book) as cm:
             rp = await raw(cm)
-            await rp.handshake()
+            await rp.handshake(timeout=5.0)
             fresh = tuple(
                 TimedAddress(
                     now - 60, m.NODE_NETWORK | m.NODE_WITNESS, NetAddress.ipv4(f"8.{i}.1.1", 8333)
@@ -534,7 +534,7 @@ def test_addresses_go_into_the_address_manager_and_getaddr_is_answered_once() ->
                 for i in range(5)
             )
             await rp.send(m.AddrV2(fresh))
-            assert await rp.ping()
+            assert await rp.ping(5.0)
             # A new peer has one token: one address is processed, four are rate-limited.
             peer = only_peer(cm)
             assert peer.addr_limiter is not None
@@ -545,7 +545,7 @@ def test_addresses_go_into_the_address_manager_and_getaddr_is_answered_once() ->
             assert isinstance(answer, m.AddrV2) and len(answer.addresses) == 2  # 23% of 11
             count = len(rp.received)
             await rp.send(m.GetAddr())  # the second is ignored
-            assert await rp.ping()
+            assert await rp.ping(5.0)
             assert not [x for x in rp.received[count:] if isinstance(x, m.AddrV2 | m.Addr)]
 
     run(body())
@@ -559,16 +559,15 @@ def test_manual_peer_misbehaving_is_noted_not_punished_and_rpc_sees_it() -> None
         from peercash.rpc.net import peer_info
 
         async with manager() as cm:
-            served: list[RawPeer] = []
+            served: list[P2PConnection] = []
 
-            async def serve(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-                rp = RawPeer.from_streams(MAGIC, r, w)
+            async def serve(rp: P2PConnection) -> None:
                 served.append(rp)
-                await rp.answer_handshake()
+                await rp.answer_handshake(timeout=5.0)
                 await rp.send_frame(b"inv", b"\xfd\x51\xc3" + bytes(36))  # 50,001 items
-                await rp.closed(10.0)
+                await rp.wait_closed(10.0)
 
-            server = await asyncio.start_server(serve, "127.0.0.1", 0)
+            server = await P2PConnection.listen(serve, "127.0.0.1", 0, magic=MAGIC)
             port = server.sockets[0].getsockname()[1]
             try:
                 peer = await cm.connect_to(f"127.0.0.1:{port}", ConnType.MANUAL)

@@ -24,7 +24,7 @@ from peercash.rpc import mining
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conntools import MAGIC, options, until
-from rawpeer import RawPeer
+from framework.p2p import P2PConnection
 from synctools import NOW, Facade, copy_chain, mine_template
 
 
@@ -110,14 +110,14 @@ def test_pings_answered_while_a_block_validates(template: Path, tmp_path: Path) 
             return real_accept(block, **kw)
 
         b.chain.accept_block = accept_slowly  # type: ignore[method-assign]
-        rp = RawPeer(MAGIC)
+        rp = P2PConnection(MAGIC)
         try:
             await b.cm.connect_to(f"127.0.0.1:{a.cm.listen_port}", ConnType.OUTBOUND_FULL_RELAY)
             await rp.connect("127.0.0.1", b.cm.listen_port or 0)
-            await rp.handshake()
+            await rp.handshake(timeout=5.0)
             await asyncio.wait_for(slow.wait(), 10)
             started = time.perf_counter()
-            assert await rp.ping()
+            assert await rp.ping(5.0)
             answered = time.perf_counter() - started
             print(f"pong after {answered * 1000:.0f} ms while a block validated")
             assert answered < 0.5

@@ -28,7 +28,8 @@ Pieces:
   subnet)`` for a veth pair with 10.200.SUBNET.1/.2 that exist only inside those namespaces,
   ``Veth.set_up(False)`` for a partition, ``cleanup_stale()``.
 - ``framework.p2p`` — ``P2PConnection``, a raw-bytes peer for any node's P2P port (chosen or
-  broken handshake, any frame or bytes, stop reading, how and when the node closed it).
+  broken handshake, any frame or bytes, stop reading, how and when the node closed it), also
+  on the accepting side: ``P2PConnection.listen`` serves the connections a node opens.
 - ``framework.util`` — ``wait_until(predicate, timeout, interval, what)`` (raises
   ``TimeoutError`` naming ``what``), ``process_rss(pid)``, ``tree_rss(pid)``, ``tail(path)``.
 - Real peercash nodes are ``peercash.tools.nodeproc.NodeProcess``.

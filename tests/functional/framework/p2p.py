@@ -12,13 +12,19 @@ it (a version only, nothing at all, one byte a second), and may send anything:
 
 What the node sends is framed with our own ``FrameDecoder`` and kept (up to ``keep`` frames;
 ``counts`` and ``bytes_received`` count everything). ``recv``/``wait_for`` read messages with a
-timeout; ``ping`` proves the node processed everything sent before (it answers in order).
+timeout (``received`` lists every message they decoded, in order, also those ``wait_for``
+passed over); ``ping`` proves the node processed everything sent before (it answers in order).
 ``stop_reading()`` stops taking bytes from the socket (with a small ``rcvbuf`` the node's send
 buffer fills: a peer that never reads). How and when the node ended the connection is recorded:
 ``is_closed`` (``is_closing`` already while the transport shuts), ``wait_closed(timeout)``,
 ``closed_at`` (monotonic), ``lifetime`` (seconds since the TCP connection stood), ``close_how``
 (``"eof"``: the node closed it; ``"reset"``: it aborted it with data unread; ``"local"``: we
 did) and ``close_error``.
+
+A connection the node opens (to an outbound or ``addnode`` peer) is served by a test listener:
+``P2PConnection.listen(serve, host, port)`` is an ``asyncio.Server`` that hands each accepted
+connection to ``serve`` (a coroutine function, run as a task); ``answer_handshake`` plays the
+answering side of the handshake.
 
 ``source`` binds the local end to an address before connecting, so a test can appear to the
 node as a non-loopback peer (see ``local_address()``): the node treats loopback peers as local
@@ -40,8 +46,8 @@ import socket
 import struct
 import time
 from collections import Counter, deque
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from peercash.consensus.params import get_params
 from peercash.p2p import messages as m
@@ -58,10 +64,16 @@ __all__ = [
 
 REGTEST_MAGIC = get_params("regtest").magic
 M = TypeVar("M", bound=m.Message)
+Serve = Callable[["P2PConnection"], Coroutine[Any, Any, None]]
+"""What ``P2PConnection.listen`` runs for each connection it accepts."""
 
 
 class ConnectionClosed(ConnectionError):
     """The connection is closed (by the node or by us) and cannot send or receive more."""
+
+
+_serving: set[asyncio.Task[None]] = set()
+"""The running ``serve`` tasks of ``P2PConnection.listen`` (the loop keeps only weak references)."""
 
 
 def frame_bytes(
@@ -139,6 +151,8 @@ class P2PConnection(asyncio.Protocol):
         self.bytes_received = 0
         self.bytes_sent = 0
         self.framing_error: FramingError | None = None
+        self.received: list[m.Message] = []
+        """Every message ``recv`` decoded, in order (also those ``wait_for`` passed over)."""
         self.their_version: m.Version | None = None
         self.local: tuple[str, int] | None = None
         """Our end of the connection (host, port): the node knows us by it."""
@@ -152,6 +166,7 @@ class P2PConnection(asyncio.Protocol):
         self._can_write = asyncio.Event()
         self._can_write.set()
         self._reading = True
+        self._serve: Serve | None = None
 
     def __repr__(self) -> str:
         state = f"closed ({self.close_how})" if self.is_closed else "open"
@@ -186,6 +201,43 @@ class P2PConnection(asyncio.Protocol):
             sock.close()
             raise
         return self
+
+    @classmethod
+    async def listen(
+        cls,
+        serve: Serve,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        magic: bytes = REGTEST_MAGIC,
+        keep: int = 10_000,
+    ) -> asyncio.Server:
+        """A listener for connections the node opens: each accepted one is a ``P2PConnection``
+        handed to ``serve``, run as a task of its own (when it raises, the connection is closed
+        and the loop's exception handler told). ``sockets[0].getsockname()`` has the port;
+        ``close()`` the server when done (connections it accepted stay open)."""
+
+        def accepted() -> P2PConnection:
+            conn = cls(magic, keep=keep)
+            conn._serve = serve
+            return conn
+
+        return await asyncio.get_running_loop().create_server(accepted, host, port)
+
+    def _start_serving(self, serve: Serve) -> None:
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(serve(self))
+        _serving.add(task)
+
+        def done(task: asyncio.Task[None]) -> None:
+            _serving.discard(task)
+            if not task.cancelled() and (exc := task.exception()) is not None:
+                self.close()
+                loop.call_exception_handler(
+                    {"message": f"{self!r}: serve failed", "exception": exc, "protocol": self}
+                )
+
+        task.add_done_callback(done)
 
     @property
     def is_closed(self) -> bool:
@@ -228,6 +280,8 @@ class P2PConnection(asyncio.Protocol):
         name = transport.get_extra_info("sockname")
         if isinstance(name, tuple):
             self.local = (str(name[0]), int(name[1]))
+        if self._serve is not None:
+            self._start_serving(self._serve)
 
     def data_received(self, data: bytes) -> None:
         self.bytes_received += len(data)
@@ -355,6 +409,7 @@ class P2PConnection(asyncio.Protocol):
             except m.MessageError:
                 continue
             if msg is not None:
+                self.received.append(msg)
                 return msg
 
     async def wait_for(
@@ -413,6 +468,19 @@ class P2PConnection(asyncio.Protocol):
         await self.wait_for(m.Verack, timeout)
         if verack:
             await self.send(m.Verack())
+        return theirs
+
+    async def answer_handshake(
+        self, version: m.Version | None = None, *, timeout: float = 10.0
+    ) -> m.Version:
+        """The answering side, for a connection the node opened (see ``listen``): wait for the
+        node's ``version``, answer ``version`` (``version_message()`` by default) and ``verack``,
+        then wait for the node's ``verack``. Returns the node's version."""
+        theirs = await self.wait_for(m.Version, timeout)
+        self.their_version = theirs
+        await self.send(version or version_message())
+        await self.send(m.Verack())
+        await self.wait_for(m.Verack, timeout)
         return theirs
 
     async def ping(self, timeout: float = 10.0) -> bool:

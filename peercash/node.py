@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from peercash.chain.chainstate import ChainState
 from peercash.chain.datadir import DataDirLock
@@ -52,6 +52,7 @@ from peercash.p2p.banman import BANLIST_FILE, BanMan
 from peercash.p2p.connman import ConnectionManager, ConnOptions, DefaultHandler, MessageHandler
 from peercash.p2p.peer import Peer, PeerTimeouts
 from peercash.p2p.sync import SyncManager
+from peercash.p2p.txrelay import TxRelay
 from peercash.rpc import control, methods  # noqa: F401  (importing registers the methods)
 from peercash.rpc.auth import RpcAuth, delete_cookie, write_cookie
 from peercash.rpc.server import RpcServer
@@ -290,6 +291,7 @@ class Node:
             self.sync.set_connman(self.connman)
             self.sync.start()
             services.is_initial_block_download = self.sync.is_initial_block_download
+            self._start_tx_relay(services, self.sync, self.connman)
         try:
             await self.connman.start()
         except OSError as e:
@@ -297,6 +299,23 @@ class Node:
             raise NodeError(str(e)) from None
         services.connman = self.connman
         self._peers_saver = asyncio.create_task(self._save_peers_periodically())
+
+    def _start_tx_relay(
+        self, services: NodeServices, sync: SyncManager[Any], connman: ConnectionManager
+    ) -> None:
+        """Transaction relay, when the node has a mempool (and is not ``-blocksonly``)."""
+        pool = getattr(services, "mempool", None)
+        if pool is None or getattr(self.config, "blocksonly", False):
+            return
+        sync.set_relay(
+            TxRelay(
+                pool,
+                sync.submit_chain_work,
+                call_soon_threadsafe=sync.call_soon_threadsafe,
+                misbehaving=connman.misbehaving,
+                is_ibd=sync.is_initial_block_download,
+            )
+        )
 
     async def _save_peers_periodically(self) -> None:
         while True:
@@ -369,6 +388,8 @@ class Node:
                 await self._save_peers()
             if self.sync is not None:
                 await self.sync.aclose()  # after the peers: no more work comes in
+                if self.sync.relay is not None:
+                    self.sync.relay.close()
                 if self.services is not None:
                     self.services.is_initial_block_download = None
                 self.sync = None

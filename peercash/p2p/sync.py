@@ -85,6 +85,8 @@ if TYPE_CHECKING:
     from peercash.chain.chainstate import ChainState
     from peercash.chain.locking import ChainLock
 
+    from .txrelay import TxRelay
+
 __all__ = [
     "HEADERS_DOWNLOAD_TIMEOUT_BASE",
     "HEADERS_DOWNLOAD_TIMEOUT_PER_HEADER",
@@ -371,6 +373,7 @@ class SyncManager(Generic[P]):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._executor = FairWorker("validation")
+        self.relay: TxRelay | None = None
         self._closed = False
         self._owns_defer = False
         # Chain-thread state (touched only with the chain lock held).
@@ -643,10 +646,31 @@ class SyncManager(Generic[P]):
         self._call_soon(self._on_tip, entry, best, tuple(new), ibd)
 
     def _connected_listener(self, block: Block, entry: BlockIndexEntry) -> None:
-        self._call_soon(self._on_connected)
+        self._call_soon(self._on_connected, block)
 
-    def _on_connected(self) -> None:
+    def _on_connected(self, block: Block) -> None:
         self.downloader.block_connected()
+        if self.relay is not None:
+            self.relay.on_block(block)
+
+    # -- transaction relay ---------------------------------------------------------------------
+
+    def set_relay(self, relay: TxRelay | None) -> None:
+        """Hand transaction messages to ``relay`` (``None``: no mempool, as before)."""
+        self.relay = relay
+        if relay is not None:
+            for state in self._peers.values():
+                relay.add_peer(state.peer)
+
+    def submit_chain_work(
+        self, key: int | None, work: Callable[[], T], done: Callable[[T], None]
+    ) -> None:
+        """Run ``work`` on the validation thread with the chain lock (fair between peers by
+        ``key``), then ``done(result)`` on the loop: for the relay's pool calls."""
+        self._submit(key, work, done)
+
+    def call_soon_threadsafe(self, fn: Callable[..., None], *args: Any) -> None:
+        self._call_soon(fn, *args)
 
     # -- MessageHandler ------------------------------------------------------------------------
 
@@ -665,6 +689,8 @@ class SyncManager(Generic[P]):
             limited=_is_limited(peer),
         )
         self._maybe_start_headers_sync(state)
+        if self.relay is not None:
+            self.relay.add_peer(peer)
 
     def on_peer_disconnected(self, peer: P) -> None:
         state = self._peers.pop(peer.id, None)
@@ -674,6 +700,8 @@ class SyncManager(Generic[P]):
         self._n_preferred -= state.preferred
         released = self.downloader.remove_peer(peer.id)
         self._executor.forget(peer.id)
+        if self.relay is not None:
+            self.relay.remove_peer(peer)
         if released:
             log.debug("peer=%d left with %d blocks in flight", peer.id, len(released))
         self._schedule_all()
@@ -688,6 +716,17 @@ class SyncManager(Generic[P]):
             self._on_block(state, msg.block)
         elif isinstance(msg, m.Inv):
             self._on_inv(state, msg)
+            if self.relay is not None:
+                self.relay.on_inv(peer, msg)
+        elif isinstance(msg, m.TxMsg):
+            if self.relay is not None:
+                self.relay.on_tx(peer, msg.tx)
+        elif isinstance(msg, m.NotFound):
+            if self.relay is not None:
+                self.relay.on_notfound(peer, msg)
+        elif isinstance(msg, m.MempoolMsg):
+            if self.relay is not None:
+                self.relay.on_mempool(peer)
         elif isinstance(msg, m.GetHeaders):
             self._on_getheaders(state, msg)
         elif isinstance(msg, m.GetBlocks):
@@ -713,6 +752,8 @@ class SyncManager(Generic[P]):
         disconnected, a stuck initial headers sync is dropped, headers sync and block requests
         start where they can."""
         now = self._clock()
+        if self.relay is not None:
+            self.relay.tick()
         for state in list(self._peers.values()):
             peer = state.peer
             reason = self.downloader.check_peer(peer.id)
@@ -1288,6 +1329,8 @@ class SyncManager(Generic[P]):
     ) -> None:
         self._tip = tip
         self._update_best(best)
+        if self.relay is not None:
+            self.relay.on_tip()
         if ibd or not new:
             return
         for state in list(self._peers.values()):
@@ -1436,7 +1479,9 @@ class SyncManager(Generic[P]):
             queue.extend(more.items)
         notfound: list[m.InvItem] = []
         while queue and queue[0].type not in self._BLOCK_TYPES:
-            notfound.append(queue.popleft())  # transactions: the sync has no mempool
+            notfound.append(queue.popleft())
+        if notfound and self.relay is not None:
+            notfound = self.relay.serve(peer, notfound)  # transactions from the pool
         if notfound:
             peer.send(m.NotFound(tuple(notfound[: m.MAX_INV_SZ])))
         if not queue:

@@ -1,0 +1,245 @@
+"""Transaction relay between in-process nodes (``SyncNode`` + a real ``MemPool`` + ``TxRelay``):
+announcement and request across a line of nodes, orphans whose parent is asked of the same peer,
+getdata answered from the pool (and refused for what was never announced), the protocol rules
+for block-relay-only peers and ``mempool``, and no relay during initial block download."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from synctools import (
+    FakePeer,
+    Recorder,
+    SyncNode,
+    connect,
+    copy_chain,
+    mine_template,
+    wait_for,
+)
+
+from peercash.consensus.primitives import OutPoint, Tx, TxOut
+from peercash.mempool.chainview import ChainStateView
+from peercash.mempool.pool import MemPool
+from peercash.mining.builder import P2WSH_OP_TRUE, spend_op_true_p2wsh
+from peercash.p2p import messages as m
+from peercash.p2p.peer import ConnType
+from peercash.p2p.txrelay import TxRelay
+
+CHAIN = 120
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return mine_template(tmp_path_factory.mktemp("relaytemplate") / "a", CHAIN)
+
+
+class RelayNode:
+    """A sync node with a pool and a relay whose trickle intervals are short (tests only)."""
+
+    def __init__(self, path: Path) -> None:
+        self.node = SyncNode(path)
+        self.pool = MemPool(ChainStateView(self.node.chain))
+        self.relay = TxRelay(
+            self.pool,
+            self.node.sync.submit_chain_work,
+            call_soon_threadsafe=self.node.sync.call_soon_threadsafe,
+            misbehaving=lambda peer, reason: self.node.connman.misbehaving(peer, reason),
+            is_ibd=self.node.sync.is_initial_block_download,
+            inbound_interval=0.05,
+            outbound_interval=0.05,
+        )
+        self.node.sync.set_relay(self.relay)
+
+    # the endpoint interface
+    def on_peer_connected(self, peer: FakePeer) -> None:
+        self.node.on_peer_connected(peer)
+
+    def on_message(self, peer: FakePeer, msg: m.Message) -> None:
+        self.node.on_message(peer, msg)
+
+    def on_peer_disconnected(self, peer: FakePeer) -> None:
+        self.node.on_peer_disconnected(peer)
+
+    def accept(self, tx: Tx) -> Any:
+        with self.node.lock:
+            return self.pool.accept(tx)
+
+    def close(self) -> None:
+        self.relay.close()
+        self.node.close()
+
+
+@pytest.fixture
+def made() -> Iterator[list[RelayNode]]:
+    nodes: list[RelayNode] = []
+    yield nodes
+    for n in nodes:
+        n.close()
+
+
+def relay_node(made: list[RelayNode], template: Path, path: Path) -> RelayNode:
+    n = RelayNode(copy_chain(template, path))
+    made.append(n)
+    return n
+
+
+def coinbase_spend(n: RelayNode, height: int, fee: int = 10_000) -> Tx:
+    cb = n.node.block_at(height).txs[0]
+    return spend_op_true_p2wsh(
+        OutPoint(cb.txid, 0), [TxOut(cb.outputs[0].value - fee, P2WSH_OP_TRUE)]
+    )
+
+
+def child_of(parent: Tx, fee: int = 10_000) -> Tx:
+    return spend_op_true_p2wsh(
+        OutPoint(parent.txid, 0), [TxOut(parent.outputs[0].value - fee, P2WSH_OP_TRUE)]
+    )
+
+
+def test_a_transaction_crosses_a_line_of_nodes(
+    template: Path, tmp_path: Path, made: list[RelayNode]
+) -> None:
+    async def main() -> None:
+        a, b, c = (relay_node(made, template, tmp_path / x) for x in "abc")
+        connect(a, b)
+        connect(b, c)
+        await wait_for(lambda: len(b.node.sync._peers) == 2 and len(c.node.sync._peers) == 1)
+        assert not a.node.sync.is_initial_block_download()
+        tx = coinbase_spend(a, 1)
+        assert a.accept(tx).allowed
+        # a announces, b asks (after the delay for a non-preferred announcer), accepts and
+        # passes it on to c the same way.
+        await wait_for(lambda: c.pool.contains(tx.txid), 20, "the tx at c")
+        assert b.pool.contains(tx.txid)
+        # A child follows the same way, and nobody asks twice.
+        child = child_of(tx)
+        assert a.accept(child).allowed
+        await wait_for(lambda: c.pool.contains(child.txid), 20, "the child at c")
+        for n in (b, c):
+            assert n.relay.tracker.size() == 0
+
+    asyncio.run(main())
+
+
+def test_an_orphan_waits_for_its_parent_asked_of_the_same_peer(
+    template: Path, tmp_path: Path, made: list[RelayNode]
+) -> None:
+    async def main() -> None:
+        b = relay_node(made, template, tmp_path / "b")
+        r = Recorder()
+        connect(r, b)  # r dialled b: at b, r is inbound (a non-preferred announcer)
+        await wait_for(lambda: r.peer is not None and len(b.node.sync._peers) == 1)
+        peer = r.peer
+        assert peer is not None
+        parent = coinbase_spend(b, 2)
+        child = child_of(parent)
+        peer.send(m.TxMsg(child))
+        await wait_for(lambda: b.relay.orphans.size() == 1, 10, "the orphan")
+        assert not b.pool.contains(child.txid)
+        # b asks r for the parent, by txid (r does not relay by wtxid).
+        await wait_for(lambda: any(i.hash == parent.txid for g in r.of(m.GetData)
+                                   for i in g.items), 10, "the request for the parent")  # fmt: skip
+        asked = [i for g in r.of(m.GetData) for i in g.items if i.hash == parent.txid]
+        assert [i.type for i in asked] == [m.InvType.MSG_WITNESS_TX]
+        peer.send(m.TxMsg(parent))
+        await wait_for(lambda: b.pool.contains(child.txid), 10, "the child accepted")
+        assert b.pool.contains(parent.txid) and b.relay.orphans.size() == 0
+
+    asyncio.run(main())
+
+
+def test_getdata_is_answered_only_for_what_was_announced(
+    template: Path, tmp_path: Path, made: list[RelayNode]
+) -> None:
+    async def main() -> None:
+        b = relay_node(made, template, tmp_path / "b")
+        r = Recorder()
+        connect(r, b)
+        await wait_for(lambda: r.peer is not None and len(b.node.sync._peers) == 1)
+        peer = r.peer
+        assert peer is not None
+        tx = coinbase_spend(b, 3)
+        secret = coinbase_spend(b, 4)
+        # Not announced yet, and fresh: a notfound, as Core answers.
+        r_at_b = next(iter(b.node.sync._peers.values())).peer
+        b.relay._peers[r_at_b.id].next_inv = float("inf")  # hold b's announcements
+        assert b.accept(tx).allowed and b.accept(secret).allowed
+        peer.send(m.GetData((m.InvItem(m.InvType.MSG_WITNESS_TX, tx.txid),)))
+        await wait_for(lambda: len(r.of(m.NotFound)) == 1, 10, "the notfound")
+        assert [i.hash for i in r.of(m.NotFound)[0].items] == [tx.txid]
+        b.relay._peers[r_at_b.id].next_inv = 0.0
+        await wait_for(lambda: len(r.of(m.Inv)) >= 1, 10, "the announcement")
+        announced = {i.hash for x in r.of(m.Inv) for i in x.items}
+        assert announced == {tx.txid, secret.txid}
+        assert {i.type for x in r.of(m.Inv) for i in x.items} == {m.InvType.MSG_TX}
+        peer.send(m.GetData((m.InvItem(m.InvType.MSG_WITNESS_TX, tx.txid),
+                             m.InvItem(m.InvType.MSG_TX, secret.txid),
+                             m.InvItem(m.InvType.MSG_WITNESS_TX, b"\x44" * 32))))  # fmt: skip
+        await wait_for(lambda: len(r.of(m.TxMsg)) == 2 and len(r.of(m.NotFound)) == 2, 10)
+        got = r.of(m.TxMsg)
+        assert got[0].tx.txid == tx.txid and got[0].tx.has_witness()
+        assert got[1].tx.txid == secret.txid and not got[1].tx.has_witness()  # MSG_TX: none
+        assert [i.hash for i in r.of(m.NotFound)[1].items] == [b"\x44" * 32]
+
+    asyncio.run(main())
+
+
+def test_protocol_violations_disconnect(
+    template: Path, tmp_path: Path, made: list[RelayNode]
+) -> None:
+    async def main() -> None:
+        b = relay_node(made, template, tmp_path / "b")
+        r = Recorder()
+        _, at_b = connect(r, b)
+        await wait_for(lambda: len(b.node.sync._peers) == 1)
+        peer = r.peer
+        assert peer is not None
+        peer.send(m.MempoolMsg())
+        await wait_for(lambda: at_b.closed, 5, "the disconnection")
+        assert at_b.disconnect_reason == "mempool request with bloom filters disabled"
+        # A block-relay-only peer may not send transactions.
+        r2 = Recorder()
+        _, at_b2 = connect(r2, b)
+        at_b2.conn_type = ConnType.BLOCK_RELAY
+        await wait_for(lambda: len(b.node.sync._peers) == 1 and r2.peer is not None)
+        assert r2.peer is not None
+        r2.peer.send(m.TxMsg(coinbase_spend(b, 5)))
+        await wait_for(lambda: at_b2.closed, 5, "the second disconnection")
+        assert at_b2.disconnect_reason == "transaction sent in violation of protocol"
+        assert b.pool.txids() == []
+
+    asyncio.run(main())
+
+
+def test_an_invalid_transaction_is_misbehaviour_and_remembered(
+    template: Path, tmp_path: Path, made: list[RelayNode]
+) -> None:
+    async def main() -> None:
+        b = relay_node(made, template, tmp_path / "b")
+        r = Recorder()
+        connect(r, b)
+        await wait_for(lambda: r.peer is not None and len(b.node.sync._peers) == 1)
+        assert r.peer is not None
+        good = coinbase_spend(b, 6)
+        # Spends more than the coin holds: a consensus failure (bad-txns-in-belowout).
+        cb = b.node.block_at(6).txs[0]
+        bad = spend_op_true_p2wsh(
+            OutPoint(cb.txid, 0), [TxOut(cb.outputs[0].value + 1, P2WSH_OP_TRUE)]
+        )
+        r.peer.send(m.TxMsg(bad))
+        await wait_for(lambda: b.node.connman.misbehaved != [], 10, "the punishment")
+        assert b.node.connman.misbehaved[0][1].startswith(
+            "invalid transaction: bad-txns-in-belowout"
+        )
+        assert bad.wtxid in b.relay.recent_rejects
+        assert not b.pool.contains(good.txid)
+
+    asyncio.run(main())

@@ -1,0 +1,1 @@
+"""The memory pool and its policy (layer 2): acceptance, limits, relay policy, fee estimation."""

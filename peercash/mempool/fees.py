@@ -244,9 +244,17 @@ def bucket_boundaries() -> tuple[float, ...]:
 _BUCKETS = bucket_boundaries()
 
 
+def _round_half_away(x: float) -> float:
+    """C's ``round``: to nearest, halves away from zero. Exact: a float's Decimal is exact, and
+    from 2^52 up every float is already a whole number."""
+    if not math.isfinite(x) or abs(x) >= 2.0**52:
+        return x
+    return float(Decimal(x).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
 def _llround(x: float) -> int:
-    """C's ``llround``: to nearest, halves away from zero (exact: Decimal of a float is exact)."""
-    return int(Decimal(x).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    """C's ``llround``."""
+    return int(_round_half_away(x))
 
 
 # -- results ------------------------------------------------------------------------------------
@@ -853,7 +861,18 @@ class BlockPolicyEstimator:
             log.warning("fee estimates in %s not used: %s", p, exc)
             return cls()
 
-    # -- comparison (tests, and checking a round trip)
+    # -- consistency and comparison (tests, and checking a round trip)
+
+    def check(self) -> None:
+        """Verify that every horizon counts each tracked transaction exactly once as
+        unconfirmed; ``AssertionError`` if not. O(table size): for tests."""
+        for horizon, stats in self._stats.items():
+            waiting = sum(map(sum, stats.unconfirmed)) + sum(stats.old_unconfirmed)
+            if waiting != len(self._tracked):
+                raise AssertionError(
+                    f"{horizon.value} horizon counts {waiting} unconfirmed, tracking "
+                    f"{len(self._tracked)}"
+                )
 
     def state(self) -> dict[str, Any]:
         """Everything that determines future estimates, as plain data."""
@@ -1011,9 +1030,8 @@ def _univalue_number(x: float) -> int | float | Decimal:
 def _c_round(x: float, scale: int = 1) -> int | float | Decimal:
     """``round(x * scale) / scale`` in C (halves away from zero), printed as UniValue does."""
     if scale == 1:
-        return _univalue_number(float(Decimal(x).quantize(Decimal(1), rounding=ROUND_HALF_UP)))
-    scaled = float(Decimal(x * scale).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    return _univalue_number(scaled / scale)
+        return _univalue_number(_round_half_away(x))
+    return _univalue_number(_round_half_away(x * scale) / scale)
 
 
 def _bucket_json(b: BucketStats) -> dict[str, Any]:

@@ -336,7 +336,8 @@ class _ConfirmStats:
         self.scale = scale
         # confirmed[p][b]: transactions of bucket b confirmed within p + 1 periods.
         self.confirmed: list[list[float]] = [[0.0] * n for _ in range(periods)]
-        # failed[p][b]: transactions of bucket b that left the pool unconfirmed after > p periods.
+        # failed[p][b]: transactions of bucket b that left the pool unconfirmed after waiting
+        # p + 1 periods or more.
         self.failed: list[list[float]] = [[0.0] * n for _ in range(periods)]
         self.tx_count: list[float] = [0.0] * n
         self.feerate_sum: list[float] = [0.0] * n

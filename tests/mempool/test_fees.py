@@ -599,6 +599,19 @@ def test_raw_fee_json_shape_on_success(steady: BlockPolicyEstimator) -> None:
     assert (only["pass"]["startrange"], only["pass"]["endrange"]) == (0, 1e99)
 
 
+def test_numbers_are_rounded_and_printed_as_cores_univalue() -> None:
+    from peercash.mempool.fees import _c_round, _llround, _univalue_number
+
+    assert _llround(2.5) == 3 and _llround(3.5) == 4 and _llround(2.4999) == 2  # not banker's
+    assert _c_round(0.125, 100) == Decimal("0.13")  # round(12.5) / 100, halves away from zero
+    assert _c_round(19428.5) == 19429
+    assert _c_round(-1.0) == -1
+    assert _c_round(1e99) == 1e99
+    assert dumps([_univalue_number(x) for x in (0.962, 10400.0, 1e99, 13.16, 0.1 + 0.2)]) == (
+        "[0.962,10400,1e+99,13.16,0.3]"  # %.16g, as Core's UniValue writes doubles
+    )
+
+
 # -- persistence ---------------------------------------------------------------------------------
 
 NOW = 1_800_000_000.0
@@ -619,14 +632,12 @@ def test_save_and_load_round_trip(tmp_path: Path, steady: BlockPolicyEstimator) 
     for h in ("short", "medium", "long"):
         for key in ("decay", "scale", "feerate_sum", "tx_count", "confirmed", "failed"):
             assert s1[h][key] == s2[h][key], (h, key)
-    # The pool is not saved: the loaded estimator's estimates are the original's once its
-    # pool is gone too.
-    original = BlockPolicyEstimator.from_bytes(data, NOW)
-    assert original.to_bytes(NOW) == data
+    # The pool is not saved (only the history); here the waiting transactions change no answer.
     for t in (2, 4, 10, 40, 149):
         assert loaded.estimate_smart_fee(t).feerate == steady.estimate_smart_fee(t).feerate
-    # And saving again gives the same bytes.
+    # Saving what was loaded gives the same bytes: the data range is carried as history.
     assert loaded.to_bytes(NOW) == data
+    assert BlockPolicyEstimator.from_bytes(data, NOW).to_bytes(NOW) == data
 
 
 def test_loaded_estimator_continues_like_the_original(tmp_path: Path) -> None:
@@ -644,6 +655,11 @@ def test_loaded_estimator_continues_like_the_original(tmp_path: Path) -> None:
     for t in (2, 5, 20, 48):
         assert a.estimate_smart_fee(t) == b.estimate_smart_fee(t)
         assert a.estimate_smart_fee(t, True) == b.estimate_smart_fee(t, True)
+    # The usable span differs as in Core: the original counts from its first confirmation
+    # (height 2), the loaded one from the saved range (2..100, 98 blocks) until its own span
+    # (from its first confirmation, 102) grows longer.
+    assert (a.max_usable_estimate(), b.max_usable_estimate()) == ((130 - 2) // 2, 98 // 2)
+    assert (a.estimate_smart_fee(60).blocks, b.estimate_smart_fee(60).blocks) == (60, 49)
     for h in Horizon:
         assert a.estimate_raw_fee(3, 0.85, h) == b.estimate_raw_fee(3, 0.85, h)
 
@@ -710,6 +726,24 @@ def test_a_file_older_than_60_hours_is_not_used(
     assert stale.best_seen_height == 0
     assert "too old (age=61 > 60 hours)" in caplog.text
     assert BlockPolicyEstimator.load(path, NOW + 1e6, accept_stale=True).best_seen_height == 60
+
+
+def test_a_failed_save_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    path = tmp_path / FEE_ESTIMATES_FILENAME
+    old = steady_chain(20).est
+    old.save(path, NOW)
+    before = path.read_bytes()
+
+    def broken_replace(src: object, dst: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        steady_chain(40).est.save(path, NOW)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == [FEE_ESTIMATES_FILENAME]
 
 
 def test_a_missing_file_is_no_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -9,7 +9,8 @@ when a block connects (:meth:`~BlockPolicyEstimator.process_block` with the bloc
 start-up (:meth:`~BlockPolicyEstimator.load`), hourly and at shutdown
 (:meth:`~BlockPolicyEstimator.save`, :meth:`~BlockPolicyEstimator.flush`); the RPC layer, through
 :meth:`~BlockPolicyEstimator.estimate_smart_fee`, :meth:`~BlockPolicyEstimator.estimate_raw_fees`
-and the JSON shapers :func:`smart_fee_json` / :func:`raw_fee_json`. It knows transactions only
+and the JSON shapers :func:`smart_fee_json` / :func:`raw_fee_json`, or whole (argument checks
+included) through :func:`estimatesmartfee` / :func:`estimaterawfee`. It knows transactions only
 as a txid, the chain height when they entered and their feerate, so it imports nothing of the
 chain.
 
@@ -95,12 +96,15 @@ __all__ = [
     "FeeEstimateMode",
     "FeeEstimatesFileError",
     "FeeFilterRounder",
+    "FeeParamError",
     "FeeReason",
     "Horizon",
     "RawFeeEstimate",
     "SmartFeeEstimate",
     "bucket_boundaries",
     "conf_target_error",
+    "estimaterawfee",
+    "estimatesmartfee",
     "fee_mode_from_string",
     "fee_per_kvb",
     "raw_fee_json",
@@ -1087,6 +1091,56 @@ def raw_fee_json(estimates: Iterable[RawFeeEstimate], sat_per_vb: bool = False) 
             entry["errors"] = list(est.errors)
         out[est.horizon.value] = entry
     return out
+
+
+class FeeParamError(ValueError):
+    """An ``estimatesmartfee``/``estimaterawfee`` argument Core rejects; the message is Core's
+    and the RPC error code RPC_INVALID_PARAMETER (:attr:`code`, -8)."""
+
+    code = -8
+
+
+def estimatesmartfee(
+    estimator: BlockPolicyEstimator,
+    conf_target: int,
+    estimate_mode: str | None = None,
+    *,
+    min_mempool_feerate: int = 0,
+    min_relay_feerate: int = 100,
+    sat_per_vb: bool = False,
+) -> dict[str, Any]:
+    """The whole ``estimatesmartfee`` after argument types are checked: the target range, the
+    mode (``None`` is the default, economical), the estimate and its JSON. Feerates sat/kvB.
+    Raises :class:`FeeParamError`."""
+    error = conf_target_error(conf_target, estimator.highest_target_tracked(Horizon.LONG))
+    if error is not None:
+        raise FeeParamError(error)
+    conservative = False
+    if estimate_mode is not None:
+        mode = fee_mode_from_string(estimate_mode)
+        if mode is None:
+            raise FeeParamError(INVALID_ESTIMATE_MODE)
+        conservative = mode is FeeEstimateMode.CONSERVATIVE
+    estimate = estimator.estimate_smart_fee(conf_target, conservative)
+    return smart_fee_json(estimate, min_mempool_feerate, min_relay_feerate, sat_per_vb)
+
+
+def estimaterawfee(
+    estimator: BlockPolicyEstimator,
+    conf_target: int,
+    threshold: float | None = None,
+    *,
+    sat_per_vb: bool = False,
+) -> dict[str, Any]:
+    """The whole ``estimaterawfee`` after argument types are checked (``threshold`` defaults to
+    0.95 and must lie in 0..1). Raises :class:`FeeParamError`."""
+    error = conf_target_error(conf_target, estimator.highest_target_tracked(Horizon.LONG))
+    if error is not None:
+        raise FeeParamError(error)
+    limit = DOUBLE_SUCCESS_PCT if threshold is None else float(threshold)
+    if not 0 <= limit <= 1:
+        raise FeeParamError(INVALID_THRESHOLD)
+    return raw_fee_json(estimator.estimate_raw_fees(conf_target, limit), sat_per_vb)
 
 
 # -- feefilter rounding -------------------------------------------------------------------------

@@ -34,10 +34,13 @@ from peercash.mempool.fees import (
     FeeEstimateMode,
     FeeEstimatesFileError,
     FeeFilterRounder,
+    FeeParamError,
     FeeReason,
     Horizon,
     bucket_boundaries,
     conf_target_error,
+    estimaterawfee,
+    estimatesmartfee,
     fee_mode_from_string,
     fee_per_kvb,
     raw_fee_json,
@@ -472,6 +475,20 @@ def test_economical_follows_a_fee_drop_conservative_remembers() -> None:
     assert c.est.estimate_smart_fee(24, True).feerate == 4_000
 
 
+def test_economical_falls_back_to_the_longer_horizons_when_the_short_one_has_nothing() -> None:
+    c = Chain(start=1)
+    for _ in range(30):
+        c.add(6_000, 1, 2)
+        c.mine()
+    for _ in range(60):
+        c.mine()
+    assert c.est.estimate_raw_fee(2, 0.6, Horizon.SHORT).feerate is None  # decayed below 13.2
+    eco = c.est.estimate_smart_fee(2)
+    assert (eco.feerate, eco.blocks, eco.reason) == (6_000, 2, FeeReason.CONSERVATIVE)
+    assert eco.result.decay == 0.9952  # the medium horizon's answer: 4 blocks at 95 %
+    assert c.est.estimate_raw_fee(4, 0.95, Horizon.LONG).feerate is None  # 60 txs < 145 needed
+
+
 # -- errors --------------------------------------------------------------------------------------
 
 
@@ -610,6 +627,40 @@ def test_numbers_are_rounded_and_printed_as_cores_univalue() -> None:
     assert dumps([_univalue_number(x) for x in (0.962, 10400.0, 1e99, 13.16, 0.1 + 0.2)]) == (
         "[0.962,10400,1e+99,13.16,0.3]"  # %.16g, as Core's UniValue writes doubles
     )
+
+
+def test_whole_rpc_calls(steady: BlockPolicyEstimator) -> None:
+    assert estimatesmartfee(steady, 10) == {"feerate": Decimal("0.00010000"), "blocks": 10}
+    assert estimatesmartfee(steady, 10, "CONSERVATIVE", min_relay_feerate=11_000) == {
+        "feerate": Decimal("0.00011000"),
+        "blocks": 10,
+    }
+    assert estimatesmartfee(steady, 10, "unset") == estimatesmartfee(steady, 10, "economical")
+    raw = estimaterawfee(steady, 13)
+    assert list(raw) == ["medium", "long"]
+    assert raw["medium"]["feerate"] == Decimal("0.00010000")
+    assert estimaterawfee(steady, 13, 0.95) == raw
+    failures = []
+    for call in (
+        lambda: estimatesmartfee(steady, 0),
+        lambda: estimatesmartfee(steady, 1009),
+        lambda: estimatesmartfee(steady, 2, "fast"),
+        lambda: estimaterawfee(steady, 1009),
+        lambda: estimaterawfee(steady, 2, 1.5),
+        lambda: estimaterawfee(steady, 2, -0.1),
+    ):
+        with pytest.raises(FeeParamError) as info:
+            call()
+        assert info.value.code == -8
+        failures.append(str(info.value))
+    assert failures == [
+        "Invalid conf_target, must be between 1 and 1008",
+        "Invalid conf_target, must be between 1 and 1008",
+        INVALID_ESTIMATE_MODE,
+        "Invalid conf_target, must be between 1 and 1008",
+        "Invalid threshold",
+        "Invalid threshold",
+    ]
 
 
 # -- persistence ---------------------------------------------------------------------------------

@@ -843,9 +843,12 @@ def test_random_events_keep_the_books_and_survive_a_round_trip(ops: list) -> Non
             est.remove_tx(op[1].to_bytes(32, "big"))
         est.check()
     for t in (1, 2, 12, 48, 1008):
-        est.estimate_smart_fee(t)
-        est.estimate_smart_fee(t, True)
-        est.estimate_raw_fees(t, 0.5)
+        for conservative in (False, True):
+            smart = est.estimate_smart_fee(t, conservative)
+            assert (smart.feerate is None) == (smart.errors == (SMART_FEE_ERROR,))
+            assert smart.blocks <= max(t, 2)
+            dumps(smart_fee_json(smart))
+        dumps(raw_fee_json(est.estimate_raw_fees(t, 0.5)))
     data = est.to_bytes(NOW)
     again = BlockPolicyEstimator.from_bytes(data, NOW)
     assert again.to_bytes(NOW) == data

@@ -185,6 +185,8 @@ class HeaderAndShortIDs:
         indexes (by default the coinbase only, as Core sends) whole, every other one as the short
         id of its wtxid, in block order. Raises ``ValueError`` for an empty block, a prefill
         index out of range or repeated, or a block of more than 65,535 transactions."""
+        if not isinstance(nonce, int) or not 0 <= nonce <= _M64:
+            raise ValueError(f"nonce out of range [0, 2**64 - 1]: {nonce!r}")
         txs = block.txs
         if not txs:
             raise ValueError("a block without transactions has no compact form")

@@ -28,7 +28,7 @@ The nonce of a compact block we send is the caller's to draw (Core draws a rando
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from hashlib import sha256
 from typing import Final
 
@@ -46,9 +46,15 @@ from .messages import (
 )
 
 __all__ = [
+    "DEFAULT_BLOCK_RECONSTRUCTION_EXTRA_TXN",
+    "MAX_BLOCKTXN_DEPTH",
+    "MAX_CMPCTBLOCKS_INFLIGHT_PER_BLOCK",
+    "MAX_CMPCTBLOCK_DEPTH",
+    "MAX_HIGH_BANDWIDTH_PEERS",
     "SHORT_ID_MASK",
     "SIPHASH_BACKEND",
     "CompactBlockError",
+    "ExtraTransactions",
     "HeaderAndShortIDs",
     "InvalidCompactBlock",
     "PartiallyDownloadedBlock",
@@ -62,6 +68,22 @@ __all__ = [
 
 SHORT_ID_MASK: Final = (1 << 48) - 1
 """Short ids are the low 6 bytes of the SipHash (BIP152, ``SHORTTXIDS_LENGTH = 6``)."""
+
+# Core's limits around compact blocks (src/net_processing.cpp and .h), for the caller's rules.
+MAX_CMPCTBLOCK_DEPTH: Final = 5
+"""Blocks deeper than this below the tip are answered with a full block, not a ``cmpctblock``
+(``static const int MAX_CMPCTBLOCK_DEPTH = 5;``)."""
+MAX_BLOCKTXN_DEPTH: Final = 10
+"""``getblocktxn`` for blocks deeper than this is answered with the full block
+(``static const int MAX_BLOCKTXN_DEPTH = 10;``)."""
+MAX_CMPCTBLOCKS_INFLIGHT_PER_BLOCK: Final = 3
+"""Peers one block may be rebuilt from at a time (``MAX_CMPCTBLOCKS_INFLIGHT_PER_BLOCK = 3``)."""
+MAX_HIGH_BANDWIDTH_PEERS: Final = 3
+"""Peers asked to announce blocks as ``cmpctblock`` (BIP152 high bandwidth; Core's
+``MaybeSetPeerAsAnnouncingHeaderAndIDs`` keeps three)."""
+DEFAULT_BLOCK_RECONSTRUCTION_EXTRA_TXN: Final = 100
+"""Transactions kept outside the pool for rebuilding blocks (``-blockreconstructionextratxn``,
+``DEFAULT_BLOCK_RECONSTRUCTION_EXTRA_TXN = 100``): see :class:`ExtraTransactions`."""
 
 _M64 = (1 << 64) - 1
 _WORD = struct.Struct("<Q")
@@ -272,6 +294,45 @@ def is_block_mutated(block: Block, check_witness_root: bool) -> bool:
     except RuleError:
         return True
     return False
+
+
+# -- the extra transactions ---------------------------------------------------------------------
+
+
+class ExtraTransactions:
+    """Transactions that are not in the pool but may be in the next block: orphans, replaced and
+    rejected ones (Core's ``vExtraTxnForCompact``, filled by ``AddToCompactExtraTransactions``).
+
+    A ring of ``capacity`` slots: each :meth:`add` overwrites the oldest once full; a capacity of
+    0 keeps nothing. Iterating gives ``(wtxid, tx)`` pairs in slot order, as Core scans them; pass
+    it as ``extra`` to :meth:`PartiallyDownloadedBlock.init`. Which transactions to add is the
+    caller's call (Core skips those whose memory use is 100,000 bytes or more).
+    """
+
+    __slots__ = ("_next", "_slots", "capacity")
+
+    def __init__(self, capacity: int = DEFAULT_BLOCK_RECONSTRUCTION_EXTRA_TXN) -> None:
+        if not isinstance(capacity, int) or capacity < 0:
+            raise ValueError(f"capacity must be a non-negative int: {capacity!r}")
+        self.capacity: Final = capacity
+        self._slots: list[tuple[bytes, Tx]] = []
+        self._next = 0
+
+    def add(self, tx: Tx) -> None:
+        if self.capacity == 0:
+            return
+        entry = (tx.wtxid, tx)
+        if len(self._slots) < self.capacity:
+            self._slots.append(entry)
+        else:
+            self._slots[self._next] = entry
+        self._next = (self._next + 1) % self.capacity
+
+    def __len__(self) -> int:
+        return len(self._slots)
+
+    def __iter__(self) -> Iterator[tuple[bytes, Tx]]:
+        return iter(list(self._slots))
 
 
 # -- the receiving side -------------------------------------------------------------------------

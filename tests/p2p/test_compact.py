@@ -609,6 +609,33 @@ def test_scan_stops_once_every_short_id_is_matched() -> None:
     assert consumed == [0, 1]
 
 
+def test_extra_transactions_ring() -> None:
+    ring = compact.ExtraTransactions(3)
+    txs = [core_like_tx(700 + i) for i in range(5)]
+    for tx in txs[:2]:
+        ring.add(tx)
+    assert list(ring) == [pair(txs[0]), pair(txs[1])]
+    for tx in txs[2:]:
+        ring.add(tx)  # the fourth overwrites slot 0, the fifth slot 1
+    assert len(ring) == 3
+    assert list(ring) == [pair(txs[3]), pair(txs[4]), pair(txs[2])]
+    nothing = compact.ExtraTransactions(0)
+    nothing.add(txs[0])
+    assert list(nothing) == []
+    assert (
+        compact.ExtraTransactions().capacity
+        == compact.DEFAULT_BLOCK_RECONSTRUCTION_EXTRA_TXN
+        == 100
+    )
+    with pytest.raises(ValueError, match=r"^capacity must be a non-negative int: -1$"):
+        compact.ExtraTransactions(-1)
+    # as the extra source of a rebuild
+    block = make_block([coinbase(), txs[3], txs[4]])
+    partial = PartiallyDownloadedBlock()
+    assert partial.init(HeaderAndShortIDs.from_block(block, 71), [], ring) == ()
+    assert counts(partial) == (1, 0, 2)
+
+
 # -- mutation -------------------------------------------------------------------------------------
 
 

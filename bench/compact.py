@@ -47,7 +47,9 @@ def best_ms(fn: Callable[[], object], repeat: int) -> float:
 
 def make_tx(seed: int) -> Tx:
     prevout = OutPoint(hash256(seed.to_bytes(8, "little")), 0)
-    return Tx(2, [TxIn(prevout, b"", 0xFFFFFFFD, [b"\x51"])], [TxOut(1000, b"\x00\x14" + bytes(20))])
+    return Tx(
+        2, [TxIn(prevout, b"", 0xFFFFFFFD, [b"\x51"])], [TxOut(1000, b"\x00\x14" + bytes(20))]
+    )
 
 
 def main() -> None:

@@ -5,7 +5,8 @@ Builds a block of ``--txs`` transactions (default 5,000) and a pool of ``--pool`
 ``--repeat`` runs:
 
 * ``short_ids_ms``: the short ids of the block's wtxids with the default SipHash (siphashc when
-  installed) and ``short_ids_python_ms`` with our pure-Python fallback; the floor is one
+  installed), ``short_ids_python_ms`` with our pure-Python SipHash called per wtxid and
+  ``short_ids_python_lanes_ms`` with our batched one (the fallback's path); the floor is one
   ``hashlib.sha256`` of each wtxid (a C hash call per transaction, the least a Python loop over
   the transactions can cost), and ``ratio`` is floor / default;
 * ``from_block_ms``: ``HeaderAndShortIDs.from_block`` plus encoding the message;
@@ -13,7 +14,8 @@ Builds a block of ``--txs`` transactions (default 5,000) and a pool of ``--pool`
   transactions last, so the scan cannot stop early) and ``fill_ms``: ``fill`` with the missing
   transactions, including the merkle-root check.
 
-Prints one JSON object. Usage: ``python bench/compact.py [--txs 5000] [--pool 50000]``.
+Prints one JSON object. Usage: ``python bench/compact.py [--txs 5000] [--pool 50000]
+[--python]`` (``--python``: the fallback, as on a machine without siphashc).
 """
 
 from __future__ import annotations
@@ -58,7 +60,12 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=50_000)
     parser.add_argument("--missing", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--python", action="store_true", help="use our SipHash even where siphashc is installed"
+    )
     args = parser.parse_args()
+    if args.python:
+        compact.siphash24 = compact.siphash24_python
 
     # A segwit block: the coinbase commits to the witnesses (BIP141), so fill's check passes.
     cb_in = TxIn(OutPoint(bytes(32), 0xFFFFFFFF), b"\x01\x01", 0xFFFFFFFF, [bytes(32)])
@@ -88,6 +95,7 @@ def main() -> None:
     python_ms = best_ms(
         lambda: [python_hash(key, w) & mask for w in wtxids], max(1, args.repeat // 2)
     )
+    lanes_ms = best_ms(lambda: compact.siphash24_many_python(key, wtxids), args.repeat)
     from_block_ms = best_ms(
         lambda: HeaderAndShortIDs.from_block(block, 0x5EED).message.encode(), args.repeat
     )
@@ -107,12 +115,13 @@ def main() -> None:
     print(
         json.dumps(
             {
-                "backend": compact.SIPHASH_BACKEND,
+                "backend": "python" if args.python else compact.SIPHASH_BACKEND,
                 "block_txs": len(txs),
                 "pool_txs": len(pool),
                 "missing": len(missing),
                 "short_ids_ms": short_ids_ms,
                 "short_ids_python_ms": python_ms,
+                "short_ids_python_lanes_ms": lanes_ms,
                 "floor_sha256_ms": floor_ms,
                 "ratio": round(floor_ms / short_ids_ms, 3) if short_ids_ms else None,
                 "from_block_ms": from_block_ms,

@@ -48,6 +48,7 @@ from peercash.p2p.compact import (
     is_block_mutated,
     short_id_key,
     siphash24,
+    siphash24_many_python,
     siphash24_python,
 )
 
@@ -108,15 +109,38 @@ def test_default_backend_is_the_c_one_here() -> None:
     assert compact.siphash24 is not siphash24_python
 
 
+def test_many_at_once_matches_one_at_a_time() -> None:
+    assert siphash24_many_python(PAPER_KEY, [bytes(range(32))]) == [0x7127512F72F27CCE]
+    assert siphash24_many_python(PAPER_KEY, []) == []
+    wtxids = [hash256(i.to_bytes(4, "little")) for i in range(5000)]
+    key = hash256(b"key")[:16]
+    assert siphash24_many_python(key, wtxids) == [siphash24(key, w) for w in wtxids]
+    with pytest.raises(ValueError, match=r"^every input must be 32 bytes$"):
+        siphash24_many_python(key, [bytes(32), bytes(31), bytes(33)])
+    with pytest.raises(ValueError, match=r"^a SipHash key is 16 bytes$"):
+        siphash24_many_python(bytes(17), [bytes(32)])
+
+
+@settings(max_examples=100)
+@given(st.binary(min_size=16, max_size=16), st.lists(st.binary(min_size=32, max_size=32)))
+def test_many_at_once_property(key: bytes, datas: list[bytes]) -> None:
+    assert siphash24_many_python(key, datas) == [siphash24_python(key, d) for d in datas]
+
+
 def test_falls_back_to_ours_without_siphashc(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "siphashc", None)  # import now raises ImportError
     assert compact._load_c_siphash() is None
+    wtxids = [hash256(i.to_bytes(4, "little")) for i in range(9000)]  # three batches of lanes
+    with_c = compact.short_ids_of(PAPER_KEY, wtxids)
     # and a whole rebuild runs on our implementation
     monkeypatch.setattr(compact, "siphash24", siphash24_python)
-    block = core_test_block()
+    assert compact.short_ids_of(PAPER_KEY, wtxids) == with_c
+    assert compact.short_ids_of(PAPER_KEY, wtxids[:3]) == with_c[:3]  # few: one at a time
+    block = make_block([coinbase(), *(core_like_tx(900 + i) for i in range(40))])
     ids = HeaderAndShortIDs.from_block(block, 3)
+    pool = [pair(core_like_tx(2000 + i)) for i in range(2000)] + [pair(t) for t in block.txs]
     partial = PartiallyDownloadedBlock()
-    assert partial.init(ids.message, [pair(block.txs[1]), pair(block.txs[2])]) == ()
+    assert partial.init(ids.message, pool) == ()
     assert partial.fill(()).hash == block.hash
 
 
@@ -591,22 +615,25 @@ def test_lone_impostor_is_caught_when_filling(
 
 
 def test_scan_stops_once_every_short_id_is_matched() -> None:
+    """As Core's scan, ours stops once every short id is matched (after the batch in hand)."""
     block = core_test_block()
     ids = HeaderAndShortIDs.from_block(block, 47)
     consumed: list[int] = []
 
     def pool() -> Iterator[tuple[bytes, Tx]]:
-        for i, tx in enumerate([block.txs[1], block.txs[2], core_like_tx(5), core_like_tx(6)]):
+        junk = (core_like_tx(5000 + i) for i in range(3000))
+        for i, tx in enumerate([block.txs[1], block.txs[2], *junk]):
             consumed.append(i)
             yield pair(tx)
 
     def extra() -> Iterator[tuple[bytes, Tx]]:
-        consumed.append(100)
+        consumed.append(-1)
         yield pair(core_like_tx(7))
 
     partial = PartiallyDownloadedBlock()
     assert partial.init(ids, pool(), extra()) == ()
-    assert consumed == [0, 1]
+    assert compact._SCAN_CHUNK == 1024
+    assert consumed == list(range(1024))  # the first batch only, and nothing of the extra
 
 
 def test_extra_transactions_ring() -> None:

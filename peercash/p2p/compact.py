@@ -1,10 +1,11 @@
 """BIP152 compact blocks, the data side: short transaction ids, a ``cmpctblock`` built from a
 block, and a block rebuilt from a ``cmpctblock``, the pool and a ``blocktxn``.
 
-Layer 2 (p2p). Imports consensus and :mod:`peercash.p2p.messages` only; it sees no peer, no chain
-and no mempool object: the caller passes the pool's transactions in as ``(wtxid, tx)`` pairs. The
-sync/relay code (the only caller) decides when to send ``sendcmpct``, which peers are high
-bandwidth, when to ask for ``getblocktxn`` and when to fall back to a full block.
+Layer 2 (p2p). Imports consensus and :mod:`peercash.p2p.messages` only (and ``siphashc``, a C
+SipHash, when installed); it sees no peer, no chain and no mempool object: the caller passes the
+pool's transactions in as ``(wtxid, tx)`` pairs. The sync/relay code (the only caller) decides
+when to send ``sendcmpct``, which peers are high bandwidth, when to ask for ``getblocktxn`` and
+when to fall back to a full block.
 
 What a receiver does, in Core's terms (src/blockencodings.cpp): :meth:`PartiallyDownloadedBlock.init`
 is ``InitData``, :meth:`PartiallyDownloadedBlock.fill` is ``FillBlock``. Short ids are version 2
@@ -426,11 +427,11 @@ class PartiallyDownloadedBlock:
     candidates (the pool, then the extra transactions: recent orphans, replaced and rejected
     ones); :attr:`missing` is then what to ask for in ``getblocktxn`` (:meth:`request`), and
     :meth:`fill` puts the answer in and returns the block. After :meth:`fill` (whatever its
-    outcome) or a failed :meth:`init` the object is empty again and may be initialised anew.
+    outcome) or a failed :meth:`init` the object is empty and may be initialised anew.
 
     Counters for the log line Core prints and for the share of blocks rebuilt without a round
     trip: ``prefilled_count``, ``mempool_count`` and ``extra_count`` (how many slots the pool and
-    the extra transactions filled).
+    the extra transactions filled; Core's ``mempool_count`` includes the extra ones, ours not).
     """
 
     __slots__ = (
@@ -484,7 +485,9 @@ class PartiallyDownloadedBlock:
 
         Raises :class:`InvalidCompactBlock` for a null header (``bits`` of 0), a null prefilled
         transaction (no inputs and no outputs) or when already holding a block;
-        :class:`ReconstructionFailed` when two short ids of the block are equal.
+        :class:`ReconstructionFailed` when two short ids of the block are equal. (Core also
+        fails when more than 12 short ids fall into one bucket of its hash table, a guard for
+        its ``std::unordered_map``; a Python dict keyed by 48-bit ints has no such weakness.)
         """
         if self._header is not None:
             raise InvalidCompactBlock("already rebuilding a block")

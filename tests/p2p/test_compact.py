@@ -26,7 +26,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from peercash.consensus.errors import DecodeError, OversizeError
+from peercash.consensus.errors import (
+    DecodeError,
+    OversizeError,
+    TrailingBytesError,
+    TruncatedError,
+)
 from peercash.consensus.hashing import hash256
 from peercash.consensus.merkle import (
     block_merkle_root,
@@ -891,3 +896,39 @@ def test_cmpctblock_prefilled_differences() -> None:
     pool = [pair(tx) for tx in txs]
     assert partial.init(decoded, pool) == ()
     assert partial.fill(()).hash == block.hash
+
+
+def test_malformed_compact_messages() -> None:
+    """Each malformed payload through ``decode_message``, with its exact error."""
+    cb = coinbase()
+    head = Header(1, bytes(32), bytes(32), 0, 0x207FFFFF, 0).serialize() + pack_u64(1)
+    blocktxn = m.BlockTxn(bytes(32), (cb,)).encode()
+    cases: list[tuple[bytes, bytes, type[DecodeError], str]] = [
+        (b"blocktxn", blocktxn + b"\x00", TrailingBytesError, "1 trailing bytes at offset 104"),
+        (b"blocktxn", blocktxn[:-1], TruncatedError, "truncated transaction lock time"),
+        (b"blocktxn", bytes(32) + b"\xfe\x01\x00\x01\x00", OversizeError,
+         "size 65537 exceeds limit 65536"),
+        (b"blocktxn", bytes(32) + b"\x02" + bytes(19), TruncatedError,
+         "count 2 needs at least 20 bytes, have 19"),
+        (b"blocktxn", bytes(31), TruncatedError, "need 32 bytes at offset 0, have 31"),
+        (b"cmpctblock", head + b"\x00\x00", m.InvalidFieldError,
+         "compact block with no transactions"),
+        (b"cmpctblock", head[:80], TruncatedError, "need 8 bytes at offset 80, have 0"),
+        (b"cmpctblock", head + b"\x03" + bytes(12) + b"\x00", TruncatedError,
+         "count 3 needs at least 18 bytes, have 13"),
+        (b"cmpctblock", head + b"\x01" + bytes(6) + b"\x00\x00", TrailingBytesError,
+         "1 trailing bytes at offset 96"),
+        (b"getblocktxn", bytes(32) + b"\x02\x00", TruncatedError,
+         "count 2 needs at least 2 bytes, have 1"),
+        (b"getblocktxn", bytes(32) + b"\x01\x00\x00", TrailingBytesError,
+         "1 trailing bytes at offset 34"),
+    ]  # fmt: skip
+    checked = 0
+    for command, payload, error, message in cases:
+        with pytest.raises(m.MessageError) as info:
+            m.decode_message(command, payload)
+        assert type(info.value.error) is error, (command, message)
+        assert str(info.value.error) == message
+        assert info.value.command == command
+        checked += 1
+    assert checked == 11

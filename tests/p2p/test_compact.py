@@ -18,6 +18,7 @@ Vectors, with their origin (facts, not code):
 
 from __future__ import annotations
 
+import hashlib
 import struct
 import sys
 from collections.abc import Callable, Iterator
@@ -195,8 +196,8 @@ def test_compact_block_vector() -> None:
     assert ids.tx_count == 2
     assert ids.block_hash == block.hash
     # The key is the first 16 bytes of SHA256(header || nonce), k0 and k1 little-endian.
-    assert ids.key == short_id_key(block.header, VECTOR_NONCE)
-    assert len(ids.key) == 16
+    expected_key = hashlib.sha256(RAW_BLOCK[:80] + VECTOR_NONCE.to_bytes(8, "little")).digest()
+    assert ids.key == short_id_key(block.header, VECTOR_NONCE) == expected_key[:16]
 
     received = m.decode_message(b"cmpctblock", RAW_CMPCT)
     assert isinstance(received, m.CmpctBlock)

@@ -150,15 +150,33 @@ def create_block(
     script_pubkey: bytes,
     source: TemplateSource = EMPTY_SOURCE,
     forced: Sequence[TemplateTx] = (),
+    *,
+    check_validity: bool = True,
 ) -> BlockTemplate:
     """A template on the tip from ``source`` (Core's ``createNewBlock``), remembered for
-    ``getmininginfo``. Call with the chain lock held."""
+    ``getmininginfo``, then checked as Core checks it (``TestBlockValidity`` without proof of
+    work or merkle root; scripts are left to the pool, which checked them with stricter flags).
+    A template that fails is a bug: ``-1 "TestBlockValidity failed: ..."``, as Core's
+    ``runtime_error``. Call with the chain lock held."""
     state = mining_state(node)
     assembler = BlockAssembler(node.chain, state.options)
     template = assembler.create_new_block(script_pubkey, source, forced=forced)
     state.last_block_weight = assembler.last_block_weight
     state.last_block_num_txs = assembler.last_block_num_txs
+    if check_validity:
+        validate_template(node, template.block)
     return template
+
+
+def validate_template(node: ChainNode, block: Block) -> None:
+    """Core's check of a fresh template (``TestBlockValidity`` without proof of work, merkle
+    root or scripts); a failure is ``-1 "TestBlockValidity failed: ..."``."""
+    try:
+        check_block_validity(
+            node.chain, block, check_pow=False, check_merkle_root=False, check_scripts=False
+        )
+    except RuleError as err:
+        raise RpcError(RPC_MISC_ERROR, f"TestBlockValidity failed: {err}") from None
 
 
 def build_block(
@@ -167,7 +185,7 @@ def build_block(
     """An unsolved block on the tip holding exactly ``txs`` (with their ``fees``), paying the
     subsidy plus those fees to ``script_pubkey`` (``generateblock``)."""
     forced = [template_tx(tx, fee) for tx, fee in zip(txs, fees, strict=True)]
-    return create_block(node, script_pubkey, EMPTY_SOURCE, forced).block
+    return create_block(node, script_pubkey, EMPTY_SOURCE, forced, check_validity=False).block
 
 
 def grind(block: Block, max_tries: int) -> tuple[Block | None, int]:
@@ -246,8 +264,10 @@ def generate_blocks(
             if tries_left <= 0 or _shutting_down(node):
                 break
             with chain_lock(node):
-                block = create_block(node, script_pubkey, template_source(node)).block
+                source = template_source(node)
+                block = create_block(node, script_pubkey, source, check_validity=False).block
                 check_block_time(node, block)
+                validate_template(node, block)
                 solved, used = grind(block, tries_left)
                 tries_left -= used
                 if solved is None:
@@ -537,9 +557,10 @@ def getmininginfo(node: ChainNode) -> dict[str, Any]:
     state = mining_state(node)
     tip = chain.tip
     out: dict[str, Any] = {"blocks": chain.height}
-    if state.last_block_weight:
+    # Present once a block was assembled (Core tests whether its optionals hold a value).
+    if state.last_block_weight is not None:
         out["currentblockweight"] = state.last_block_weight
-    if state.last_block_num_txs:
+    if state.last_block_num_txs is not None:
         out["currentblocktx"] = state.last_block_num_txs
     out["bits"] = f"{tip.header.bits:08x}"
     out["difficulty"] = difficulty(tip.header.bits)

@@ -1,35 +1,56 @@
-"""Regtest block generation: generatetoaddress, generatetodescriptor, generateblock.
+"""Mining methods: generatetoaddress, generatetodescriptor, generateblock, submitblock,
+submitheader, getmininginfo, getnetworkhashps (``getblocktemplate`` is in ``blocktemplate``).
 
-Layer 4. Blocks are built the way Core's miner builds them: the parent is the tip, the time is
-``max(median time past + 1, now)`` (now from the chain's clock), the bits are what the chain
-expects for that time, the version carries the BIP9 bits of deployments being signalled, the
-coinbase starts with the BIP34 height and pays the subsidy plus fees, a witness commitment is
-always added once segwit is active; the nonce is ground, then the block goes through
-``chain.accept_block`` like any other.
+Layer 4. Every block is built by ``peercash.mining.assembler.BlockAssembler``, as Core's miner
+builds it: the parent is the tip, the time is ``max(minimum time, now)`` (Core's
+``GetMinimumTime``: median time past + 1, and at a retarget no more than 600 s before the
+parent; now from the chain's clock), the bits are what the chain expects for that time, the
+version carries the BIP9 bits of deployments being signalled, the coinbase starts with the BIP34
+height and pays the subsidy plus fees, a witness commitment is always added once segwit is
+active. ``generatetoaddress``/``generatetodescriptor`` fill their blocks from the node's mempool
+when it is a ``TemplateSource`` (``node.mempool`` with ``chunks_by_feerate``), else they hold only
+the coinbase. The nonce is ground, then the block goes through ``chain.accept_block`` like any
+other.
 
-Only on regtest (Core's old ``generate`` answered "This method can only be used on regtest",
--32601, elsewhere; today's Core leaves these methods ungated but they are useless off regtest).
-Blocks from ``generatetoaddress``/``generatetodescriptor`` hold only the coinbase: there is no
-mempool to take transactions from yet. ``generateblock`` takes raw transactions; txids would
-need the mempool and are refused ("not in mempool").
+The ``generate*`` methods work only on regtest (Core's old ``generate`` answered "This method can
+only be used on regtest", -32601, elsewhere; today's Core leaves them ungated but they are useless
+off regtest). ``generateblock`` takes raw transactions or txids of pool transactions, checks the
+block with Core's ``TestBlockValidity`` (no proof of work, no merkle root) before grinding, and
+unlike Core (whose coinbase there claims only the subsidy) pays their fees to its output.
+
+State kept between calls (``MiningState`` on ``node.mining_state``): the last assembled block's
+weight and transaction count for ``getmininginfo``, ``getblocktemplate``'s cached template.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 from peercash.chain.coins import coin_key
 from peercash.chain.index import FAILED_MASK, HAVE_DATA, BlockIndexEntry
-from peercash.consensus import deployments as dep
 from peercash.consensus.contextual import SpentCoin
 from peercash.consensus.errors import DecodeError, RuleError
 from peercash.consensus.pow import bits_to_target
-from peercash.consensus.primitives import Block, Header, Tx, TxOut
-from peercash.consensus.subsidy import block_subsidy
-from peercash.mining.builder import assemble_block, coinbase_tx
+from peercash.consensus.primitives import Block, Header, Tx
+from peercash.mining.assembler import (
+    EMPTY_SOURCE,
+    AssemblerOptions,
+    BlockAssembler,
+    BlockTemplate,
+    TemplateSource,
+    TemplateTx,
+    minimum_time,
+    template_tx,
+)
+from peercash.mining.validity import check_block_validity
 
+from .blockchain import _warnings as node_warnings
+from .blockchain import difficulty, target_hex
 from .context import ChainNode, optional_mempool
 from .rawtransactions import decode_hex_tx
 from .registry import (
@@ -37,6 +58,7 @@ from .registry import (
     RPC_DESERIALIZATION_ERROR,
     RPC_INTERNAL_ERROR,
     RPC_INVALID_ADDRESS_OR_KEY,
+    RPC_INVALID_PARAMETER,
     RPC_METHOD_NOT_FOUND,
     RPC_MISC_ERROR,
     RPC_VERIFY_ERROR,
@@ -44,7 +66,7 @@ from .registry import (
     RpcError,
     rpc_method,
 )
-from .util import DescriptorError, address_to_script, is_hex, parse_descriptor
+from .util import DescriptorError, address_to_script, btc, is_hex, parse_descriptor
 
 DEFAULT_MAX_TRIES = 1_000_000
 
@@ -54,41 +76,116 @@ def _require_regtest(node: ChainNode) -> None:
         raise RpcError(RPC_METHOD_NOT_FOUND, "This method can only be used on regtest")
 
 
-def block_version(node: ChainNode, prev: BlockIndexEntry) -> int:
-    """Core's ``ComputeBlockVersion`` for the block after ``prev`` (on the active chain)."""
-    active = node.chain.chain
-    states = []
-    for d in node.params.deployments.values():
-        state = dep.deployment_state(
-            d,
-            prev.height,
-            lambda h: active[h].median_time_past(),
-            lambda h: active[h].header.version,
+@dataclass
+class MiningState:
+    """What the mining methods remember between calls, per node (``node.mining_state``).
+
+    ``last_block_*`` are Core's ``BlockAssembler::m_last_block_*`` (``getmininginfo``);
+    ``template*`` is ``getblocktemplate``'s cached template and the pool counter it was built
+    at. Read and written with the chain lock held."""
+
+    options: AssemblerOptions
+    last_block_weight: int | None = None
+    last_block_num_txs: int | None = None
+    template: BlockTemplate | None = None
+    template_started: float = 0.0
+    transactions_updated_last: int = 0
+    longpoll_first_check: float = 60.0
+    """Seconds a long poll waits before it first looks at the pool counter (Core: a minute)."""
+    longpoll_next_check: float = 10.0
+    """Seconds between later looks (Core: ten)."""
+
+
+_STATE_LOCK = threading.Lock()
+
+
+def assembler_options(node: ChainNode) -> AssemblerOptions:
+    """The assembler's options from the node's configuration, where it has them
+    (``blockmaxweight``, ``blockreservedweight``, ``blockmintxfee`` in sat/kvB,
+    ``blockversion``); Core's defaults otherwise."""
+    config = node.config
+    defaults = AssemblerOptions()
+
+    def pick(name: str, default: Any) -> Any:
+        value = getattr(config, name, None)
+        return default if value is None else value
+
+    return AssemblerOptions(
+        block_max_weight=int(pick("blockmaxweight", defaults.block_max_weight)),
+        block_reserved_weight=int(pick("blockreservedweight", defaults.block_reserved_weight)),
+        block_min_fee_rate=int(pick("blockmintxfee", defaults.block_min_fee_rate)),
+        block_version=pick("blockversion", None),
+    ).clamped()
+
+
+def mining_state(node: ChainNode) -> MiningState:
+    """The node's ``MiningState``, created on first use."""
+    state = getattr(node, "mining_state", None)
+    if isinstance(state, MiningState):
+        return state
+    with _STATE_LOCK:
+        state = getattr(node, "mining_state", None)
+        if not isinstance(state, MiningState):
+            state = MiningState(assembler_options(node))
+            node.mining_state = state  # type: ignore[attr-defined]
+    return state
+
+
+def template_source(node: ChainNode) -> TemplateSource:
+    """The node's mempool as a template source, or the empty source while it has none."""
+    pool = getattr(node, "mempool", None)
+    if pool is not None and callable(getattr(pool, "chunks_by_feerate", None)):
+        return cast(TemplateSource, pool)
+    return EMPTY_SOURCE
+
+
+def transactions_updated(source: object) -> int:
+    """The source's transactions-updated counter (0 for a source without one)."""
+    counter = getattr(source, "transactions_updated", None)
+    return int(counter()) if callable(counter) else 0
+
+
+def create_block(
+    node: ChainNode,
+    script_pubkey: bytes,
+    source: TemplateSource = EMPTY_SOURCE,
+    forced: Sequence[TemplateTx] = (),
+    *,
+    check_validity: bool = True,
+) -> BlockTemplate:
+    """A template on the tip from ``source`` (Core's ``createNewBlock``), remembered for
+    ``getmininginfo``, then checked as Core checks it (``TestBlockValidity`` without proof of
+    work or merkle root; scripts are left to the pool, which checked them with stricter flags).
+    A template that fails is a bug: ``-1 "TestBlockValidity failed: ..."``, as Core's
+    ``runtime_error``. Call with the chain lock held."""
+    state = mining_state(node)
+    assembler = BlockAssembler(node.chain, state.options)
+    template = assembler.create_new_block(script_pubkey, source, forced=forced)
+    state.last_block_weight = assembler.last_block_weight
+    state.last_block_num_txs = assembler.last_block_num_txs
+    if check_validity:
+        validate_template(node, template.block)
+    return template
+
+
+def validate_template(node: ChainNode, block: Block) -> None:
+    """Core's check of a fresh template (``TestBlockValidity`` without proof of work, merkle
+    root or scripts); a failure is ``-1 "TestBlockValidity failed: ..."``."""
+    try:
+        check_block_validity(
+            node.chain, block, check_pow=False, check_merkle_root=False, check_scripts=False
         )
-        states.append((d, state))
-    return dep.compute_block_version(states)
+    except RuleError as err:
+        raise RpcError(RPC_MISC_ERROR, f"TestBlockValidity failed: {err}") from None
 
 
-def build_block(node: ChainNode, script_pubkey: bytes, txs: list[Tx], fees: int) -> Block:
-    """An unsolved block on the tip paying subsidy + ``fees`` to ``script_pubkey``."""
-    chain = node.chain
-    params = node.params
-    prev = chain.tip
-    height = prev.height + 1
-    now = int(chain.validator.clock())
-    block_time = max(prev.median_time_past() + 1, now)
-    bits = chain.validator.expected_bits(prev, block_time)
-    value = block_subsidy(height, params) + fees
-    coinbase = coinbase_tx(height, [TxOut(value, script_pubkey)])
-    return assemble_block(
-        prev.hash,
-        block_time,
-        bits,
-        coinbase,
-        txs,
-        version=block_version(node, prev),
-        witness_commitment=dep.segwit_active(params, height),
-    )
+def build_block(
+    node: ChainNode, script_pubkey: bytes, txs: Sequence[Tx], fees: Sequence[int]
+) -> Block:
+    """An unsolved block on the tip holding exactly ``txs`` (with their ``fees``), paying the
+    subsidy plus those fees to ``script_pubkey`` (``generateblock``)."""
+    forced = [template_tx(tx, fee) for tx, fee in zip(txs, fees, strict=True)]
+    return create_block(node, script_pubkey, EMPTY_SOURCE, forced, check_validity=False).block
 
 
 def grind(block: Block, max_tries: int) -> tuple[Block | None, int]:
@@ -167,8 +264,10 @@ def generate_blocks(
             if tries_left <= 0 or _shutting_down(node):
                 break
             with chain_lock(node):
-                block = build_block(node, script_pubkey, [], 0)
+                source = template_source(node)
+                block = create_block(node, script_pubkey, source, check_validity=False).block
                 check_block_time(node, block)
+                validate_template(node, block)
                 solved, used = grind(block, tries_left)
                 tries_left -= used
                 if solved is None:
@@ -231,11 +330,12 @@ def generatetodescriptor(
     return generate_blocks(node, script, num_blocks, maxtries)
 
 
-def _block_fees(node: ChainNode, txs: list[Tx]) -> int:
-    """The fees of ``txs`` in block order, their inputs from the UTXO set or earlier txs."""
+def _tx_fees(node: ChainNode, txs: list[Tx]) -> list[int]:
+    """The fee of each of ``txs`` in block order, their inputs from the UTXO set or earlier
+    txs."""
     chain = node.chain
     created: dict[bytes, SpentCoin] = {}
-    fees = 0
+    fees: list[int] = []
     for tx in txs:
         total_in = 0
         for txin in tx.inputs:
@@ -248,7 +348,7 @@ def _block_fees(node: ChainNode, txs: list[Tx]) -> int:
                     f"inputs missing/spent in transaction {tx.txid_hex}",
                 )
             total_in += coin.txout.value
-        fees += total_in - sum(o.value for o in tx.outputs)
+        fees.append(total_in - sum(o.value for o in tx.outputs))
         for n, out in enumerate(tx.outputs):
             created[coin_key(tx.txid, n)] = SpentCoin(out, chain.height + 1, False)
     return fees
@@ -297,8 +397,11 @@ def generateblock(
                 f"Transaction decode failed for {text}. Make sure the tx has at least one input.",
             )
         txs.append(decoded)
-    fees = _block_fees(node, txs)
-    block = build_block(node, script, txs, fees)
+    block = build_block(node, script, txs, _tx_fees(node, txs))
+    try:
+        check_block_validity(node.chain, block, check_pow=False, check_merkle_root=False)
+    except RuleError as err:
+        raise RpcError(RPC_VERIFY_ERROR, f"TestBlockValidity failed: {err}") from None
     check_block_time(node, block)
     solved, _ = grind(block, DEFAULT_MAX_TRIES)
     if solved is None:
@@ -375,15 +478,130 @@ def submitheader(node: ChainNode, hexdata: str) -> None:
     chain.flush_blocks()
 
 
+# -- getmininginfo, getnetworkhashps ---------------------------------------------------------
+
+
+def network_hashps(node: ChainNode, lookup: int, height: int) -> float | int:
+    """Core's ``GetNetworkHashPS``: the work of the ``lookup`` blocks up to ``height`` (-1: the
+    tip) over the time they spanned (-1: since the last retarget)."""
+    chain = node.chain
+    if lookup < -1 or lookup == 0:
+        raise RpcError(RPC_INVALID_PARAMETER, "Invalid nblocks. Must be a positive number or -1.")
+    if height < -1 or height > chain.height:
+        raise RpcError(RPC_INVALID_PARAMETER, "Block does not exist at specified height")
+    last = chain.tip if height < 0 else chain.chain[height]
+    if last.height == 0:
+        return 0
+    if lookup == -1:
+        lookup = last.height % node.params.difficulty_adjustment_interval + 1
+    lookup = min(lookup, last.height)
+    first = last
+    low = high = last.header.time
+    for _ in range(lookup):
+        assert first.prev is not None
+        first = first.prev
+        low = min(low, first.header.time)
+        high = max(high, first.header.time)
+    if low == high:
+        return 0
+    return float(last.chain_work - first.chain_work) / (high - low)
+
+
+@rpc_method(
+    "getnetworkhashps",
+    "mining",
+    [
+        Param(
+            "nblocks",
+            int,
+            120,
+            help="The number of previous blocks to calculate estimate from, or -1 for blocks "
+            "since last difficulty change.",
+            int_range=INT32,
+        ),
+        Param(
+            "height", int, -1, help="To estimate at the time of the given height.", int_range=INT32
+        ),
+    ],
+    result_help="n (numeric) Hashes per second estimated",
+)
+def getnetworkhashps(node: ChainNode, nblocks: int = 120, height: int = -1) -> float | int:
+    """Returns the estimated network hashes per second based on the last n blocks.
+    Pass in [blocks] to override # of blocks, -1 specifies since last difficulty change.
+    Pass in [height] to estimate the network speed at the time when a certain block was found."""
+    return network_hashps(node, nblocks, height)
+
+
+def _pool_size(node: ChainNode) -> int:
+    pool = getattr(node, "mempool", None)
+    if pool is None:
+        return 0
+    try:
+        return len(pool)
+    except TypeError:
+        return 0
+
+
+@rpc_method(
+    "getmininginfo",
+    "mining",
+    [],
+    result_help="{blocks, currentblockweight, currentblocktx, bits, difficulty, target, "
+    "networkhashps, pooledtx, blockmintxfee, chain, next {height, bits, difficulty, target}, "
+    "signet_challenge (signet only), warnings}",
+)
+def getmininginfo(node: ChainNode) -> dict[str, Any]:
+    """Returns a json object containing mining-related information."""
+    chain = node.chain
+    params = node.params
+    state = mining_state(node)
+    tip = chain.tip
+    out: dict[str, Any] = {"blocks": chain.height}
+    # Present once a block was assembled (Core tests whether its optionals hold a value).
+    if state.last_block_weight is not None:
+        out["currentblockweight"] = state.last_block_weight
+    if state.last_block_num_txs is not None:
+        out["currentblocktx"] = state.last_block_num_txs
+    out["bits"] = f"{tip.header.bits:08x}"
+    out["difficulty"] = difficulty(tip.header.bits)
+    out["target"] = target_hex(tip.header.bits)
+    out["networkhashps"] = network_hashps(node, 120, -1)
+    out["pooledtx"] = _pool_size(node)
+    out["blockmintxfee"] = btc(state.options.block_min_fee_rate)
+    out["chain"] = "test" if params.name == "testnet" else params.name
+    next_time = max(
+        minimum_time(tip, params.difficulty_adjustment_interval), int(chain.validator.clock())
+    )
+    next_bits = chain.validator.expected_bits(tip, next_time)
+    out["next"] = {
+        "height": tip.height + 1,
+        "bits": f"{next_bits:08x}",
+        "difficulty": difficulty(next_bits),
+        "target": target_hex(next_bits),
+    }
+    if params.signet_challenge is not None:
+        out["signet_challenge"] = params.signet_challenge.hex()
+    out["warnings"] = node_warnings(node)
+    return out
+
+
 __all__ = [
-    "block_version",
+    "MiningState",
+    "assembler_options",
     "build_block",
+    "create_block",
     "generate_blocks",
     "generateblock",
     "generatetoaddress",
     "generatetodescriptor",
+    "getmininginfo",
+    "getnetworkhashps",
     "grind",
+    "mining_state",
+    "network_hashps",
     "submit_block",
     "submitblock",
     "submitheader",
+    "template_source",
+    "transactions_updated",
 ]

@@ -164,21 +164,25 @@ class DiagramOrder(enum.Enum):
     INCOMPARABLE = "incomparable"
 
 
-def _bits(mask: int) -> Iterator[int]:
+def _bits(mask: int) -> list[int]:
+    """The indices of the set bits of ``mask``, lowest first."""
+    out = []
     while mask:
         low = mask & -mask
-        yield low.bit_length() - 1
+        out.append(low.bit_length() - 1)
         mask ^= low
+    return out
 
 
 class DepGraph:
     """A cluster (or any set) of transactions as a DAG over indices ``0..n-1``, with bitsets.
 
-    ``ancestors[i]`` and ``descendants[i]`` are int bitmasks that include ``i`` itself. Built
-    once per (re)linearisation; immutable afterwards.
+    ``parents[i]``/``children[i]`` are int bitmasks of the direct dependencies;
+    ``ancestors[i]``/``descendants[i]`` include ``i`` itself. Built once per (re)linearisation;
+    immutable afterwards.
     """
 
-    __slots__ = ("ancestors", "descendants", "fees", "n", "parents", "sizes")
+    __slots__ = ("ancestors", "children", "descendants", "fees", "n", "parents", "sizes")
 
     def __init__(self, txs: Sequence[tuple[int, int, Iterable[int]]]) -> None:
         """``txs[i] = (fee, size, parent indices)``; raises ``ValueError`` on a bad graph."""
@@ -187,6 +191,7 @@ class DepGraph:
         self.fees = [int(fee) for fee, _, _ in txs]
         self.sizes = [int(size) for _, size, _ in txs]
         parents = [0] * n
+        children = [0] * n
         for i, (_, size, pars) in enumerate(txs):
             if size <= 0:
                 raise ValueError(f"transaction {i} has size {size}")
@@ -194,14 +199,17 @@ class DepGraph:
                 if not 0 <= p < n or p == i:
                     raise ValueError(f"transaction {i} has bad parent {p}")
                 parents[i] |= 1 << p
+                children[p] |= 1 << i
         self.parents = parents
+        self.children = children
         ancestors = [0] * n
+        topo: list[int] = []  # parents before children
         state = [0] * n  # 0: not seen, 1: on the walk, 2: ancestors known
         for root in range(n):
             if state[root]:
                 continue
             state[root] = 1
-            walk = [(root, _bits(parents[root]))]
+            walk = [(root, iter(_bits(parents[root])))]
             while walk:
                 node, todo = walk[-1]
                 for p in todo:
@@ -209,7 +217,7 @@ class DepGraph:
                         raise ValueError("dependency cycle")
                     if state[p] == 0:
                         state[p] = 1
-                        walk.append((p, _bits(parents[p])))
+                        walk.append((p, iter(_bits(parents[p]))))
                         break
                 else:
                     walk.pop()
@@ -218,11 +226,14 @@ class DepGraph:
                         mask |= ancestors[p]
                     ancestors[node] = mask
                     state[node] = 2
+                    topo.append(node)
         self.ancestors = ancestors
-        descendants = [1 << i for i in range(n)]
-        for i in range(n):
-            for a in _bits(ancestors[i] & ~(1 << i)):
-                descendants[a] |= 1 << i
+        descendants = [0] * n
+        for i in reversed(topo):
+            mask = 1 << i
+            for c in _bits(children[i]):
+                mask |= descendants[c]
+            descendants[i] = mask
         self.descendants = descendants
 
     @property
@@ -246,17 +257,10 @@ class DepGraph:
         while frontier:
             reach = 0
             for i in _bits(frontier):
-                reach |= self.parents[i] | self.children_mask(i)
+                reach |= self.parents[i] | self.children[i]
             frontier = reach & mask & ~seen
             seen |= frontier
         return seen == mask
-
-    def children_mask(self, i: int) -> int:
-        out = 0
-        for d in _bits(self.descendants[i] & ~(1 << i)):
-            if self.parents[d] >> i & 1:
-                out |= 1 << d
-        return out
 
 
 def is_topological(graph: DepGraph, order: Sequence[int]) -> bool:
@@ -613,12 +617,11 @@ def post_linearize(graph: DepGraph, linearization: Sequence[int]) -> list[int]:
     groups that do not depend on them. Afterwards related transactions sit together, which
     makes chunks connected (our formulation of Core's ``PostLinearize``)."""
     fees, sizes = graph.fees, graph.sizes
-    children = [graph.children_mask(i) for i in range(graph.n)]
     forward = _post_pass(
         linearization, fees, sizes, graph.parents, lambda f, s, pf, ps: f * ps > pf * s
     )
     backward = _post_pass(
-        list(reversed(forward)), fees, sizes, children, lambda f, s, pf, ps: f * ps < pf * s
+        list(reversed(forward)), fees, sizes, graph.children, lambda f, s, pf, ps: f * ps < pf * s
     )
     backward.reverse()
     return backward
@@ -1008,6 +1011,14 @@ class ClusterSet(Generic[K]):
         self, cluster: _Cluster[K], seed: list[K], max_iterations: int | None = None
     ) -> None:
         """Linearise ``seed``'s keys (a topological order of a whole cluster) into ``cluster``."""
+        if len(seed) == 1:  # the common case: a transaction with no relatives in the pool
+            entry = self._entries[seed[0]]
+            cluster.keys = seed
+            cluster.chunk_rates = [FeeFrac(entry.fee, entry.size)]
+            cluster.chunk_ends = [1]
+            cluster.fee, cluster.size, cluster.optimal = entry.fee, entry.size, True
+            entry.cluster = cluster
+            return
         index = {k: i for i, k in enumerate(seed)}
         entries = [self._entries[k] for k in seed]
         graph = DepGraph([(e.fee, e.size, [index[p] for p in e.parents]) for e in entries])

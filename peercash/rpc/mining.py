@@ -37,6 +37,7 @@ from peercash.consensus.contextual import SpentCoin
 from peercash.consensus.errors import DecodeError, RuleError
 from peercash.consensus.pow import bits_to_target
 from peercash.consensus.primitives import Block, Header, Tx
+from peercash.mempool.pool import MemPool
 from peercash.mining.assembler import (
     EMPTY_SOURCE,
     AssemblerOptions,
@@ -47,6 +48,7 @@ from peercash.mining.assembler import (
     minimum_time,
     template_tx,
 )
+from peercash.mining.poolsource import PoolTemplateSource
 from peercash.mining.validity import check_block_validity
 
 from .blockchain import _warnings as node_warnings
@@ -136,6 +138,13 @@ def template_source(node: ChainNode) -> TemplateSource:
     pool = getattr(node, "mempool", None)
     if pool is not None and callable(getattr(pool, "chunks_by_feerate", None)):
         return cast(TemplateSource, pool)
+    if isinstance(pool, MemPool):
+        # The pool's clusters, kept by a listener from the first template on.
+        source = getattr(node, "pool_template_source", None)
+        if not isinstance(source, PoolTemplateSource) or source.pool is not pool:
+            source = PoolTemplateSource(pool)
+            node.pool_template_source = source  # type: ignore[attr-defined]
+        return source
     return EMPTY_SOURCE
 
 

@@ -67,10 +67,20 @@ from peercash.consensus import deployments
 from peercash.consensus.checks import BLOCK_MUTATED_CODES
 from peercash.consensus.errors import RuleError
 from peercash.consensus.pow import block_work, check_proof_of_work
-from peercash.consensus.primitives import Block, Header
+from peercash.consensus.primitives import Block, Header, Tx
 
 from . import messages as m
 from .blocksync import MAX_BLOCKS_IN_TRANSIT_PER_PEER, BlockDownloader
+from .compact import (
+    MAX_BLOCKTXN_DEPTH,
+    MAX_HIGH_BANDWIDTH_PEERS,
+    CompactBlockError,
+    ExtraTransactions,
+    HeaderAndShortIDs,
+    InvalidCompactBlock,
+    PartiallyDownloadedBlock,
+    block_transactions,
+)
 from .fairqueue import FairWorker
 from .headersync import (
     ChainStart,
@@ -277,6 +287,8 @@ class _PeerState(Generic[P]):
     getdata: deque[m.InvItem] = field(default_factory=deque)
     serving: bool = False
     paused_getdata: bool = False
+    partial: PartiallyDownloadedBlock | None = None
+    """A compact block waiting for the ``blocktxn`` we asked for."""
 
 
 @dataclass(slots=True)
@@ -374,6 +386,14 @@ class SyncManager(Generic[P]):
         self._timer: asyncio.TimerHandle | None = None
         self._executor = FairWorker("validation")
         self.relay: TxRelay | None = None
+        # BIP152 compact blocks.
+        self._hb_peers: list[int] = []
+        """Peers asked to announce with ``cmpctblock`` (high bandwidth), latest last."""
+        self._recent_block: Block | None = None
+        self._extra_txs = ExtraTransactions()
+        self.compact_stats = {"reconstructed": 0, "roundtrip": 0, "fallback": 0}
+        """Compact blocks rebuilt at once, after a ``getblocktxn``, or given up for the
+        full block."""
         self._closed = False
         self._owns_defer = False
         # Chain-thread state (touched only with the chain lock held).
@@ -650,6 +670,7 @@ class SyncManager(Generic[P]):
 
     def _on_connected(self, block: Block) -> None:
         self.downloader.block_connected()
+        self._recent_block = block
         if self.relay is not None:
             self.relay.on_block(block)
 
@@ -691,6 +712,9 @@ class SyncManager(Generic[P]):
         self._maybe_start_headers_sync(state)
         if self.relay is not None:
             self.relay.add_peer(peer)
+        if _protocol_version(peer) >= m.SHORT_IDS_BLOCKS_VERSION:
+            # Low bandwidth: announce to us as you like (Core sends this to every such peer).
+            peer.send(m.SendCmpct(False, m.CMPCTBLOCKS_VERSION))
 
     def on_peer_disconnected(self, peer: P) -> None:
         state = self._peers.pop(peer.id, None)
@@ -700,6 +724,8 @@ class SyncManager(Generic[P]):
         self._n_preferred -= state.preferred
         released = self.downloader.remove_peer(peer.id)
         self._executor.forget(peer.id)
+        if peer.id in self._hb_peers:
+            self._hb_peers.remove(peer.id)
         if self.relay is not None:
             self.relay.remove_peer(peer)
         if released:
@@ -718,6 +744,12 @@ class SyncManager(Generic[P]):
             self._on_inv(state, msg)
             if self.relay is not None:
                 self.relay.on_inv(peer, msg)
+        elif isinstance(msg, m.CmpctBlock):
+            self._on_cmpctblock(state, msg)
+        elif isinstance(msg, m.BlockTxn):
+            self._on_blocktxn(state, msg)
+        elif isinstance(msg, m.GetBlockTxn):
+            self._on_getblocktxn(state, msg)
         elif isinstance(msg, m.TxMsg):
             if self.relay is not None:
                 self.relay.on_tx(peer, msg.tx)
@@ -1120,11 +1152,11 @@ class SyncManager(Generic[P]):
 
     # -- blocks ------------------------------------------------------------------------------------
 
-    def _on_block(self, state: _PeerState[P], block: Block) -> None:
+    def _on_block(self, state: _PeerState[P], block: Block, *, force: bool = False) -> None:
         peer = state.peer
         h = block.hash
         d = self.downloader
-        requested = d.is_requested(h)
+        requested = force or d.is_requested(h)
         d.received(h, peer.id)
         self._block_sources[h] = peer.id
         self._block_sources.move_to_end(h)
@@ -1229,6 +1261,8 @@ class SyncManager(Generic[P]):
                 d.block_available(peer_id, r.entry, r.entry.hash)
                 if r.new and hasattr(state.peer, "last_block_time"):
                     state.peer.last_block_time = int(self._wall())  # for eviction
+                if r.new and r.tip is not None and r.tip is r.entry:
+                    self._maybe_high_bandwidth(state)
         if r.tip is not None:
             self._tip = r.tip
         if r.best is not None:
@@ -1353,6 +1387,21 @@ class SyncManager(Generic[P]):
         tip = new[-1]
         if self._block_sources.get(tip.hash) == peer.id:
             return
+        recent = self._recent_block
+        if (
+            getattr(peer, "bip152_hb_from", False)
+            and len(new) == 1
+            and recent is not None
+            and recent.hash == tip.hash
+            and tip.prev is not None
+            and self._peer_has_header(state, tip.prev)
+            and not self._peer_has_header(state, tip)
+        ):
+            # High bandwidth: the block itself, as short ids (BIP152).
+            nonce = random.getrandbits(64)
+            peer.send(HeaderAndShortIDs.from_block(recent, nonce).message)
+            state.best_header_sent = tip
+            return
         prefers = peer.prefers_headers or state.got_sendheaders
         revert = not prefers
         headers: list[Header] = []
@@ -1380,6 +1429,113 @@ class SyncManager(Generic[P]):
             return
         if revert and not self._peer_has_header(state, tip):
             peer.send(m.Inv((m.InvItem(m.InvType.MSG_BLOCK, tip.hash),)))
+
+    # -- compact blocks (BIP152) -----------------------------------------------------------------
+
+    def _maybe_high_bandwidth(self, state: _PeerState[P]) -> None:
+        """A peer just gave us a new tip: ask it to send blocks as ``cmpctblock`` at once, as
+        Core does for the last three such peers (the oldest is told to stop)."""
+        peer = state.peer
+        cmpct = getattr(peer, "compact_blocks", None)
+        if cmpct is None or peer.id in self._hb_peers:
+            if peer.id in self._hb_peers:
+                self._hb_peers.remove(peer.id)
+                self._hb_peers.append(peer.id)
+            return
+        if len(self._hb_peers) >= MAX_HIGH_BANDWIDTH_PEERS:
+            old = self._peers.get(self._hb_peers.pop(0))
+            if old is not None:
+                old.peer.send(m.SendCmpct(False, m.CMPCTBLOCKS_VERSION))
+                if hasattr(old.peer, "bip152_hb_to"):
+                    old.peer.bip152_hb_to = False
+        self._hb_peers.append(peer.id)
+        peer.send(m.SendCmpct(True, m.CMPCTBLOCKS_VERSION))
+        if hasattr(peer, "bip152_hb_to"):
+            peer.bip152_hb_to = True
+
+    def _on_cmpctblock(self, state: _PeerState[P], msg: m.CmpctBlock) -> None:
+        """Rebuild the block from our pool; ask for what is missing; fall back to the full
+        block when that fails. A block whose parent we lack goes the headers way."""
+        header = msg.header
+        prev = self.chain.index.get(header.prev_hash)
+        if prev is None:
+            self._on_headers(state, (header,))
+            return
+        known = self.chain.index.get(header.hash)
+        if known is not None and known.status & HAVE_DATA:
+            return
+        partial = PartiallyDownloadedBlock()
+        pool = self.relay.pool if self.relay is not None else None
+        candidates = (
+            ((e.tx.wtxid, e.tx) for e in list(pool.entries.values())) if pool is not None else ()
+        )
+        try:
+            missing = partial.init(msg, candidates, self._extra_txs)
+        except InvalidCompactBlock as e:
+            self._punish(state, f"invalid compact block: {e.reason}")
+            return
+        except CompactBlockError as e:
+            log.debug("peer=%d: compact block %s: %s; asking for the block",
+                      state.peer.id, header.hash_hex, e.reason)  # fmt: skip
+            self._full_block_fallback(state, header.hash)
+            return
+        if not missing:
+            self._fill_partial(state, partial, ())
+            return
+        state.partial = partial
+        state.peer.send(partial.request())
+
+    def _fill_partial(
+        self, state: _PeerState[P], partial: PartiallyDownloadedBlock, txs: Sequence[Tx]
+    ) -> None:
+        roundtrip = bool(txs)
+        block_hash = partial.block_hash
+        assert block_hash is not None  # initialised
+        try:
+            block = partial.fill(txs)
+        except CompactBlockError as e:
+            log.debug("peer=%d: compact block %s not rebuilt: %s", state.peer.id,
+                      block_hash[::-1].hex(), e.reason)  # fmt: skip
+            self._full_block_fallback(state, block_hash)
+            return
+        self.compact_stats["roundtrip" if roundtrip else "reconstructed"] += 1
+        self._on_block(state, block, force=True)
+
+    def _full_block_fallback(self, state: _PeerState[P], block_hash: bytes) -> None:
+        self.compact_stats["fallback"] += 1
+        state.peer.send(m.GetData((m.InvItem(m.InvType.MSG_WITNESS_BLOCK, block_hash),)))
+
+    def _on_blocktxn(self, state: _PeerState[P], msg: m.BlockTxn) -> None:
+        partial = state.partial
+        if partial is None or partial.block_hash != msg.block_hash:
+            log.debug("peer=%d: unexpected blocktxn ignored", state.peer.id)
+            return
+        state.partial = None
+        self._fill_partial(state, partial, msg.txs)
+
+    def _on_getblocktxn(self, state: _PeerState[P], msg: m.GetBlockTxn) -> None:
+        """Serve the transactions of a recent block (Core: within ``MAX_BLOCKTXN_DEPTH`` of
+        the tip; deeper, the full block)."""
+        chain = self.chain
+        peer = state.peer
+
+        def work() -> Block | None:
+            e = chain.index.get(msg.block_hash)
+            if e is None or not e.status & HAVE_DATA:
+                return None
+            return chain.read_block(e) if chain.height - e.height < MAX_BLOCKTXN_DEPTH else None
+
+        def done(block: Block | None) -> None:
+            if block is None:
+                state.getdata.append(m.InvItem(m.InvType.MSG_WITNESS_BLOCK, msg.block_hash))
+                self._serve_getdata(state)
+                return
+            try:
+                peer.send(block_transactions(block, msg))
+            except InvalidCompactBlock as e:
+                self._punish(state, e.reason)
+
+        self._submit(peer.id, work, done)
 
     # -- serving the chain -------------------------------------------------------------------------
 

@@ -25,15 +25,25 @@ from synctools import (
     wait_for,
 )
 
-from peercash.consensus.primitives import OutPoint, Tx, TxOut
+from peercash.consensus.params import get_params
+from peercash.consensus.primitives import Block, OutPoint, Tx, TxOut
+from peercash.consensus.subsidy import block_subsidy
 from peercash.mempool.chainview import ChainStateView
 from peercash.mempool.pool import MemPool
-from peercash.mining.builder import P2WSH_OP_TRUE, spend_op_true_p2wsh
+from peercash.mining.builder import (
+    P2WSH_OP_TRUE,
+    assemble_block,
+    coinbase_tx,
+    solve,
+    spend_op_true_p2wsh,
+)
 from peercash.p2p import messages as m
+from peercash.p2p.compact import HeaderAndShortIDs
 from peercash.p2p.peer import ConnType
 from peercash.p2p.txrelay import TxRelay
 
 CHAIN = 120
+REGTEST = get_params("regtest")
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +57,8 @@ class RelayNode:
     def __init__(self, path: Path) -> None:
         self.node = SyncNode(path)
         self.pool = MemPool(ChainStateView(self.node.chain))
+        # As node.py wires it: mined transactions leave the pool.
+        self.node.chain.events.block_connected.append(lambda b, e: self.pool.remove_for_block(b))
         self.relay = TxRelay(
             self.pool,
             self.node.sync.submit_chain_work,
@@ -241,5 +253,54 @@ def test_an_invalid_transaction_is_misbehaviour_and_remembered(
         )
         assert bad.wtxid in b.relay.recent_rejects
         assert not b.pool.contains(good.txid)
+
+    asyncio.run(main())
+
+
+def _block_with(n: RelayNode, txs: tuple[Tx, ...]) -> Block:
+    tip = n.node.block_at(n.node.chain.height)
+    height = n.node.chain.height + 1
+    fees = 10_000 * len(txs)
+    cb = coinbase_tx(height, [TxOut(block_subsidy(height, REGTEST) + fees, P2WSH_OP_TRUE)])
+    return solve(assemble_block(tip.hash, tip.header.time + 1, 0x207FFFFF, cb, txs,
+                                witness_commitment=True))  # fmt: skip
+
+
+def test_compact_blocks_are_rebuilt_from_the_pool_or_completed_with_blocktxn(
+    template: Path, tmp_path: Path, made: list[RelayNode]
+) -> None:
+    async def main() -> None:
+        b = relay_node(made, template, tmp_path / "b")
+        r = Recorder()
+        connect(r, b)
+        await wait_for(lambda: r.peer is not None and len(b.node.sync._peers) == 1)
+        peer = r.peer
+        assert peer is not None
+        # b offers compact blocks (low bandwidth) to every peer.
+        assert [x.announce for x in r.of(m.SendCmpct)] == [False]
+        # All of the block's transactions in b's pool: rebuilt with no round trip.
+        tx1, tx2 = coinbase_spend(b, 7), coinbase_spend(b, 8)
+        assert b.accept(tx1).allowed and b.accept(tx2).allowed
+        block = _block_with(b, (tx1, tx2))
+        peer.send(HeaderAndShortIDs.from_block(block, 7).message)
+        await wait_for(lambda: b.node.tip[1] == block.hash, 10, "the block connected")
+        assert b.node.sync.compact_stats == {"reconstructed": 1, "roundtrip": 0, "fallback": 0}
+        assert b.pool.txids() == []
+        assert r.of(m.GetBlockTxn) == []
+        # One transaction b has never seen: a getblocktxn for it, then the block.
+        tx3, tx4 = coinbase_spend(b, 9), coinbase_spend(b, 10)
+        assert b.accept(tx3).allowed
+        block2 = _block_with(b, (tx3, tx4))
+        peer.send(HeaderAndShortIDs.from_block(block2, 8).message)
+        await wait_for(lambda: len(r.of(m.GetBlockTxn)) == 1, 10, "the getblocktxn")
+        req = r.of(m.GetBlockTxn)[0]
+        assert req.block_hash == block2.hash and req.indexes == (2,)
+        peer.send(m.BlockTxn(block2.hash, (tx4,)))
+        await wait_for(lambda: b.node.tip[1] == block2.hash, 10, "the second block")
+        assert b.node.sync.compact_stats == {"reconstructed": 1, "roundtrip": 1, "fallback": 0}
+        # b serves getblocktxn for a recent block.
+        peer.send(m.GetBlockTxn(block2.hash, (1, 2)))
+        await wait_for(lambda: len(r.of(m.BlockTxn)) == 1, 10, "the blocktxn")
+        assert r.of(m.BlockTxn)[0].txs == (tx3, tx4)
 
     asyncio.run(main())

@@ -37,10 +37,7 @@ from peercash.consensus.contextual import SpentCoin, check_tx_inputs
 from peercash.consensus.errors import DecodeError, RuleError
 from peercash.consensus.primitives import Block, OutPoint, Tx, TxOut
 from peercash.consensus.script.errors import ScriptError
-from peercash.consensus.script.flags import (
-    MANDATORY_SCRIPT_VERIFY_FLAGS,
-    STANDARD_SCRIPT_VERIFY_FLAGS,
-)
+from peercash.consensus.script.flags import STANDARD_SCRIPT_VERIFY_FLAGS, VerifyFlags
 from peercash.consensus.script.sigops import transaction_sigop_cost
 
 from . import policy
@@ -446,7 +443,7 @@ class MemPool:
             spender = self.spenders.get((txin.prevout.txid, txin.prevout.index))
             if spender is not None:
                 if not allow_replacement:
-                    raise self._reject(TxResult.MEMPOOL_POLICY, "txn-mempool-conflict")
+                    raise self._reject(TxResult.MEMPOOL_POLICY, "bip125-replacement-disallowed")
                 w.conflicts.add(spender)
 
         next_height = chain.tip_height + 1
@@ -496,12 +493,14 @@ class MemPool:
                 raise self._reject(TxResult.WITNESS_MUTATED, e.code, e.reason) from None
 
         w.sigop_cost = transaction_sigop_cost(tx, w.spent, int(STANDARD_SCRIPT_VERIFY_FLAGS))
+        w.weight = tx.weight()
+        w.vsize = policy.sigop_adjusted_vsize(w.weight, w.sigop_cost, self.bytes_per_sigop)
         try:
+            if self.require_standard:
+                policy.check_ephemeral_fee(tx, w.fee, w.modified_fee, self.dust_relay_fee)
             policy.check_sigop_cost(w.sigop_cost)
         except PolicyError as e:
             raise self._reject(TxResult.NOT_STANDARD, e.code, e.reason) from None
-        w.weight = tx.weight()
-        w.vsize = policy.sigop_adjusted_vsize(w.weight, w.sigop_cost, self.bytes_per_sigop)
 
         # Below the minimum relay feerate nothing enters on its own, not even in a package
         # (a package child could be replaced away); TRUC transactions are the exception.
@@ -514,11 +513,6 @@ class MemPool:
             )
         if not bypass_limits and not package_feerates:
             self._check_fee_rate(w.vsize, w.modified_fee)
-
-        try:
-            policy.check_ephemeral_fee(tx, w.fee, w.modified_fee, self.dust_relay_fee)
-        except PolicyError as e:
-            raise self._reject(TxResult.NOT_STANDARD, e.code, e.reason) from None
         return w
 
     def _check_fee_rate(self, vsize: int, modified_fee: int) -> None:
@@ -557,9 +551,20 @@ class MemPool:
                     )
 
     def _policy_checks(self, w: _Work) -> None:
-        """TRUC rules, replacement rules and the cluster limit, on the pool as it stands."""
+        """The rest of PreChecks (TRUC rules; no spend of a direct conflict), Core's
+        ``ReplacementChecks``, then the cluster limit on the pool as it would be."""
         self._truc_checks(w)
         if w.conflicts:
+            ancestors: set[bytes] = set(w.parents)
+            for p in w.parents:
+                ancestors |= self.ancestors(p)
+            for a in sorted(ancestors & w.conflicts):
+                # Consensus: a transaction cannot depend on one it conflicts with.
+                raise self._reject(
+                    TxResult.CONSENSUS,
+                    "bad-txns-spends-conflicting-tx",
+                    f"{w.tx.txid_hex} spends conflicting transaction {a[::-1].hex()}",
+                )
             self._replacement_checks(w)
         self._cluster_check(w)
 
@@ -617,7 +622,7 @@ class MemPool:
         children = parent.children - w.conflicts
         if len(children) + 2 > policy.TRUC_DESCENDANT_LIMIT:
             sibling = next(iter(children))
-            if len(children) == 1 and not self.entries[sibling].children:
+            if len(children) == 1 and self.entries[sibling].parents == {parent.txid}:
                 # Sibling eviction: the existing child is replaced under the RBF rules.
                 w.conflicts.add(sibling)
                 w.sibling_eviction = True
@@ -630,60 +635,54 @@ class MemPool:
             )
 
     def _replacement_checks(self, w: _Work) -> None:
-        """Core's RBF rules (full RBF): higher feerate than each direct conflict, at most 100
-        evictions, no spend of a conflict, no new unconfirmed inputs, more absolute fees, and
-        enough extra fees to pay for its own relay at the incremental relay feerate."""
+        """Core's ``ReplacementChecks`` (full RBF, pre-cluster rules): a higher feerate than each
+        direct conflict (rule 6), at most 100 potential evictions (rule 5), no new unconfirmed
+        inputs (rule 2), more absolute fees (rule 3) and enough extra to pay for its own relay
+        at the incremental relay feerate (rule 4). Fee failures are reconsiderable."""
         tx = w.tx
         txid_hex = tx.txid_hex
-        new_rate = (w.modified_fee, w.vsize)
+        suffix = " (including sibling eviction)" if w.sibling_eviction else ""
         for c in sorted(w.conflicts):
             e = self.entries[c]
-            if new_rate[0] * e.vsize <= e.modified_fee * new_rate[1]:
+            if w.modified_fee * e.vsize <= e.modified_fee * w.vsize:
                 raise self._reject(
-                    TxResult.MEMPOOL_POLICY,
-                    "insufficient fee",
+                    TxResult.RECONSIDERABLE,
+                    "insufficient fee" + suffix,
                     f"rejecting replacement {txid_hex}; new feerate "
-                    f"{_fmt_rate(_feerate(*new_rate))} <= old feerate "
+                    f"{_fmt_rate(_feerate(w.modified_fee, w.vsize))} <= old feerate "
                     f"{_fmt_rate(_feerate(e.modified_fee, e.vsize))}",
                 )
+        # Core counts each direct conflict with its descendants (a shared one more than once).
+        candidates = 0
         all_conflicts: set[bytes] = set()
         for c in w.conflicts:
+            desc = self.descendants(c)
+            candidates += 1 + len(desc)
             all_conflicts.add(c)
-            all_conflicts |= self.descendants(c)
-            if len(all_conflicts) > policy.MAX_REPLACEMENT_CANDIDATES:
-                break
-        if len(all_conflicts) > policy.MAX_REPLACEMENT_CANDIDATES:
+            all_conflicts |= desc
+        if candidates > policy.MAX_REPLACEMENT_CANDIDATES:
             raise self._reject(
                 TxResult.MEMPOOL_POLICY,
-                "too many potential replacements",
+                "too many potential replacements" + suffix,
                 f"rejecting replacement {txid_hex}; too many potential replacements "
-                f"({len(all_conflicts)} > {policy.MAX_REPLACEMENT_CANDIDATES})",
+                f"({candidates} > {policy.MAX_REPLACEMENT_CANDIDATES})\n",
             )
-        ancestors: set[bytes] = set(w.parents)
-        for p in w.parents:
-            ancestors |= self.ancestors(p)
-        for a in sorted(ancestors):
-            if a in all_conflicts:
-                raise self._reject(
-                    TxResult.CONSENSUS,
-                    "bad-txns-spends-conflicting-tx",
-                    f"{txid_hex} spends conflicting transaction {a[::-1].hex()}",
-                )
         conflict_parents: set[bytes] = set()
-        for c in w.conflicts:
+        for c in all_conflicts:
             conflict_parents |= self.entries[c].parents
-        for p in sorted(w.parents):
-            if p not in conflict_parents:
+        for j, txin in enumerate(tx.inputs):
+            ptxid = txin.prevout.txid
+            if ptxid not in conflict_parents and ptxid in self.entries:
                 raise self._reject(
                     TxResult.MEMPOOL_POLICY,
-                    "replacement-adds-unconfirmed",
-                    f"replacement {txid_hex} adds unconfirmed input, idx 0",
+                    "replacement-adds-unconfirmed" + suffix,
+                    f"replacement {txid_hex} adds unconfirmed input, idx {j}",
                 )
         conflicting_fees = sum(self.entries[c].modified_fee for c in all_conflicts)
         if w.modified_fee < conflicting_fees:
             raise self._reject(
-                TxResult.MEMPOOL_POLICY,
-                "insufficient fee",
+                TxResult.RECONSIDERABLE,
+                "insufficient fee" + suffix,
                 f"rejecting replacement {txid_hex}, less fees than conflicting txs; "
                 f"{_fmt_btc(w.modified_fee)} < {_fmt_btc(conflicting_fees)}",
             )
@@ -691,8 +690,8 @@ class MemPool:
         needed = fee_for(self.incremental_relay_fee, w.vsize)
         if additional < needed:
             raise self._reject(
-                TxResult.MEMPOOL_POLICY,
-                "insufficient fee",
+                TxResult.RECONSIDERABLE,
+                "insufficient fee" + suffix,
                 f"rejecting replacement {txid_hex}, not enough additional fees to relay; "
                 f"{_fmt_btc(additional)} < {_fmt_btc(needed)}",
             )
@@ -723,32 +722,33 @@ class MemPool:
             raise self._reject(TxResult.MEMPOOL_POLICY, "too-large-cluster")
 
     def _script_checks(self, w: _Work) -> None:
-        """Core's ``PolicyScriptChecks``: every input under the standard flags. A failure is
-        "mempool-script-verify-flag-failed (<ScriptErrorString>)" as in Core 30; the result is
-        ``NOT_STANDARD`` when the input passes with the consensus flags alone, else
-        ``CONSENSUS`` (``WITNESS_STRIPPED`` for a witness-less spend of a witness program)."""
+        """Core's ``PolicyScriptChecks``: every input under the standard flags (and the next
+        block's consensus flags). As in Core 30 every failure reads
+        "mempool-script-verify-flag-failed (<ScriptErrorString>)" with result ``NOT_STANDARD``,
+        or ``WITNESS_STRIPPED`` when a witness-less transaction passes without the witness rules
+        but not with them (its witness may have been stripped in transit)."""
         tx = w.tx
         flags = int(STANDARD_SCRIPT_VERIFY_FLAGS) if self.require_standard else 0
         flags |= self.chain.script_flags()
         for index, err in self.script_checker(tx, w.spent, flags):
             if err is None:
                 continue
-            mandatory = int(MANDATORY_SCRIPT_VERIFY_FLAGS) & flags
-            consensus_ok = all(
-                e is None for i, e in self.script_checker(tx, w.spent, mandatory) if i == index
-            )
-            if not tx.has_witness() and any(
-                policy.solver(s.script_pubkey)[0].name.startswith("WITNESS") for s in w.spent
-            ):
-                kind = TxResult.WITNESS_STRIPPED
-            else:
-                kind = TxResult.NOT_STANDARD if consensus_ok else TxResult.CONSENSUS
+            kind = TxResult.NOT_STANDARD
+            if not tx.has_witness():
+                no_witness = flags & ~(int(VerifyFlags.WITNESS) | int(VerifyFlags.CLEANSTACK))
+                no_cleanstack = flags & ~int(VerifyFlags.CLEANSTACK)
+                if self._scripts_pass(w, no_witness) and not self._scripts_pass(w, no_cleanstack):
+                    kind = TxResult.WITNESS_STRIPPED
+            prevout = tx.inputs[index].prevout
             raise self._reject(
                 kind,
                 f"mempool-script-verify-flag-failed ({policy.script_error_text(err.value)})",
                 f"input {index} of {tx.txid_hex} (wtxid {tx.wtxid_hex}), spending "
-                f"{tx.inputs[index].prevout.txid_hex}:{tx.inputs[index].prevout.index}",
+                f"{prevout.txid_hex}:{prevout.index}",
             )
+
+    def _scripts_pass(self, w: _Work, flags: int) -> bool:
+        return all(e is None for _, e in self.script_checker(w.tx, w.spent, flags))
 
     def _finalize(self, w: _Work, accept_time: int | None) -> list[Tx]:
         """Core's ``Finalize``: evict what the transaction replaces, then add it."""

@@ -23,6 +23,7 @@ conflicts with (Core's pre-cluster rule 6), plus Core's other rules.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import logging
 import os
 import struct
@@ -30,6 +31,7 @@ import time as _time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
+from fractions import Fraction
 from pathlib import Path
 
 from peercash.consensus.checks import check_transaction
@@ -186,6 +188,7 @@ class _Work:
     sigop_cost: int = 0
     spends_coinbase: bool = False
     sibling_eviction: bool = False
+    allow_replacement: bool = True
 
 
 class MemPool:
@@ -438,7 +441,7 @@ class MemPool:
         if txid in self.entries:
             raise self._reject(TxResult.CONFLICT, "txn-same-nonwitness-data-in-mempool")
 
-        w = _Work(tx)
+        w = _Work(tx, allow_replacement=allow_replacement)
         for txin in tx.inputs:
             spender = self.spenders.get((txin.prevout.txid, txin.prevout.index))
             if spender is not None:
@@ -622,7 +625,11 @@ class MemPool:
         children = parent.children - w.conflicts
         if len(children) + 2 > policy.TRUC_DESCENDANT_LIMIT:
             sibling = next(iter(children))
-            if len(children) == 1 and self.entries[sibling].parents == {parent.txid}:
+            if (
+                w.allow_replacement
+                and len(children) == 1
+                and self.entries[sibling].parents == {parent.txid}
+            ):
                 # Sibling eviction: the existing child is replaced under the RBF rules.
                 w.conflicts.add(sibling)
                 w.sibling_eviction = True
@@ -918,35 +925,41 @@ class MemPool:
         feerate plus the incremental relay fee. Returns the txids evicted.
 
         The score is Core's pre-cluster one (the better of the entry's own feerate and its
-        descendant package's); cluster chunks will replace it."""
+        descendant package's); cluster chunks will replace it. Scores are computed once and
+        re-checked lazily when a candidate comes up (evictions only change its ancestors')."""
         limit = self.max_size_bytes if limit is None else limit
         evicted: list[bytes] = []
-        while self.usage > limit and self.entries:
-            worst: tuple[int, int, int] | None = None  # (fee, vsize, -sequence) of the score
-            worst_txid = b""
-            for txid, e in self.entries.items():
-                desc = self.descendants(txid)
-                fee = e.modified_fee + sum(self.entries[d].modified_fee for d in desc)
-                size = e.vsize + sum(self.entries[d].vsize for d in desc)
-                own = (e.modified_fee, e.vsize)
-                score = own if own[0] * size > fee * own[1] else (fee, size)
-                if worst is None or score[0] * worst[1] < worst[0] * score[1]:
-                    worst = (score[0], score[1], 0)
-                    worst_txid = txid
-            assert worst is not None
-            desc = self.descendants(worst_txid)
-            pkg_fee = self.entries[worst_txid].modified_fee + sum(
-                self.entries[d].modified_fee for d in desc
-            )
-            pkg_size = self.entries[worst_txid].vsize + sum(self.entries[d].vsize for d in desc)
+        if self.usage <= limit:
+            return evicted
+        heap = [(self._descendant_score(t), e.sequence, t) for t, e in self.entries.items()]
+        heapq.heapify(heap)
+        while self.usage > limit and heap:
+            score, seq, txid = heapq.heappop(heap)
+            if txid not in self.entries:
+                continue
+            now_score = self._descendant_score(txid)
+            if now_score != score:
+                heapq.heappush(heap, (now_score, seq, txid))
+                continue
+            desc = self.descendants(txid)
+            e = self.entries[txid]
+            pkg_fee = e.modified_fee + sum(self.entries[d].modified_fee for d in desc)
+            pkg_size = e.vsize + sum(self.entries[d].vsize for d in desc)
             removed_rate = _feerate(pkg_fee, pkg_size) + self.incremental_relay_fee
             if removed_rate > self._rolling_min_fee:
                 self._rolling_min_fee = float(removed_rate)
                 self._block_since_bump = False
-            doomed = {worst_txid} | desc
+            doomed = {txid} | desc
             evicted.extend(doomed)
             self._remove_set(doomed, Removal.SIZELIMIT)
         return evicted
+
+    def _descendant_score(self, txid: bytes) -> Fraction:
+        e = self.entries[txid]
+        desc = self.descendants(txid)
+        fee = e.modified_fee + sum(self.entries[d].modified_fee for d in desc)
+        size = e.vsize + sum(self.entries[d].vsize for d in desc)
+        return max(Fraction(e.modified_fee, e.vsize), Fraction(fee, size))
 
     # -- prioritisation ---------------------------------------------------------------------
 
@@ -967,63 +980,92 @@ class MemPool:
     # -- packages ---------------------------------------------------------------------------
 
     def accept_package(self, txs: Sequence[Tx], *, test_accept: bool = False) -> PackageResult:
-        """Core's ``ProcessNewPackage`` for a child with its unconfirmed parents (topologically
-        sorted, the child last). Each transaction is first tried alone; those refused only for
-        their fee are then judged together at the package feerate, so a child may pay for a
-        parent below the mempool minimum (and, for TRUC, below the minimum relay fee).
+        """Core's ``ProcessNewPackage``.
 
-        Package RBF is not supported: a package transaction that conflicts with the pool is
-        judged alone."""
+        Submission (``submitpackage``): a child with its unconfirmed parents, topologically
+        sorted, the child last. Each transaction is first tried alone (and stays if it passes,
+        as in Core, whatever becomes of the rest); those refused only for their fee or for
+        inputs the package provides are then judged together at the package feerate, so a child
+        may pay for a parent below the mempool minimum fee (and, for TRUC, below the minimum
+        relay fee). Package RBF is not supported: package members judged together may not
+        conflict with the pool ("bip125-replacement-disallowed").
+
+        ``test_accept`` (``testmempoolaccept``): any well-formed package, each transaction judged
+        on its own fees with the earlier ones' outputs available, and nothing kept.
+        """
         well_formed = self._check_package_shape(txs)
         if well_formed is not None:
             return PackageResult(well_formed, {})
+        if test_accept:
+            return self._test_accept_many(txs)
+        if len(txs) > 1:
+            parents = {i.prevout.txid for i in txs[-1].inputs}
+            if any(tx.txid not in parents for tx in txs[:-1]):
+                return PackageResult("package-not-child-with-parents", {})
         results: dict[bytes, AcceptResult] = {}
         pending: list[Tx] = []
+        for tx in txs:
+            if tx.wtxid in self.by_wtxid or tx.txid in self.entries:
+                results[tx.wtxid] = AcceptResult(
+                    tx.txid, tx.wtxid, TxResult.VALID, already_in_pool=True
+                )
+                continue
+            r = self.accept(tx)
+            results[tx.wtxid] = r
+            if r.allowed:
+                continue
+            if r.result in (TxResult.RECONSIDERABLE, TxResult.MISSING_INPUTS):
+                pending.append(tx)
+                continue
+            return PackageResult("transaction failed", results)
+        if pending:
+            self._quiet = True
+            try:
+                outcome = self._accept_subpackage(pending, results)
+            finally:
+                self._quiet = False
+            if outcome is not None:
+                return PackageResult(outcome, results)
+            for tx in pending:
+                e = self.entries.get(tx.txid)
+                if e is not None:
+                    for f in self.on_added:
+                        f(e)
+            self.trim_to_size()
+        return PackageResult("success", results)
+
+    def _test_accept_many(self, txs: Sequence[Tx]) -> PackageResult:
+        """testmempoolaccept of several transactions: stop at the first failure, keep nothing."""
+        results: dict[bytes, AcceptResult] = {}
         added: list[bytes] = []
+        msg = "success"
         self._quiet = True
         try:
             for tx in txs:
-                if tx.wtxid in self.by_wtxid or tx.txid in self.entries:
-                    results[tx.wtxid] = AcceptResult(
-                        tx.txid, tx.wtxid, TxResult.VALID, already_in_pool=True
-                    )
-                    continue
-                if pending:
-                    pending.append(tx)
-                    continue
-                r = self.accept(tx, test_accept=False)
-                if r.allowed:
-                    results[tx.wtxid] = r
-                    added.append(tx.txid)
-                elif r.result is TxResult.RECONSIDERABLE or (
-                    r.result is TxResult.MEMPOOL_POLICY
-                    and r.reject_reason == "min relay fee not met"
-                    and tx.version == policy.TRUC_VERSION
-                ):
-                    pending.append(tx)
-                    results[tx.wtxid] = r
-                else:
-                    results[tx.wtxid] = r
-                    self._rollback(added)
-                    return PackageResult("transaction failed", results)
-            if pending:
-                outcome = self._accept_subpackage(pending, results)
-                if outcome is not None:
-                    self._rollback(added)
-                    return PackageResult(outcome, results)
-                added.extend(t.txid for t in pending)
-            if test_accept:
-                self._rollback(added)
-                return PackageResult("success", results)
+                try:
+                    w = self._prechecks(tx, False, False, package_feerates=False)
+                    self._check_ephemeral_spends(tx, w, in_package=txs)
+                    self._policy_checks(w)
+                    self._script_checks(w)
+                except Reject as r:
+                    results[tx.wtxid] = AcceptResult(tx.txid, tx.wtxid, r.result, r.reason, r.debug)
+                    msg = "transaction failed"
+                    break
+                results[tx.wtxid] = AcceptResult(
+                    tx.txid,
+                    tx.wtxid,
+                    TxResult.VALID,
+                    fee=w.fee,
+                    vsize=w.vsize,
+                    effective_feerate=_feerate(w.modified_fee, w.vsize),
+                    effective_includes=[tx.wtxid],
+                )
+                self._finalize(w, None)
+                added.append(tx.txid)
         finally:
+            self._rollback(added)
             self._quiet = False
-        for t in added:
-            e = self.entries.get(t)
-            if e is not None:
-                for f in self.on_added:
-                    f(e)
-        self.trim_to_size()
-        return PackageResult("success", results)
+        return PackageResult(msg, results)
 
     def _rollback(self, txids: list[bytes]) -> None:
         was = self._quiet
@@ -1077,18 +1119,19 @@ class MemPool:
         return None
 
     def _check_package_shape(self, txs: Sequence[Tx]) -> str | None:
-        """Core's ``IsWellFormedPackage`` and ``IsChildWithParents``."""
+        """Core's ``IsWellFormedPackage``: at most 25 transactions and 404,000 weight units, no
+        duplicates, topologically sorted, no two spending the same coin."""
         if len(txs) > 25:
             return "package-too-many-transactions"
-        if sum(tx.weight() for tx in txs) > 404_000:
+        if len(txs) > 1 and sum(tx.weight() for tx in txs) > 404_000:
             return "package-too-large"
-        seen: set[bytes] = set()
+        if len({tx.txid for tx in txs}) != len(txs):
+            return "package-contains-duplicates"
         later = {tx.txid for tx in txs}
         for tx in txs:
             later.discard(tx.txid)
             if any(i.prevout.txid in later for i in tx.inputs):
                 return "package-not-sorted"
-            seen.add(tx.txid)
         spent: set[tuple[bytes, int]] = set()
         for tx in txs:
             for i in tx.inputs:
@@ -1096,15 +1139,6 @@ class MemPool:
                 if key in spent:
                     return "conflict-in-package"
                 spent.add(key)
-        if len(txs) > 1:
-            child = txs[-1]
-            parents = {i.prevout.txid for i in child.inputs}
-            if any(tx.txid not in parents for tx in txs[:-1]):
-                return "package-not-child-with-parents"
-            ids = {tx.txid for tx in txs[:-1]}
-            for tx in txs[:-1]:
-                if any(i.prevout.txid in ids for i in tx.inputs):
-                    return "package-not-child-with-parents"
         return None
 
     # -- persistence ------------------------------------------------------------------------

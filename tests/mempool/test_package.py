@@ -73,11 +73,29 @@ def test_package_parent_already_in_pool(h: Harness) -> None:
     assert res.results[child.wtxid].allowed and not res.results[child.wtxid].already_in_pool
 
 
-def test_package_test_accept_leaves_pool_unchanged(h: Harness) -> None:
-    parent = h.spend([h.coin()], fee=0, version=3)
-    child = h.spend([out(parent)], fee=5_000, version=3)
+def test_package_test_accept_judges_each_alone_and_keeps_nothing(h: Harness) -> None:
+    parent = h.spend([h.coin()], fee=1_000)
+    child = h.spend([out(parent)], fee=2_000)
     res = h.pool.accept_package([parent, child], test_accept=True)
-    assert res.success and len(h.pool) == 0 and h.added == []
+    assert res.success and len(h.pool) == 0 and h.added == [] and h.removed == []
+    assert [res.results[t.wtxid].fee for t in (parent, child)] == [1_000, 2_000]
+    zero = h.spend([h.coin()], fee=0, version=3)
+    payer = h.spend([out(zero)], fee=50_000, version=3)
+    res = h.pool.accept_package([zero, payer], test_accept=True)
+    assert res.package_msg == "transaction failed"  # no package feerate in testmempoolaccept
+    r = res.results[zero.wtxid]
+    assert (r.reject_reason, r.result) == ("min relay fee not met", TxResult.RECONSIDERABLE)
+    assert payer.wtxid not in res.results and len(h.pool) == 0
+
+
+def test_parent_accepted_alone_stays_when_child_fails(h: Harness) -> None:
+    parent = h.spend([h.coin()])
+    bad_child = h.spend([out(parent)], version=4)
+    res = h.pool.accept_package([parent, bad_child])
+    assert res.package_msg == "transaction failed"
+    assert res.results[parent.wtxid].allowed
+    assert res.results[bad_child.wtxid].reject_reason == "version"
+    assert h.pool.txids() == [parent.txid] and h.added == [parent.txid]
 
 
 def test_package_shapes(h: Harness) -> None:
@@ -92,6 +110,7 @@ def test_package_shapes(h: Harness) -> None:
         "package-not-child-with-parents"
     )
     assert h.pool.accept_package([parent] * 26).package_msg == "package-too-many-transactions"
+    assert h.pool.accept_package([parent, parent]).package_msg == "package-contains-duplicates"
     assert len(h.pool) == 0
 
 

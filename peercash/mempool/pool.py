@@ -1147,7 +1147,9 @@ class MemPool:
         """Write the pool (transactions in entry order, their times and fee deltas, and the
         deltas of absent transactions) to ``path`` atomically: a versioned file ending in a
         SHA-256 checksum. Returns the number of transactions written."""
-        entries = sorted(self.entries.values(), key=lambda e: e.sequence)
+        # Parents before children (a reorg may have returned a parent after its child).
+        depth = {t: len(self.ancestors(t)) for t in self.entries}
+        entries = sorted(self.entries.values(), key=lambda e: (depth[e.txid], e.sequence))
         parts = [MEMPOOL_DUMP_MAGIC, struct.pack("<II", MEMPOOL_DUMP_VERSION, len(entries))]
         for e in entries:
             raw = e.tx.serialize()

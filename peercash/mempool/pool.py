@@ -295,6 +295,14 @@ class MemPool:
             todo.extend(step(self.entries[t]))
         return seen
 
+    def cluster(self, txid: bytes) -> set[bytes]:
+        """Every transaction connected to ``txid`` through pool parents and children, itself
+        included (the cluster getmempoolcluster shows and cluster limits count)."""
+        return {txid} | self._walk(
+            self.entries[txid].parents | self.entries[txid].children,
+            lambda e: e.parents | e.children,
+        )
+
     def min_fee(self) -> int:
         """Core's ``GetMinFee``: the rolling minimum feerate (sat/kvB) trimming raised, decaying
         with a 12-hour half-life (faster while the pool is small) once a block has arrived."""

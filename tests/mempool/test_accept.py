@@ -310,3 +310,20 @@ def test_script_failure_reports_the_failing_input(h: Harness) -> None:
     assert r.debug == (
         f"input 1 of {tx.txid_hex} (wtxid {tx.wtxid_hex}), spending {second.txid_hex}:0"
     )
+
+
+def test_bip68_time_lock(h: Harness) -> None:
+    funding = h.spend([h.coin()])
+    h.mine([funding])
+    units = 10  # 10 * 512 s past the median time of the block before the coin's
+    locked = h.spend([out(funding)], sequence=(1 << 22) | units)
+    rejected(h.pool.accept(locked), "non-BIP68-final", TxResult.PREMATURE_SPEND)
+    chain = h.builder.chain
+    coin_mtp = chain.chain[chain.height - 1].median_time_past()
+    mined = 0
+    while chain.tip.median_time_past() < coin_mtp + units * 512:
+        assert not h.pool.accept(locked, test_accept=True).allowed
+        h.mine()
+        mined += 1
+    assert mined == 8  # the tip MTP was already 600 s past the coin's: 8 more blocks
+    assert h.pool.accept(locked).allowed

@@ -112,8 +112,8 @@ class ChainStateView:
     def sequence_locks_ok(self, tx: Tx, coin_heights: Sequence[int]) -> bool:
         # Always enforced, as Core's standard lock-time flags do (not only once CSV is active).
         height = self.chain.height + 1
-        tip = self.chain.tip
+        chain = self.chain.chain  # the active chain by height: O(1) ancestors
         lock = calculate_sequence_locks(
-            tx, True, coin_heights, height, lambda h: tip.ancestor(h).median_time_past()
+            tx, True, coin_heights, height, lambda h: chain[h].median_time_past()
         )
-        return evaluate_sequence_locks(height, tip.median_time_past(), lock)
+        return evaluate_sequence_locks(height, self.chain.tip.median_time_past(), lock)

@@ -23,6 +23,7 @@ conflicts with (Core's pre-cluster rule 6), plus Core's other rules.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import logging
 import os
 import struct
@@ -30,6 +31,7 @@ import time as _time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
+from fractions import Fraction
 from pathlib import Path
 
 from peercash.consensus.checks import check_transaction
@@ -37,10 +39,7 @@ from peercash.consensus.contextual import SpentCoin, check_tx_inputs
 from peercash.consensus.errors import DecodeError, RuleError
 from peercash.consensus.primitives import Block, OutPoint, Tx, TxOut
 from peercash.consensus.script.errors import ScriptError
-from peercash.consensus.script.flags import (
-    MANDATORY_SCRIPT_VERIFY_FLAGS,
-    STANDARD_SCRIPT_VERIFY_FLAGS,
-)
+from peercash.consensus.script.flags import STANDARD_SCRIPT_VERIFY_FLAGS, VerifyFlags
 from peercash.consensus.script.sigops import transaction_sigop_cost
 
 from . import policy
@@ -189,6 +188,7 @@ class _Work:
     sigop_cost: int = 0
     spends_coinbase: bool = False
     sibling_eviction: bool = False
+    allow_replacement: bool = True
 
 
 class MemPool:
@@ -294,6 +294,14 @@ class MemPool:
             seen.add(t)
             todo.extend(step(self.entries[t]))
         return seen
+
+    def cluster(self, txid: bytes) -> set[bytes]:
+        """Every transaction connected to ``txid`` through pool parents and children, itself
+        included (the cluster getmempoolcluster shows and cluster limits count)."""
+        return {txid} | self._walk(
+            self.entries[txid].parents | self.entries[txid].children,
+            lambda e: e.parents | e.children,
+        )
 
     def min_fee(self) -> int:
         """Core's ``GetMinFee``: the rolling minimum feerate (sat/kvB) trimming raised, decaying
@@ -441,12 +449,12 @@ class MemPool:
         if txid in self.entries:
             raise self._reject(TxResult.CONFLICT, "txn-same-nonwitness-data-in-mempool")
 
-        w = _Work(tx)
+        w = _Work(tx, allow_replacement=allow_replacement)
         for txin in tx.inputs:
             spender = self.spenders.get((txin.prevout.txid, txin.prevout.index))
             if spender is not None:
                 if not allow_replacement:
-                    raise self._reject(TxResult.MEMPOOL_POLICY, "txn-mempool-conflict")
+                    raise self._reject(TxResult.MEMPOOL_POLICY, "bip125-replacement-disallowed")
                 w.conflicts.add(spender)
 
         next_height = chain.tip_height + 1
@@ -496,12 +504,14 @@ class MemPool:
                 raise self._reject(TxResult.WITNESS_MUTATED, e.code, e.reason) from None
 
         w.sigop_cost = transaction_sigop_cost(tx, w.spent, int(STANDARD_SCRIPT_VERIFY_FLAGS))
+        w.weight = tx.weight()
+        w.vsize = policy.sigop_adjusted_vsize(w.weight, w.sigop_cost, self.bytes_per_sigop)
         try:
+            if self.require_standard:
+                policy.check_ephemeral_fee(tx, w.fee, w.modified_fee, self.dust_relay_fee)
             policy.check_sigop_cost(w.sigop_cost)
         except PolicyError as e:
             raise self._reject(TxResult.NOT_STANDARD, e.code, e.reason) from None
-        w.weight = tx.weight()
-        w.vsize = policy.sigop_adjusted_vsize(w.weight, w.sigop_cost, self.bytes_per_sigop)
 
         # Below the minimum relay feerate nothing enters on its own, not even in a package
         # (a package child could be replaced away); TRUC transactions are the exception.
@@ -514,11 +524,6 @@ class MemPool:
             )
         if not bypass_limits and not package_feerates:
             self._check_fee_rate(w.vsize, w.modified_fee)
-
-        try:
-            policy.check_ephemeral_fee(tx, w.fee, w.modified_fee, self.dust_relay_fee)
-        except PolicyError as e:
-            raise self._reject(TxResult.NOT_STANDARD, e.code, e.reason) from None
         return w
 
     def _check_fee_rate(self, vsize: int, modified_fee: int) -> None:
@@ -557,9 +562,20 @@ class MemPool:
                     )
 
     def _policy_checks(self, w: _Work) -> None:
-        """TRUC rules, replacement rules and the cluster limit, on the pool as it stands."""
+        """The rest of PreChecks (TRUC rules; no spend of a direct conflict), Core's
+        ``ReplacementChecks``, then the cluster limit on the pool as it would be."""
         self._truc_checks(w)
         if w.conflicts:
+            ancestors: set[bytes] = set(w.parents)
+            for p in w.parents:
+                ancestors |= self.ancestors(p)
+            for a in sorted(ancestors & w.conflicts):
+                # Consensus: a transaction cannot depend on one it conflicts with.
+                raise self._reject(
+                    TxResult.CONSENSUS,
+                    "bad-txns-spends-conflicting-tx",
+                    f"{w.tx.txid_hex} spends conflicting transaction {a[::-1].hex()}",
+                )
             self._replacement_checks(w)
         self._cluster_check(w)
 
@@ -617,7 +633,11 @@ class MemPool:
         children = parent.children - w.conflicts
         if len(children) + 2 > policy.TRUC_DESCENDANT_LIMIT:
             sibling = next(iter(children))
-            if len(children) == 1 and not self.entries[sibling].children:
+            if (
+                w.allow_replacement
+                and len(children) == 1
+                and self.entries[sibling].parents == {parent.txid}
+            ):
                 # Sibling eviction: the existing child is replaced under the RBF rules.
                 w.conflicts.add(sibling)
                 w.sibling_eviction = True
@@ -630,60 +650,54 @@ class MemPool:
             )
 
     def _replacement_checks(self, w: _Work) -> None:
-        """Core's RBF rules (full RBF): higher feerate than each direct conflict, at most 100
-        evictions, no spend of a conflict, no new unconfirmed inputs, more absolute fees, and
-        enough extra fees to pay for its own relay at the incremental relay feerate."""
+        """Core's ``ReplacementChecks`` (full RBF, pre-cluster rules): a higher feerate than each
+        direct conflict (rule 6), at most 100 potential evictions (rule 5), no new unconfirmed
+        inputs (rule 2), more absolute fees (rule 3) and enough extra to pay for its own relay
+        at the incremental relay feerate (rule 4). Fee failures are reconsiderable."""
         tx = w.tx
         txid_hex = tx.txid_hex
-        new_rate = (w.modified_fee, w.vsize)
+        suffix = " (including sibling eviction)" if w.sibling_eviction else ""
         for c in sorted(w.conflicts):
             e = self.entries[c]
-            if new_rate[0] * e.vsize <= e.modified_fee * new_rate[1]:
+            if w.modified_fee * e.vsize <= e.modified_fee * w.vsize:
                 raise self._reject(
-                    TxResult.MEMPOOL_POLICY,
-                    "insufficient fee",
+                    TxResult.RECONSIDERABLE,
+                    "insufficient fee" + suffix,
                     f"rejecting replacement {txid_hex}; new feerate "
-                    f"{_fmt_rate(_feerate(*new_rate))} <= old feerate "
+                    f"{_fmt_rate(_feerate(w.modified_fee, w.vsize))} <= old feerate "
                     f"{_fmt_rate(_feerate(e.modified_fee, e.vsize))}",
                 )
+        # Core counts each direct conflict with its descendants (a shared one more than once).
+        candidates = 0
         all_conflicts: set[bytes] = set()
         for c in w.conflicts:
+            desc = self.descendants(c)
+            candidates += 1 + len(desc)
             all_conflicts.add(c)
-            all_conflicts |= self.descendants(c)
-            if len(all_conflicts) > policy.MAX_REPLACEMENT_CANDIDATES:
-                break
-        if len(all_conflicts) > policy.MAX_REPLACEMENT_CANDIDATES:
+            all_conflicts |= desc
+        if candidates > policy.MAX_REPLACEMENT_CANDIDATES:
             raise self._reject(
                 TxResult.MEMPOOL_POLICY,
-                "too many potential replacements",
+                "too many potential replacements" + suffix,
                 f"rejecting replacement {txid_hex}; too many potential replacements "
-                f"({len(all_conflicts)} > {policy.MAX_REPLACEMENT_CANDIDATES})",
+                f"({candidates} > {policy.MAX_REPLACEMENT_CANDIDATES})\n",
             )
-        ancestors: set[bytes] = set(w.parents)
-        for p in w.parents:
-            ancestors |= self.ancestors(p)
-        for a in sorted(ancestors):
-            if a in all_conflicts:
-                raise self._reject(
-                    TxResult.CONSENSUS,
-                    "bad-txns-spends-conflicting-tx",
-                    f"{txid_hex} spends conflicting transaction {a[::-1].hex()}",
-                )
         conflict_parents: set[bytes] = set()
-        for c in w.conflicts:
+        for c in all_conflicts:
             conflict_parents |= self.entries[c].parents
-        for p in sorted(w.parents):
-            if p not in conflict_parents:
+        for j, txin in enumerate(tx.inputs):
+            ptxid = txin.prevout.txid
+            if ptxid not in conflict_parents and ptxid in self.entries:
                 raise self._reject(
                     TxResult.MEMPOOL_POLICY,
-                    "replacement-adds-unconfirmed",
-                    f"replacement {txid_hex} adds unconfirmed input, idx 0",
+                    "replacement-adds-unconfirmed" + suffix,
+                    f"replacement {txid_hex} adds unconfirmed input, idx {j}",
                 )
         conflicting_fees = sum(self.entries[c].modified_fee for c in all_conflicts)
         if w.modified_fee < conflicting_fees:
             raise self._reject(
-                TxResult.MEMPOOL_POLICY,
-                "insufficient fee",
+                TxResult.RECONSIDERABLE,
+                "insufficient fee" + suffix,
                 f"rejecting replacement {txid_hex}, less fees than conflicting txs; "
                 f"{_fmt_btc(w.modified_fee)} < {_fmt_btc(conflicting_fees)}",
             )
@@ -691,8 +705,8 @@ class MemPool:
         needed = fee_for(self.incremental_relay_fee, w.vsize)
         if additional < needed:
             raise self._reject(
-                TxResult.MEMPOOL_POLICY,
-                "insufficient fee",
+                TxResult.RECONSIDERABLE,
+                "insufficient fee" + suffix,
                 f"rejecting replacement {txid_hex}, not enough additional fees to relay; "
                 f"{_fmt_btc(additional)} < {_fmt_btc(needed)}",
             )
@@ -723,32 +737,33 @@ class MemPool:
             raise self._reject(TxResult.MEMPOOL_POLICY, "too-large-cluster")
 
     def _script_checks(self, w: _Work) -> None:
-        """Core's ``PolicyScriptChecks``: every input under the standard flags. A failure is
-        "mempool-script-verify-flag-failed (<ScriptErrorString>)" as in Core 30; the result is
-        ``NOT_STANDARD`` when the input passes with the consensus flags alone, else
-        ``CONSENSUS`` (``WITNESS_STRIPPED`` for a witness-less spend of a witness program)."""
+        """Core's ``PolicyScriptChecks``: every input under the standard flags (and the next
+        block's consensus flags). As in Core 30 every failure reads
+        "mempool-script-verify-flag-failed (<ScriptErrorString>)" with result ``NOT_STANDARD``,
+        or ``WITNESS_STRIPPED`` when a witness-less transaction passes without the witness rules
+        but not with them (its witness may have been stripped in transit)."""
         tx = w.tx
         flags = int(STANDARD_SCRIPT_VERIFY_FLAGS) if self.require_standard else 0
         flags |= self.chain.script_flags()
         for index, err in self.script_checker(tx, w.spent, flags):
             if err is None:
                 continue
-            mandatory = int(MANDATORY_SCRIPT_VERIFY_FLAGS) & flags
-            consensus_ok = all(
-                e is None for i, e in self.script_checker(tx, w.spent, mandatory) if i == index
-            )
-            if not tx.has_witness() and any(
-                policy.solver(s.script_pubkey)[0].name.startswith("WITNESS") for s in w.spent
-            ):
-                kind = TxResult.WITNESS_STRIPPED
-            else:
-                kind = TxResult.NOT_STANDARD if consensus_ok else TxResult.CONSENSUS
+            kind = TxResult.NOT_STANDARD
+            if not tx.has_witness():
+                no_witness = flags & ~(int(VerifyFlags.WITNESS) | int(VerifyFlags.CLEANSTACK))
+                no_cleanstack = flags & ~int(VerifyFlags.CLEANSTACK)
+                if self._scripts_pass(w, no_witness) and not self._scripts_pass(w, no_cleanstack):
+                    kind = TxResult.WITNESS_STRIPPED
+            prevout = tx.inputs[index].prevout
             raise self._reject(
                 kind,
                 f"mempool-script-verify-flag-failed ({policy.script_error_text(err.value)})",
                 f"input {index} of {tx.txid_hex} (wtxid {tx.wtxid_hex}), spending "
-                f"{tx.inputs[index].prevout.txid_hex}:{tx.inputs[index].prevout.index}",
+                f"{prevout.txid_hex}:{prevout.index}",
             )
+
+    def _scripts_pass(self, w: _Work, flags: int) -> bool:
+        return all(e is None for _, e in self.script_checker(w.tx, w.spent, flags))
 
     def _finalize(self, w: _Work, accept_time: int | None) -> list[Tx]:
         """Core's ``Finalize``: evict what the transaction replaces, then add it."""
@@ -918,35 +933,41 @@ class MemPool:
         feerate plus the incremental relay fee. Returns the txids evicted.
 
         The score is Core's pre-cluster one (the better of the entry's own feerate and its
-        descendant package's); cluster chunks will replace it."""
+        descendant package's); cluster chunks will replace it. Scores are computed once and
+        re-checked lazily when a candidate comes up (evictions only change its ancestors')."""
         limit = self.max_size_bytes if limit is None else limit
         evicted: list[bytes] = []
-        while self.usage > limit and self.entries:
-            worst: tuple[int, int, int] | None = None  # (fee, vsize, -sequence) of the score
-            worst_txid = b""
-            for txid, e in self.entries.items():
-                desc = self.descendants(txid)
-                fee = e.modified_fee + sum(self.entries[d].modified_fee for d in desc)
-                size = e.vsize + sum(self.entries[d].vsize for d in desc)
-                own = (e.modified_fee, e.vsize)
-                score = own if own[0] * size > fee * own[1] else (fee, size)
-                if worst is None or score[0] * worst[1] < worst[0] * score[1]:
-                    worst = (score[0], score[1], 0)
-                    worst_txid = txid
-            assert worst is not None
-            desc = self.descendants(worst_txid)
-            pkg_fee = self.entries[worst_txid].modified_fee + sum(
-                self.entries[d].modified_fee for d in desc
-            )
-            pkg_size = self.entries[worst_txid].vsize + sum(self.entries[d].vsize for d in desc)
+        if self.usage <= limit:
+            return evicted
+        heap = [(self._descendant_score(t), e.sequence, t) for t, e in self.entries.items()]
+        heapq.heapify(heap)
+        while self.usage > limit and heap:
+            score, seq, txid = heapq.heappop(heap)
+            if txid not in self.entries:
+                continue
+            now_score = self._descendant_score(txid)
+            if now_score != score:
+                heapq.heappush(heap, (now_score, seq, txid))
+                continue
+            desc = self.descendants(txid)
+            e = self.entries[txid]
+            pkg_fee = e.modified_fee + sum(self.entries[d].modified_fee for d in desc)
+            pkg_size = e.vsize + sum(self.entries[d].vsize for d in desc)
             removed_rate = _feerate(pkg_fee, pkg_size) + self.incremental_relay_fee
             if removed_rate > self._rolling_min_fee:
                 self._rolling_min_fee = float(removed_rate)
                 self._block_since_bump = False
-            doomed = {worst_txid} | desc
+            doomed = {txid} | desc
             evicted.extend(doomed)
             self._remove_set(doomed, Removal.SIZELIMIT)
         return evicted
+
+    def _descendant_score(self, txid: bytes) -> Fraction:
+        e = self.entries[txid]
+        desc = self.descendants(txid)
+        fee = e.modified_fee + sum(self.entries[d].modified_fee for d in desc)
+        size = e.vsize + sum(self.entries[d].vsize for d in desc)
+        return max(Fraction(e.modified_fee, e.vsize), Fraction(fee, size))
 
     # -- prioritisation ---------------------------------------------------------------------
 
@@ -967,63 +988,92 @@ class MemPool:
     # -- packages ---------------------------------------------------------------------------
 
     def accept_package(self, txs: Sequence[Tx], *, test_accept: bool = False) -> PackageResult:
-        """Core's ``ProcessNewPackage`` for a child with its unconfirmed parents (topologically
-        sorted, the child last). Each transaction is first tried alone; those refused only for
-        their fee are then judged together at the package feerate, so a child may pay for a
-        parent below the mempool minimum (and, for TRUC, below the minimum relay fee).
+        """Core's ``ProcessNewPackage``.
 
-        Package RBF is not supported: a package transaction that conflicts with the pool is
-        judged alone."""
+        Submission (``submitpackage``): a child with its unconfirmed parents, topologically
+        sorted, the child last. Each transaction is first tried alone (and stays if it passes,
+        as in Core, whatever becomes of the rest); those refused only for their fee or for
+        inputs the package provides are then judged together at the package feerate, so a child
+        may pay for a parent below the mempool minimum fee (and, for TRUC, below the minimum
+        relay fee). Package RBF is not supported: package members judged together may not
+        conflict with the pool ("bip125-replacement-disallowed").
+
+        ``test_accept`` (``testmempoolaccept``): any well-formed package, each transaction judged
+        on its own fees with the earlier ones' outputs available, and nothing kept.
+        """
         well_formed = self._check_package_shape(txs)
         if well_formed is not None:
             return PackageResult(well_formed, {})
+        if test_accept:
+            return self._test_accept_many(txs)
+        if len(txs) > 1:
+            parents = {i.prevout.txid for i in txs[-1].inputs}
+            if any(tx.txid not in parents for tx in txs[:-1]):
+                return PackageResult("package-not-child-with-parents", {})
         results: dict[bytes, AcceptResult] = {}
         pending: list[Tx] = []
+        for tx in txs:
+            if tx.wtxid in self.by_wtxid or tx.txid in self.entries:
+                results[tx.wtxid] = AcceptResult(
+                    tx.txid, tx.wtxid, TxResult.VALID, already_in_pool=True
+                )
+                continue
+            r = self.accept(tx)
+            results[tx.wtxid] = r
+            if r.allowed:
+                continue
+            if r.result in (TxResult.RECONSIDERABLE, TxResult.MISSING_INPUTS):
+                pending.append(tx)
+                continue
+            return PackageResult("transaction failed", results)
+        if pending:
+            self._quiet = True
+            try:
+                outcome = self._accept_subpackage(pending, results)
+            finally:
+                self._quiet = False
+            if outcome is not None:
+                return PackageResult(outcome, results)
+            for tx in pending:
+                e = self.entries.get(tx.txid)
+                if e is not None:
+                    for f in self.on_added:
+                        f(e)
+            self.trim_to_size()
+        return PackageResult("success", results)
+
+    def _test_accept_many(self, txs: Sequence[Tx]) -> PackageResult:
+        """testmempoolaccept of several transactions: stop at the first failure, keep nothing."""
+        results: dict[bytes, AcceptResult] = {}
         added: list[bytes] = []
+        msg = "success"
         self._quiet = True
         try:
             for tx in txs:
-                if tx.wtxid in self.by_wtxid or tx.txid in self.entries:
-                    results[tx.wtxid] = AcceptResult(
-                        tx.txid, tx.wtxid, TxResult.VALID, already_in_pool=True
-                    )
-                    continue
-                if pending:
-                    pending.append(tx)
-                    continue
-                r = self.accept(tx, test_accept=False)
-                if r.allowed:
-                    results[tx.wtxid] = r
-                    added.append(tx.txid)
-                elif r.result is TxResult.RECONSIDERABLE or (
-                    r.result is TxResult.MEMPOOL_POLICY
-                    and r.reject_reason == "min relay fee not met"
-                    and tx.version == policy.TRUC_VERSION
-                ):
-                    pending.append(tx)
-                    results[tx.wtxid] = r
-                else:
-                    results[tx.wtxid] = r
-                    self._rollback(added)
-                    return PackageResult("transaction failed", results)
-            if pending:
-                outcome = self._accept_subpackage(pending, results)
-                if outcome is not None:
-                    self._rollback(added)
-                    return PackageResult(outcome, results)
-                added.extend(t.txid for t in pending)
-            if test_accept:
-                self._rollback(added)
-                return PackageResult("success", results)
+                try:
+                    w = self._prechecks(tx, False, False, package_feerates=False)
+                    self._check_ephemeral_spends(tx, w, in_package=txs)
+                    self._policy_checks(w)
+                    self._script_checks(w)
+                except Reject as r:
+                    results[tx.wtxid] = AcceptResult(tx.txid, tx.wtxid, r.result, r.reason, r.debug)
+                    msg = "transaction failed"
+                    break
+                results[tx.wtxid] = AcceptResult(
+                    tx.txid,
+                    tx.wtxid,
+                    TxResult.VALID,
+                    fee=w.fee,
+                    vsize=w.vsize,
+                    effective_feerate=_feerate(w.modified_fee, w.vsize),
+                    effective_includes=[tx.wtxid],
+                )
+                self._finalize(w, None)
+                added.append(tx.txid)
         finally:
+            self._rollback(added)
             self._quiet = False
-        for t in added:
-            e = self.entries.get(t)
-            if e is not None:
-                for f in self.on_added:
-                    f(e)
-        self.trim_to_size()
-        return PackageResult("success", results)
+        return PackageResult(msg, results)
 
     def _rollback(self, txids: list[bytes]) -> None:
         was = self._quiet
@@ -1077,18 +1127,19 @@ class MemPool:
         return None
 
     def _check_package_shape(self, txs: Sequence[Tx]) -> str | None:
-        """Core's ``IsWellFormedPackage`` and ``IsChildWithParents``."""
+        """Core's ``IsWellFormedPackage``: at most 25 transactions and 404,000 weight units, no
+        duplicates, topologically sorted, no two spending the same coin."""
         if len(txs) > 25:
             return "package-too-many-transactions"
-        if sum(tx.weight() for tx in txs) > 404_000:
+        if len(txs) > 1 and sum(tx.weight() for tx in txs) > 404_000:
             return "package-too-large"
-        seen: set[bytes] = set()
+        if len({tx.txid for tx in txs}) != len(txs):
+            return "package-contains-duplicates"
         later = {tx.txid for tx in txs}
         for tx in txs:
             later.discard(tx.txid)
             if any(i.prevout.txid in later for i in tx.inputs):
                 return "package-not-sorted"
-            seen.add(tx.txid)
         spent: set[tuple[bytes, int]] = set()
         for tx in txs:
             for i in tx.inputs:
@@ -1096,15 +1147,6 @@ class MemPool:
                 if key in spent:
                     return "conflict-in-package"
                 spent.add(key)
-        if len(txs) > 1:
-            child = txs[-1]
-            parents = {i.prevout.txid for i in child.inputs}
-            if any(tx.txid not in parents for tx in txs[:-1]):
-                return "package-not-child-with-parents"
-            ids = {tx.txid for tx in txs[:-1]}
-            for tx in txs[:-1]:
-                if any(i.prevout.txid in ids for i in tx.inputs):
-                    return "package-not-child-with-parents"
         return None
 
     # -- persistence ------------------------------------------------------------------------
@@ -1113,7 +1155,9 @@ class MemPool:
         """Write the pool (transactions in entry order, their times and fee deltas, and the
         deltas of absent transactions) to ``path`` atomically: a versioned file ending in a
         SHA-256 checksum. Returns the number of transactions written."""
-        entries = sorted(self.entries.values(), key=lambda e: e.sequence)
+        # Parents before children (a reorg may have returned a parent after its child).
+        depth = {t: len(self.ancestors(t)) for t in self.entries}
+        entries = sorted(self.entries.values(), key=lambda e: (depth[e.txid], e.sequence))
         parts = [MEMPOOL_DUMP_MAGIC, struct.pack("<II", MEMPOOL_DUMP_VERSION, len(entries))]
         for e in entries:
             raw = e.tx.serialize()

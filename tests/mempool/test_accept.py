@@ -225,11 +225,12 @@ def test_sigops_raise_the_virtual_size(h: Harness) -> None:
     assert h.pool.entry_info(tx.txid)["vsize"] == 60_000
 
 
-def test_script_failure_consensus(h: Harness) -> None:
+def test_script_failure_consensus_rule(h: Harness) -> None:
+    # Core 30 reports every mempool script failure alike, as not standard.
     tx = h.raw_spend(h.coin(), (b"\x52",), [TxOut(COIN, P2WSH_OP_TRUE)])  # wrong script
     r = h.pool.accept(tx)
     rejected(r, "mempool-script-verify-flag-failed (Witness program hash mismatch)",
-             TxResult.CONSENSUS)  # fmt: skip
+             TxResult.NOT_STANDARD)  # fmt: skip
     assert r.debug.startswith(f"input 0 of {tx.txid_hex} (wtxid {tx.wtxid_hex}), spending ")
 
 
@@ -285,3 +286,44 @@ def test_default_cluster_limit_is_64(h: Harness) -> None:
     rejected(h.pool.accept(h.spend([prev], fee=1_000)), "too-large-cluster",
              TxResult.MEMPOOL_POLICY)  # fmt: skip
     assert len(h.pool) == 64
+
+
+def test_witness_stripped(h: Harness) -> None:
+    stripped = Tx(2, [TxIn(h.coin(), b"", 0xFFFFFFFE)], [TxOut(COIN, P2WSH_OP_TRUE)])
+    r = h.pool.accept(stripped)
+    rejected(r, "mempool-script-verify-flag-failed (Witness program was passed an empty witness)",
+             TxResult.WITNESS_STRIPPED)  # fmt: skip
+
+
+def test_script_failure_reports_the_failing_input(h: Harness) -> None:
+    first, second = h.coin(), h.coin()
+    tx = Tx(
+        2,
+        [
+            TxIn(first, b"", 0xFFFFFFFE, (OP_TRUE_SCRIPT,)),
+            TxIn(second, b"", 0xFFFFFFFE, (b"\x52",)),
+        ],
+        [TxOut(COIN, P2WSH_OP_TRUE)],
+    )
+    r = h.pool.accept(tx)
+    assert r.reject_reason == "mempool-script-verify-flag-failed (Witness program hash mismatch)"
+    assert r.debug == (
+        f"input 1 of {tx.txid_hex} (wtxid {tx.wtxid_hex}), spending {second.txid_hex}:0"
+    )
+
+
+def test_bip68_time_lock(h: Harness) -> None:
+    funding = h.spend([h.coin()])
+    h.mine([funding])
+    units = 10  # 10 * 512 s past the median time of the block before the coin's
+    locked = h.spend([out(funding)], sequence=(1 << 22) | units)
+    rejected(h.pool.accept(locked), "non-BIP68-final", TxResult.PREMATURE_SPEND)
+    chain = h.builder.chain
+    coin_mtp = chain.chain[chain.height - 1].median_time_past()
+    mined = 0
+    while chain.tip.median_time_past() < coin_mtp + units * 512:
+        assert not h.pool.accept(locked, test_accept=True).allowed
+        h.mine()
+        mined += 1
+    assert mined == 8  # the tip MTP was already 600 s past the coin's: 8 more blocks
+    assert h.pool.accept(locked).allowed

@@ -13,7 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pooltools import COIN, P2WSH_OP_TRUE, Harness, out
 
 from peercash.consensus.primitives import Tx, TxOut
-from peercash.mempool.pool import Removal, TxResult
+from peercash.mempool.chainview import ChainStateView
+from peercash.mempool.pool import MemPool, Removal, TxResult
 
 
 @pytest.fixture
@@ -159,3 +160,36 @@ def test_block_with_unrelated_transactions_keeps_pool(h: Harness) -> None:
     other = h.spend([h.coin()], [TxOut(COIN, P2WSH_OP_TRUE)])
     h.mine([other])
     assert h.pool.txids() == [kept.txid]
+
+
+def test_trimming_spares_a_parent_its_child_pays_for(tmp_path: Path) -> None:
+    h = Harness(tmp_path / "chain", max_size_bytes=10**9)
+    try:
+        parent = h.spend([h.coin()], fee=1_000)
+        child = h.spend([out(parent)], fee=30_000)
+        middling = h.spend([h.coin()], fee=5_000)
+        rich = h.spend([h.coin()], fee=8_000)
+        for tx in (parent, child, middling, rich):
+            assert h.pool.accept(tx).allowed
+        keep = sum(h.pool.entry(t.txid).usage for t in (parent, child, rich))  # type: ignore[union-attr]
+        assert h.pool.trim_to_size(keep) == [middling.txid]
+        assert set(h.pool.txids()) == {parent.txid, child.txid, rich.txid}
+        keep = sum(h.pool.entry(t.txid).usage for t in (parent, child))  # type: ignore[union-attr]
+        # The parent is scored by its package (31,000 sat over both), above rich's own rate.
+        assert h.pool.trim_to_size(keep) == [rich.txid]
+    finally:
+        h.close()
+
+
+def test_save_orders_a_reorged_parent_before_its_child(h: Harness, tmp_path: Path) -> None:
+    a = h.spend([h.coin()])
+    block = h.mine([a])
+    child = h.spend([out(a)])
+    assert h.pool.accept(child).allowed
+    h.builder.chain.invalidate_block(block.hash)
+    h.pool.add_after_reorg([a])
+    assert h.pool.txids() == [child.txid, a.txid]  # entry order: the child came first
+    path = tmp_path / "mempool.dat"
+    h.pool.save(path)
+    fresh = MemPool(ChainStateView(h.builder.chain), clock=lambda: h.now)
+    assert fresh.load(path) == 2

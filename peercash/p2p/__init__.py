@@ -1,10 +1,10 @@
-"""Layer 2: the peer-to-peer network — wire protocol, peers, addresses, connections (sync later).
+"""Layer 2: the peer-to-peer network — wire protocol, peers, addresses, connections, sync and relay.
 
 May import ``peercash.consensus``, ``peercash.chain`` and ``peercash.mempool``; never ``rpc``,
 ``node``, ``tools`` or ``wallet``. Called by ``node.py`` (which wires it) and, for address and
 peer information, by the RPC through the services ``node.py`` builds.
 
-Modules so far, one job each:
+Modules, one job each:
 
 * ``netaddress`` — peer addresses on every BIP155 network (text, v1 and v2 wire forms, Core's
   routability rules).
@@ -22,6 +22,13 @@ Modules so far, one job each:
 * ``seeds`` — DNS and fixed seeds per network.
 * ``connman`` — the connection manager: listening, outbound slots, seeds, addresses, bans,
   misbehaviour; the ``MessageHandler`` protocol the sync layer implements.
+* ``scheduler`` — which peer's next message the loop handles (least loop time first).
+* ``fairqueue`` — the validation thread's per-peer queues (least CPU time first).
+* ``headersync``, ``blocksync``, ``sync`` — header pre-sync, block download, and the sync
+  manager (headers-first IBD, block relay, compact blocks).
+* ``compact`` — BIP152 short ids and block reconstruction.
+* ``txrequest``, ``orphanage``, ``txrelay`` — transaction request tracking, the orphan pool,
+  and transaction relay.
 
 Error contract: bytes from a peer that do not decode raise ``DecodeError`` subclasses only —
 ``messages.MessageError`` (carrying the command) from ``decode_message``, ``codec.BadMagic`` and

@@ -133,6 +133,12 @@ def mining_state(node: ChainNode) -> MiningState:
     return state
 
 
+def _state_text(err: RuleError) -> str:
+    """Core's ``BlockValidationState::ToString``: the reject reason, then ", " and the debug
+    message when there is one."""
+    return f"{err.code}, {err.reason}" if err.reason else err.code
+
+
 def template_source(node: ChainNode) -> TemplateSource:
     """The node's mempool as a template source, or the empty source while it has none."""
     pool = getattr(node, "mempool", None)
@@ -185,7 +191,7 @@ def validate_template(node: ChainNode, block: Block) -> None:
             node.chain, block, check_pow=False, check_merkle_root=False, check_scripts=False
         )
     except RuleError as err:
-        raise RpcError(RPC_MISC_ERROR, f"TestBlockValidity failed: {err}") from None
+        raise RpcError(RPC_MISC_ERROR, f"TestBlockValidity failed: {_state_text(err)}") from None
 
 
 def build_block(
@@ -248,7 +254,7 @@ def submit_block(node: ChainNode, block: Block) -> BlockIndexEntry:
     try:
         entry = chain.accept_block(block)
     except RuleError as err:
-        raise RpcError(RPC_VERIFY_ERROR, f"TestBlockValidity failed: {err}") from None
+        raise RpcError(RPC_VERIFY_ERROR, f"TestBlockValidity failed: {_state_text(err)}") from None
     if entry is None:
         raise RpcError(RPC_INTERNAL_ERROR, "ProcessNewBlock, block not accepted")
     failed = chain.last_error
@@ -410,7 +416,7 @@ def generateblock(
     try:
         check_block_validity(node.chain, block, check_pow=False, check_merkle_root=False)
     except RuleError as err:
-        raise RpcError(RPC_VERIFY_ERROR, f"TestBlockValidity failed: {err}") from None
+        raise RpcError(RPC_VERIFY_ERROR, f"TestBlockValidity failed: {_state_text(err)}") from None
     check_block_time(node, block)
     solved, _ = grind(block, DEFAULT_MAX_TRIES)
     if solved is None:

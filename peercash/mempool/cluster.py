@@ -713,7 +713,10 @@ class _Entry(Generic[K]):
 
 
 class _ChunkKey:
-    """Heap key of a chunk: better feerate (then smaller size), older cluster, earlier chunk."""
+    """Order of chunks across clusters: higher feerate first, then the cluster that changed
+    earlier, then the chunk's place in its cluster. Sizes do not break ties (unlike
+    :class:`FeeFrac`'s order): within a cluster equal-feerate chunks must keep their
+    linearisation order, or a child's chunk could come before its parent's."""
 
     __slots__ = ("fee", "pos", "seq", "size")
 
@@ -724,8 +727,6 @@ class _ChunkKey:
         left, right = self.fee * other.size, other.fee * self.size
         if left != right:
             return left > right
-        if self.size != other.size:
-            return self.size < other.size
         if self.seq != other.seq:
             return self.seq < other.seq
         return self.pos < other.pos

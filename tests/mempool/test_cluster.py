@@ -492,12 +492,36 @@ def test_clusterset_chunks_in_a_cluster_stay_in_order_across_clusters() -> None:
     assert [keys for _, keys in cs.iter_chunks_worst_first()] == [[2], [3], [1]]
 
 
-def test_clusterset_equal_feerate_chunks_smaller_first_then_older() -> None:
+def test_clusterset_equal_feerate_chunks_older_cluster_first() -> None:
     cs: ClusterSet[str] = ClusterSet()
     cs.add("big", 2_000, 200)
     cs.add("small", 1_000, 100)
     cs.add("small2", 1_000, 100)
-    assert [keys for _, keys in cs.iter_chunks_best_first()] == [["small"], ["small2"], ["big"]]
+    assert [keys for _, keys in cs.iter_chunks_best_first()] == [["big"], ["small"], ["small2"]]
+    assert [keys for _, keys in cs.iter_chunks_worst_first()] == [["small2"], ["small"], ["big"]]
+
+
+def test_clusterset_equal_feerate_chunks_of_one_cluster_keep_their_order() -> None:
+    # a0 then a1 at the same feerate: two chunks, the second smaller. Ordering chunks by FeeFrac
+    # (smaller size first at equal feerate) would put the child's chunk before its parent's.
+    cs: ClusterSet[str] = ClusterSet()
+    cs.add("a0", 200, 200)
+    cs.add("a1", 100, 100, ["a0"])
+    assert cs.cluster_chunks("a0") == [(FeeFrac(200, 200), ["a0"]), (FeeFrac(100, 100), ["a1"])]
+    assert [keys for _, keys in cs.iter_chunks_best_first()] == [["a0"], ["a1"]]
+    assert [keys for _, keys in cs.iter_chunks_worst_first()] == [["a1"], ["a0"]]
+    # Merging this cluster with another through a new child keeps a topological seed.
+    cs.add("b", 50, 100)
+    cs.add("c", 10, 100, ["a1", "b"])
+    order = cs.cluster_of("c")
+    assert order.index("a0") < order.index("a1") < order.index("c")
+    assert order.index("b") < order.index("c")
+    assert cs.cluster_chunks("c") == [
+        (FeeFrac(200, 200), ["a0"]),
+        (FeeFrac(100, 100), ["a1"]),
+        (FeeFrac(50, 100), ["b"]),
+        (FeeFrac(10, 100), ["c"]),
+    ]
 
 
 def test_clusterset_limits() -> None:
@@ -611,7 +635,7 @@ _ops = st.lists(
     st.tuples(
         st.sampled_from(["add", "add", "add", "remove", "fee"]),
         st.integers(0, 10_000),
-        st.integers(1, 400),
+        st.sampled_from([100, 200, 300, 57, 391]),
         st.integers(0, 2**16),
     ),
     min_size=1,
@@ -627,8 +651,10 @@ def test_clusterset_model(ops: list[tuple[str, int, int, int]]) -> None:
     cs: ClusterSet[int] = ClusterSet(max_count=12, max_vsize=3_000)
     model: dict[int, tuple[int, int, set[int]]] = {}
     next_key = 0
-    for op, fee, size, pick in ops:
+    for op, raw_fee, size, pick in ops:
         keys = sorted(model)
+        # A third of the fees are whole sat/vB, so equal-feerate chunks are common.
+        fee = size * (raw_fee % 7) if raw_fee % 3 == 0 else raw_fee
         if op == "add":
             rng = random.Random(pick)
             parents = {k for k in keys if rng.random() < 0.2}

@@ -6,6 +6,6 @@ registers its functions in ``registry.REGISTRY`` when imported.
 
 from __future__ import annotations
 
-from . import blockchain, mining, net, rawtransactions, util
+from . import blockchain, mempool, mining, net, rawtransactions, util
 
-__all__ = ["blockchain", "mining", "net", "rawtransactions", "util"]
+__all__ = ["blockchain", "mempool", "mining", "net", "rawtransactions", "util"]

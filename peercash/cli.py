@@ -301,6 +301,52 @@ def node(
         int | None,
         typer.Option(help="KB received from a peer and waiting before we stop reading (5000)"),
     ] = None,
+    maxmempool: Annotated[
+        int | None, typer.Option(help="keep the transaction memory pool below this many MB (300)")
+    ] = None,
+    mempoolexpiry: Annotated[
+        int | None, typer.Option(help="hours a transaction may stay in the mempool (336)")
+    ] = None,
+    minrelaytxfee: Annotated[
+        str | None,
+        typer.Option(help="BTC/kvB below which transactions are not relayed (0.00000100)"),
+    ] = None,
+    incrementalrelayfee: Annotated[
+        str | None,
+        typer.Option(help="BTC/kvB a replacement or a raised mempool minimum adds (0.00000100)"),
+    ] = None,
+    persistmempool: Annotated[
+        bool | None,
+        typer.Option(
+            "--persistmempool/--no-persistmempool",
+            help="load mempool.dat at start and save it at shutdown (default: on)",
+        ),
+    ] = None,
+    datacarrier: Annotated[
+        bool | None,
+        typer.Option("--datacarrier/--no-datacarrier", help="relay OP_RETURN outputs (on)"),
+    ] = None,
+    datacarriersize: Annotated[
+        int | None,
+        typer.Option(help="total bytes of OP_RETURN scripts relayed in one transaction (100000)"),
+    ] = None,
+    permitbaremultisig: Annotated[
+        bool | None,
+        typer.Option(
+            "--permitbaremultisig/--no-permitbaremultisig", help="relay bare multisig (on)"
+        ),
+    ] = None,
+    acceptnonstdtxn: Annotated[
+        bool | None,
+        typer.Option(
+            "--acceptnonstdtxn/--no-acceptnonstdtxn",
+            help="accept non-standard transactions (test networks only; off)",
+        ),
+    ] = None,
+    blocksonly: Annotated[
+        bool | None,
+        typer.Option("--blocksonly/--no-blocksonly", help="no transaction relay with peers"),
+    ] = None,
 ) -> None:
     """Run a node in the foreground; Ctrl-C shuts it down cleanly.
 
@@ -322,7 +368,12 @@ def node(
         "bind": bind, "seednode": seednode, "maxconnections": maxconnections,
         "externalip": externalip, "proxy": proxy, "dnsseed": dnsseed, "fixedseeds": fixedseeds,
         "peertimeout": peertimeout, "maxsendbuffer": maxsendbuffer,
-        "maxreceivebuffer": maxreceivebuffer,
+        "maxreceivebuffer": maxreceivebuffer, "maxmempool": maxmempool,
+        "mempoolexpiry": mempoolexpiry, "minrelaytxfee": minrelaytxfee,
+        "incrementalrelayfee": incrementalrelayfee, "persistmempool": persistmempool,
+        "datacarrier": datacarrier, "datacarriersize": datacarriersize,
+        "permitbaremultisig": permitbaremultisig, "acceptnonstdtxn": acceptnonstdtxn,
+        "blocksonly": blocksonly,
     }  # fmt: skip
     try:
         config = load_config(options)

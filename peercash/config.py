@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from peercash.log import UnknownCategoryError, expand_categories
+from peercash.mempool import policy
 
 CONF_FILENAME = "peercash.conf"
 NETWORKS = ("main", "testnet", "testnet4", "signet", "regtest")
@@ -51,13 +52,19 @@ BOOL_KEYS = frozenset(
         "fixedseeds",
         "reindex",
         "reindex-chainstate",
+        "persistmempool",
+        "datacarrier",
+        "permitbaremultisig",
+        "acceptnonstdtxn",
+        "blocksonly",
     }
 )
 INT_KEYS = frozenset({"port", "rpcport", "dbcache", "par", "rpcservertimeout", "rpcthreads",
                       "rpcworkqueue", "flushinterval", "maxconnections", "peertimeout",
-                      "maxsendbuffer", "maxreceivebuffer"})  # fmt: skip
+                      "maxsendbuffer", "maxreceivebuffer", "maxmempool", "mempoolexpiry",
+                      "datacarriersize"})  # fmt: skip
 STR_KEYS = frozenset({"network", "datadir", "rpcuser", "rpcpassword", "assumevalid", "conf",
-                      "proxy"})  # fmt: skip
+                      "proxy", "minrelaytxfee", "incrementalrelayfee"})  # fmt: skip
 NETWORK_ONLY = frozenset({"port", "rpcport", "rpcbind", "connect", "addnode", "bind"})
 # Core's ways of choosing a network in the file: chain=X, or regtest=1 and friends.
 _NETWORK_FLAGS = {"regtest": "regtest", "testnet": "testnet", "testnet4": "testnet4",
@@ -75,6 +82,9 @@ DEFAULT_MAX_CONNECTIONS = 125  # Core's DEFAULT_MAX_PEER_CONNECTIONS
 DEFAULT_PEER_TIMEOUT = 60  # Core's DEFAULT_PEER_CONNECT_TIMEOUT (seconds)
 DEFAULT_MAX_SEND_BUFFER_KB = 5000  # past this a peer that does not read is dropped
 DEFAULT_MAX_RECEIVE_BUFFER_KB = 5000  # Core's DEFAULT_MAXRECEIVEBUFFER
+# -maxmempool may not be below 40 clusters of the largest size (Core's check, in MB rounded up).
+MIN_MAX_MEMPOOL_MB = -(-policy.DEFAULT_CLUSTER_SIZE_LIMIT_KVB * 1000 * 40 // 1_000_000)
+_MAX_FEE_RATE_SATS = 21_000_000 * 100_000_000
 
 
 class ConfigError(Exception):
@@ -123,7 +133,29 @@ class Config:
     """KB (1,000 bytes), as Core's option; a peer with more unsent is disconnected."""
     maxreceivebuffer: int = DEFAULT_MAX_RECEIVE_BUFFER_KB
     """KB of received messages waiting for processing before we stop reading from a peer."""
+    maxmempool: int = policy.DEFAULT_MAX_MEMPOOL_SIZE_MB
+    """MB (1,000,000 bytes) of memory the pool may use before it evicts its worst chunks."""
+    mempoolexpiry: int = policy.DEFAULT_MEMPOOL_EXPIRY_HOURS
+    """Hours a transaction may wait in the pool."""
+    minrelaytxfee: int = policy.DEFAULT_MIN_RELAY_TX_FEE
+    """sat/kvB (given in BTC/kvB, as Core's option)."""
+    incrementalrelayfee: int = policy.DEFAULT_INCREMENTAL_RELAY_FEE
+    """sat/kvB (given in BTC/kvB)."""
+    persistmempool: bool = True
+    """Load ``mempool.dat`` at start and save it at a clean shutdown."""
+    datacarrier: bool = policy.DEFAULT_ACCEPT_DATACARRIER
+    datacarriersize: int = policy.MAX_OP_RETURN_RELAY
+    permitbaremultisig: bool = policy.DEFAULT_PERMIT_BAREMULTISIG
+    acceptnonstdtxn: bool = False
+    """Relay and mine non-standard transactions (test networks only, as Core)."""
+    blocksonly: bool = False
+    """Core's ``-blocksonly``: no transaction relay with peers (RPC submissions still count)."""
     warnings: tuple[str, ...] = ()
+
+    @property
+    def max_datacarrier_bytes(self) -> int | None:
+        """The pool's OP_RETURN budget: None when ``-datacarrier=0``."""
+        return self.datacarriersize if self.datacarrier else None
 
     @property
     def network_datadir(self) -> Path:
@@ -177,6 +209,22 @@ def parse_int(key: str, value: str) -> int:
         return int(value.strip(), 10)
     except ValueError:
         raise ConfigError(f"Invalid value for -{key}: '{value}' (expected a number)") from None
+
+
+def parse_fee_rate(key: str, value: str | int) -> int:
+    """A BTC/kvB amount (Core's ``ParseMoney``) as sat/kvB; raises ``ConfigError``."""
+    from decimal import Decimal, InvalidOperation
+
+    text = str(value).strip()
+    try:
+        if not re.fullmatch(r"[0-9]*\.?[0-9]*", text) or text in ("", "."):
+            raise InvalidOperation
+        sats = Decimal(text).scaleb(8)
+    except InvalidOperation:
+        raise ConfigError(f"Invalid amount for -{key}=<amount>: '{value}'") from None
+    if sats != sats.to_integral_value() or sats > _MAX_FEE_RATE_SATS:
+        raise ConfigError(f"Invalid amount for -{key}=<amount>: '{value}'")
+    return int(sats)
 
 
 def parse_port(key: str, value: str | int) -> int:
@@ -520,6 +568,25 @@ def load_config(options: Mapping[str, Any] | None = None) -> Config:
     assumevalid = single("assumevalid")
     if assumevalid is not None:
         assumevalid = check_assumevalid(str(assumevalid))
+    maxmempool = integer("maxmempool", policy.DEFAULT_MAX_MEMPOOL_SIZE_MB)
+    if maxmempool < MIN_MAX_MEMPOOL_MB:
+        raise ConfigError(f"-maxmempool must be at least {MIN_MAX_MEMPOOL_MB} MB")
+    mempoolexpiry = integer("mempoolexpiry", policy.DEFAULT_MEMPOOL_EXPIRY_HOURS)
+    if mempoolexpiry < 0:
+        raise ConfigError("-mempoolexpiry must not be negative")
+
+    def fee_rate(key: str, default: int) -> int:
+        v = single(key)
+        return default if v is None else parse_fee_rate(key, v)
+
+    minrelaytxfee = fee_rate("minrelaytxfee", policy.DEFAULT_MIN_RELAY_TX_FEE)
+    incrementalrelayfee = fee_rate("incrementalrelayfee", policy.DEFAULT_INCREMENTAL_RELAY_FEE)
+    datacarriersize = integer("datacarriersize", policy.MAX_OP_RETURN_RELAY)
+    if datacarriersize < 0:
+        raise ConfigError("-datacarriersize must not be negative")
+    acceptnonstdtxn = boolean("acceptnonstdtxn", False)
+    if acceptnonstdtxn and network == "main":
+        raise ConfigError("acceptnonstdtxn is not currently supported for main chain")
     rpcuser = single("rpcuser")
     rpcpassword = single("rpcpassword")
     if rpcuser is not None and ":" in str(rpcuser):
@@ -562,6 +629,16 @@ def load_config(options: Mapping[str, Any] | None = None) -> Config:
         peertimeout=peertimeout,
         maxsendbuffer=maxsendbuffer,
         maxreceivebuffer=maxreceivebuffer,
+        maxmempool=maxmempool,
+        mempoolexpiry=mempoolexpiry,
+        minrelaytxfee=minrelaytxfee,
+        incrementalrelayfee=incrementalrelayfee,
+        persistmempool=boolean("persistmempool", True),
+        datacarrier=boolean("datacarrier", policy.DEFAULT_ACCEPT_DATACARRIER),
+        datacarriersize=datacarriersize,
+        permitbaremultisig=boolean("permitbaremultisig", policy.DEFAULT_PERMIT_BAREMULTISIG),
+        acceptnonstdtxn=acceptnonstdtxn,
+        blocksonly=boolean("blocksonly", False),
         warnings=tuple(warnings),
     )
 

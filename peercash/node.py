@@ -20,6 +20,13 @@ the address book from ``peers.dat`` (saved every 15 minutes and at shutdown) and
 then the default handler answers only what the connection layer must). At shutdown it stops
 first, before the RPC server and the chain.
 
+Mempool: built once the chain is loaded (``--maxmempool``, ``--minrelaytxfee`` and the other
+policy options), filled from ``mempool.dat`` (``--persistmempool``, on by default) before the
+warm-up ends and saved at a clean shutdown; a connected block removes its transactions and their
+conflicts, transactions of disconnected blocks return when the new tip is announced, and the
+flush timer expires old ones. It is ``services.mempool`` for RPC; like the chain, it is touched
+only with ``services.chain_lock`` held.
+
 Threads: the chain state is not thread-safe; whoever touches it holds ``services.chain_lock``
 (RPC worker threads for each call, the flush timer, shutdown). It is opened on a worker thread
 while RPC is in warm-up (no one else can touch it then).
@@ -46,6 +53,8 @@ from peercash.config import Config, parse_rpcauth
 from peercash.consensus.params import get_params
 from peercash.log import LogControl, setup_logging
 from peercash.looplag import LoopLagMonitor
+from peercash.mempool.chainview import ChainStateView
+from peercash.mempool.pool import MemPool
 from peercash.p2p.addrman import PEERS_FILE_NAME, AddrMan
 from peercash.p2p.atomicfile import write_atomic
 from peercash.p2p.banman import BANLIST_FILE, BanMan
@@ -55,11 +64,14 @@ from peercash.p2p.sync import SyncManager
 from peercash.p2p.txrelay import TxRelay
 from peercash.rpc import control, methods  # noqa: F401  (importing registers the methods)
 from peercash.rpc.auth import RpcAuth, delete_cookie, write_cookie
+from peercash.rpc.mempool import MEMPOOL_FILE_NAME, track_sequence
 from peercash.rpc.server import RpcServer
 from peercash.rpc.services import NodeServices
 
 if TYPE_CHECKING:
+    from peercash.chain.index import BlockIndexEntry
     from peercash.chain.txindex import TxIndex
+    from peercash.consensus.primitives import Block, Tx
 
 log = logging.getLogger("peercash.node")
 
@@ -102,6 +114,9 @@ class Node:
         self.sync: SyncManager[Peer] | None = None
         self._peers_saver: asyncio.Task[None] | None = None
         self.loop_lag = LoopLagMonitor()  # the hidden ``getlooplag``
+        self.mempool: MemPool | None = None
+        self._reorg_txs: list[Tx] = []
+        """Transactions of disconnected blocks waiting to go back into the pool."""
 
     # -- entry point ----------------------------------------------------------------------
 
@@ -239,6 +254,93 @@ class Node:
             await loop.run_in_executor(None, self.txindex.attach, chain)
             services.txindex = self.txindex
         services.set_chain(self.chain)
+        await self._start_mempool(services)
+
+    def make_mempool(self, chain: ChainState) -> MemPool:
+        """The pool over ``chain`` with the configuration's policy (Core's option names)."""
+        cfg = self.config
+        return MemPool(
+            ChainStateView(chain),
+            max_size_bytes=cfg.maxmempool * 1_000_000,
+            expiry_seconds=cfg.mempoolexpiry * 3600,
+            min_relay_fee=cfg.minrelaytxfee,
+            incremental_relay_fee=cfg.incrementalrelayfee,
+            max_datacarrier_bytes=cfg.max_datacarrier_bytes,
+            permit_bare_multisig=cfg.permitbaremultisig,
+            require_standard=not cfg.acceptnonstdtxn,
+        )
+
+    async def _start_mempool(self, services: NodeServices) -> None:
+        """Build the pool, subscribe it to the chain's events and load ``mempool.dat``.
+
+        The chain calls its listeners inside its own operations, where they must not read the
+        chain state: a connected block only removes transactions from the pool; transactions
+        of disconnected blocks are queued and offered again when the tip is announced (the
+        chain's last step, with the chain lock still held)."""
+        chain = self.chain
+        assert chain is not None
+        pool = self.make_mempool(chain)
+        track_sequence(pool)
+        self.mempool = pool
+        events = chain.events
+        events.block_connected.append(self._on_block_connected)
+        events.transactions_disconnected.append(self._reorg_txs.extend)
+        events.tip_changed.append(self._on_tip_changed)
+        if self.config.persistmempool:
+            services.set_warmup("Loading mempool…")
+            path = self.datadir / MEMPOOL_FILE_NAME
+
+            def load() -> int:
+                with services.chain_lock:
+                    return pool.load(path)
+
+            started = time.monotonic()
+            count = await asyncio.get_running_loop().run_in_executor(None, load)
+            log.info(
+                "Loaded %d mempool transactions from %s in %.2f s",
+                count,
+                path,
+                time.monotonic() - started,
+            )
+        else:
+            pool.loaded = True
+        services.mempool = pool
+
+    def _on_block_connected(self, block: Block, _entry: BlockIndexEntry) -> None:
+        if self.mempool is not None:
+            self.mempool.remove_for_block(block)
+
+    def _on_tip_changed(self, _entry: BlockIndexEntry) -> None:
+        self._return_reorg_txs()
+
+    def _return_reorg_txs(self) -> None:
+        """Offer the queued transactions of disconnected blocks again (chain lock held)."""
+        if not self._reorg_txs or self.mempool is None:
+            return
+        txs, self._reorg_txs = self._reorg_txs, []
+        self.mempool.add_after_reorg(txs)
+
+    def _maintain_mempool(self) -> None:
+        """Expire old transactions and trim to ``-maxmempool`` (chain lock held)."""
+        if self.mempool is None:
+            return
+        self._return_reorg_txs()
+        expired = self.mempool.expire()
+        if expired:
+            log.debug("Expired %d mempool transactions", expired)
+        self.mempool.trim_to_size()
+
+    def _save_mempool(self) -> None:
+        """Write ``mempool.dat`` (chain lock held); a failure is logged, never fatal."""
+        if self.mempool is None or not self.config.persistmempool or not self.mempool.loaded:
+            return
+        path = self.datadir / MEMPOOL_FILE_NAME
+        try:
+            count = self.mempool.save(path)
+        except OSError as e:
+            log.warning("cannot write %s: %s", path, e)
+        else:
+            log.info("Saved %d mempool transactions to %s", count, path)
 
     def conn_options(self) -> ConnOptions:
         """The connection manager's options from the configuration (Core's names)."""
@@ -347,6 +449,7 @@ class Node:
     def _flush_chain(self) -> None:
         assert self.services is not None
         with self.services.chain_lock:
+            self._maintain_mempool()
             if self.chain is not None:
                 started = time.monotonic()
                 self.chain.flush()
@@ -400,6 +503,9 @@ class Node:
                 log.info("Flushing chain state at height %d", self.chain.height)
                 assert self.services is not None
                 with self.services.chain_lock:
+                    self._save_mempool()
+                    self.services.mempool = None
+                    self.mempool = None
                     self.chain.close()
                 self.chain = None
             if self.txindex is not None:

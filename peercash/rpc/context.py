@@ -85,6 +85,10 @@ def optional_mempool(node: ChainNode) -> Mempool | None:
 
 
 def mempool_spends(pool: Mempool, outpoint: OutPoint) -> bool:
-    """Whether a mempool transaction spends ``outpoint`` (``pool.is_spent`` when it exists)."""
+    """Whether a mempool transaction spends ``outpoint`` (``pool.is_spent``, or the txid
+    ``pool.spender`` names, whichever it has)."""
     is_spent = getattr(pool, "is_spent", None)
-    return bool(is_spent(outpoint)) if callable(is_spent) else False
+    if callable(is_spent):
+        return bool(is_spent(outpoint))
+    spender = getattr(pool, "spender", None)
+    return spender(outpoint) is not None if callable(spender) else False

@@ -8,6 +8,7 @@ Endpoints (``<ext>`` is ``bin``, ``hex`` or ``json``), as Core's ``rest.cpp``:
 - ``/rest/headers/<hash>.<ext>?count=<n>`` and the older ``/rest/headers/<n>/<hash>.<ext>``
 - ``/rest/blockhashbyheight/<height>.<ext>``
 - ``/rest/getutxos[/checkmempool]/<txid>-<n>/….<ext>``
+- ``/rest/mempool/info.json`` and ``/rest/mempool/contents.json[?verbose=…&mempool_sequence=…]``
 
 Errors are plain text with Core's statuses: 400 for a malformed request, 404 for an unknown
 object or format, 503 while the node is loading. JSON bodies come from the RPC method modules'
@@ -27,7 +28,9 @@ from peercash.consensus.primitives import OutPoint, Tx
 from peercash.consensus.serialize import compact_size
 
 from .blockchain import block_to_json, getblockchaininfo, header_to_json
+from .context import mempool_spends, optional_mempool
 from .jsonrpc import dumps
+from .mempool import ensure_mempool, mempool_info_json, mempool_to_json
 from .rawtransactions import tx_to_json
 from .registry import RPC_IN_WARMUP, RpcError
 from .services import NodeServices
@@ -231,13 +234,12 @@ class Rest:
                 f"tried: {len(outpoints)})",
             )
         chain = self.node.chain
-        pool = self.node.mempool if check_mempool else None
-        is_spent = getattr(pool, "is_spent", None)
+        pool = optional_mempool(self.node) if check_mempool else None
         hits: list[bool] = []
         coins = []
         for txid, n in outpoints:
             coin = chain.get_coin(txid, n)
-            if coin is not None and callable(is_spent) and is_spent(OutPoint(txid, n)):
+            if coin is not None and pool is not None and mempool_spends(pool, OutPoint(txid, n)):
                 coin = None
             hits.append(coin is not None)
             if coin is not None:
@@ -272,6 +274,35 @@ class Rest:
         }
         return _reply(ext, raw, value)
 
+    def mempool(self, request: web.Request) -> web.Response:
+        """Core's ``rest_mempool``: getmempoolinfo or getrawmempool as JSON."""
+        self._check_warmup()
+        what, ext = split_format(request.match_info["tail"])
+        if what not in ("contents", "info"):
+            raise RestError(400, "Invalid URI format. Expected /rest/mempool/<info|contents>.json")
+        if ext != "json":
+            raise RestError(404, "output format not supported (available: json)")
+        try:
+            pool = ensure_mempool(self.node)
+        except RpcError as e:
+            raise RestError(404, e.message) from None
+        if what == "info":
+            return _reply("json", b"", mempool_info_json(pool))
+        verbose = request.query.get("verbose", "true")
+        if verbose not in ("true", "false"):
+            raise RestError(400, 'The "verbose" query parameter must be either "true" or "false".')
+        sequence = request.query.get("mempool_sequence", "false")
+        if sequence not in ("true", "false"):
+            raise RestError(
+                400, 'The "mempool_sequence" query parameter must be either "true" or "false".'
+            )
+        if verbose == "true" and sequence == "true":
+            raise RestError(
+                400,
+                'Verbose results cannot contain mempool sequence values. (hint: set "verbose=false")',
+            )
+        return _reply("json", b"", mempool_to_json(pool, verbose == "true", sequence == "true"))
+
 
 def _wrap(handler: SyncHandler, node: NodeServices, run_work: RunWork) -> Handler:
     """Serve ``handler`` on the RPC work queue, with the chain lock held."""
@@ -305,6 +336,7 @@ def add_rest_routes(app: web.Application, node: NodeServices, run_work: RunWork)
         ("/rest/headers/{tail:.+}", rest.headers),
         ("/rest/blockhashbyheight/{tail:[^/]+}", rest.blockhash_by_height),
         ("/rest/getutxos{tail:.*}", rest.getutxos),
+        ("/rest/mempool/{tail:[^/]+}", rest.mempool),
     ]
     for path, handler in routes:
         app.router.add_get(path, _wrap(handler, node, run_work))

@@ -45,6 +45,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from peercash.atomicfile import write_atomic
 from peercash.chain.chainstate import ChainState
 from peercash.chain.datadir import DataDirLock
 from peercash.chain.errors import ChainError
@@ -56,7 +57,6 @@ from peercash.looplag import LoopLagMonitor
 from peercash.mempool.chainview import ChainStateView
 from peercash.mempool.pool import MemPool
 from peercash.p2p.addrman import PEERS_FILE_NAME, AddrMan
-from peercash.p2p.atomicfile import write_atomic
 from peercash.p2p.banman import BANLIST_FILE, BanMan
 from peercash.p2p.connman import ConnectionManager, ConnOptions, DefaultHandler, MessageHandler
 from peercash.p2p.peer import Peer, PeerTimeouts

@@ -54,20 +54,20 @@ further than the chain is high, below height 1008), we wrap the same way.
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import hashlib
 import logging
 import math
 import os
 import struct
-import tempfile
 from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
+
+from peercash.atomicfile import write_atomic
 
 __all__ = [
     "DEFAULT_ACCEPT_STALE_FEE_ESTIMATES",
@@ -834,7 +834,7 @@ class BlockPolicyEstimator:
     def save(self, path: str | os.PathLike[str], now: float) -> None:
         """Write the estimates to ``path`` atomically (a fsynced temporary file renamed over it),
         so a crash leaves the old file or the new one. Raises ``OSError``."""
-        _write_atomic(Path(path), self.to_bytes(now))
+        write_atomic(Path(path), self.to_bytes(now))
         log.info("flushed fee estimates to %s", Path(path).name)
 
     def flush(self, path: str | os.PathLike[str], now: float) -> None:
@@ -990,27 +990,6 @@ def _decode(
     est.historical_first = first
     est.historical_best = last
     return est
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    directory = path.parent
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # not every platform can fsync a directory
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
 
 
 # -- JSON in Core's shape -----------------------------------------------------------------------

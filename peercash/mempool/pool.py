@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import heapq
 import logging
-import os
 import struct
 import time as _time
 from collections.abc import Callable, Iterable, Sequence
@@ -34,6 +33,7 @@ from enum import Enum, StrEnum
 from fractions import Fraction
 from pathlib import Path
 
+from peercash.atomicfile import write_atomic
 from peercash.consensus.checks import check_transaction
 from peercash.consensus.contextual import SpentCoin, check_tx_inputs
 from peercash.consensus.errors import DecodeError, RuleError
@@ -1169,12 +1169,7 @@ class MemPool:
             parts.append(t + struct.pack("<q", d))
         body = b"".join(parts)
         data = body + hashlib.sha256(body).digest()
-        tmp = path.with_name(path.name + ".new")
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_atomic(path, data)
         return len(entries)
 
     def load(self, path: Path) -> int:

@@ -46,7 +46,7 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Protocol
 
-from peercash.p2p.atomicfile import write_atomic
+from peercash.atomicfile import write_atomic
 from peercash.p2p.netaddress import NetAddress, Network, TimedAddress
 from peercash.p2p.netgroup import CLASS_OF_NETWORK, net_class, network_group
 

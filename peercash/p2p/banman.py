@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from peercash.p2p.atomicfile import write_atomic
+from peercash.atomicfile import write_atomic
 from peercash.p2p.netaddress import NetAddress, NetAddressError, Network
 
 __all__ = [

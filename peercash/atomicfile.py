@@ -1,6 +1,7 @@
-"""Crash-safe small files (``peers.dat``, ``banlist.json``): a fsynced temporary file renamed
-over the old one, then the folder fsynced, so a crash leaves the old file or the new one, never
-a torn one.
+"""Crash-safe small files (``peers.dat``, ``banlist.json``, ``mempool.dat``,
+``fee_estimates.dat``): a fsynced temporary file renamed over the old one, then the folder
+fsynced, so a crash leaves the old file or the new one, never a torn one. Below every layer
+that writes such files (p2p, mempool, node), so they share this one writer.
 """
 
 from __future__ import annotations

@@ -16,54 +16,12 @@ from __future__ import annotations
 from typing import Any, cast
 
 from peercash.chain.chainstate import ChainState
-from peercash.chain.coins import coin_key
 from peercash.chain.index import BlockIndexEntry
+from peercash.chain.scratch import ScratchChain
 from peercash.chain.validation import BlockValidator
 from peercash.consensus.checks import check_block
-from peercash.consensus.contextual import SpentCoin
 from peercash.consensus.errors import RuleError
 from peercash.consensus.primitives import Block, Tx, TxOut
-
-
-class _Overlay:
-    """Spends and creations of one block, over the chain's UTXO set (the parts of
-    ``CoinsCache`` that ``BlockValidator.connect_block`` uses)."""
-
-    def __init__(self, chain: ChainState) -> None:
-        self._coins = chain.coins
-        self._map: dict[bytes, SpentCoin | None] = {}
-
-    def get(self, key: bytes) -> SpentCoin | None:
-        if key in self._map:
-            return self._map[key]
-        return self._coins.get(key)
-
-    def any_unspent(self, txid: bytes, n_outputs: int) -> bool:
-        return any(self.get(coin_key(txid, i)) is not None for i in range(n_outputs))
-
-    def spend(self, key: bytes) -> SpentCoin | None:
-        coin = self.get(key)
-        self._map[key] = None
-        return coin
-
-    def add(self, key: bytes, coin: SpentCoin, possible_overwrite: bool = False) -> None:
-        self._map[key] = coin
-
-
-class _ScratchChain:
-    """What ``BlockValidator`` reads of its chain, with the coins replaced by an overlay."""
-
-    def __init__(self, chain: ChainState) -> None:
-        self._real = chain
-        self.params = chain.params
-        self.coins = _Overlay(chain)
-        self.index = chain.index
-        self.best_header = chain.best_header
-        self.pool = chain.pool
-        self.chain = chain.chain
-
-    def contains(self, e: BlockIndexEntry) -> bool:
-        return self._real.contains(e)
 
 
 def _skip_scripts(_txs: list[Tx], _spent: list[list[TxOut]], _flags: int) -> None:
@@ -101,7 +59,7 @@ def check_block_validity(
         genesis_hash=params.genesis_hash,
     )
     validator.check_block_contextual(block, tip)
-    scratch = BlockValidator(cast(Any, _ScratchChain(chain)), None, validator.clock)
+    scratch = BlockValidator(cast(Any, ScratchChain(chain)), None, validator.clock)
     entry = BlockIndexEntry(block.header, tip.height + 1, tip)
     scratch.connect_block(block, entry, None if check_scripts else _skip_scripts)
 

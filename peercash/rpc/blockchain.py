@@ -28,7 +28,6 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
-from peercash.chain.chainstate import ChainState
 from peercash.chain.coins import coin_key, key_outpoint
 from peercash.chain.errors import ChainError
 from peercash.chain.index import (
@@ -39,6 +38,7 @@ from peercash.chain.index import (
     VALID_TREE,
     BlockIndexEntry,
 )
+from peercash.chain.scratch import CoinsOverlay, ScratchChain
 from peercash.chain.undo import decode_block_undo
 from peercash.chain.validation import BlockValidator
 from peercash.consensus import deployments as dep
@@ -945,54 +945,8 @@ def getdeploymentinfo(node: ChainNode, blockhash: str | None = None) -> dict[str
 # -- verifychain -------------------------------------------------------------------------------
 
 
-class _Overlay:
-    """A scratch layer over the UTXO set, shaped like the parts of ``CoinsCache`` that
-    ``BlockValidator.connect_block`` uses (get, spend, add). Nothing is written to the real set;
-    reads fall through to the chain state's own cache and database."""
-
-    def __init__(self, chain: ChainState) -> None:
-        self._chain = chain
-        self._map: dict[bytes, SpentCoin | None] = {}
-
-    def get(self, key: bytes) -> SpentCoin | None:
-        if key in self._map:
-            return self._map[key]
-        return self._chain.get_coin(key[:32], int.from_bytes(key[32:], "big"))
-
-    def have(self, key: bytes) -> bool:
-        return self.get(key) is not None
-
-    def any_unspent(self, txid: bytes, n_outputs: int) -> bool:
-        """BIP30's question (``CoinsCache.any_unspent``), asked output by output."""
-        return any(self.get(coin_key(txid, i)) is not None for i in range(n_outputs))
-
-    def spend(self, key: bytes) -> SpentCoin | None:
-        coin = self.get(key)
-        self._map[key] = None
-        return coin
-
-    def add(self, key: bytes, coin: SpentCoin, possible_overwrite: bool = False) -> None:
-        self._map[key] = coin
-
-
-class _ScratchChain:
-    """What ``BlockValidator`` reads from its chain, with the coins replaced by an overlay."""
-
-    def __init__(self, chain: ChainState, coins: _Overlay) -> None:
-        self._real = chain
-        self.params = chain.params
-        self.coins = coins
-        self.index = chain.index
-        self.best_header = chain.best_header
-        self.pool = chain.pool
-        self.chain = chain.chain
-
-    def contains(self, e: BlockIndexEntry) -> bool:
-        return self._real.contains(e)
-
-
 def _disconnect(
-    view: _Overlay, block: Block, entry: BlockIndexEntry, undo: Sequence[Sequence[SpentCoin]]
+    view: CoinsOverlay, block: Block, entry: BlockIndexEntry, undo: Sequence[Sequence[SpentCoin]]
 ) -> str | None:
     """Core's ``DisconnectBlock`` into ``view``; a reason when the set is inconsistent."""
     if len(undo) != len(block.txs) - 1:
@@ -1030,7 +984,7 @@ def verify_chain(node: ChainNode, level: int, depth: int) -> tuple[bool, str]:
     level = max(0, min(4, level))
     if depth <= 0 or depth > chain.height:
         depth = chain.height
-    view = _Overlay(chain)
+    view = CoinsOverlay(chain)
     disconnected: list[tuple[BlockIndexEntry, Block]] = []
     for entry in reversed(chain.chain[chain.height - depth + 1 :]):
         if entry.height == 0:
@@ -1060,7 +1014,7 @@ def verify_chain(node: ChainNode, level: int, depth: int) -> tuple[bool, str]:
             disconnected.append((entry, block))
     if level >= 4 and disconnected:
         validator = BlockValidator(
-            cast(Any, _ScratchChain(chain, view)),
+            cast(Any, ScratchChain(chain, view)),
             chain.validator.assume_valid,
             chain.validator.clock,
         )

@@ -577,6 +577,14 @@ class ChainState:
                 self._announce_tip()
             self.activate_best_chain()
 
+    def settle_pending(self) -> None:
+        """Wait for the deferred script checks already queued, without connecting more blocks,
+        so a reader under the chain lock (an RPC call) sees only verified blocks, as Core's
+        tip always is. A failed block is undone here like in :meth:`settle`; choosing the next
+        best chain is left to whoever connects blocks."""
+        if self._unverified and self._settle(wait=True):
+            self._announce_tip()
+
     def _announce_tip(self) -> None:
         """Tell listeners the tip changed, once per change, and never while blocks below it
         wait for their scripts."""

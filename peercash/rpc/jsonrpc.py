@@ -245,6 +245,7 @@ def execute_sync(
             result = method.func(services, *args)
         else:
             with lock:
+                _settle_chain(services)
                 result = method.func(services, *args)
         if inspect.isawaitable(result):
             result = _run_on_loop(result, loop)
@@ -256,6 +257,18 @@ def execute_sync(
         raise RpcError(RPC_MISC_ERROR, str(e) or type(e).__name__) from e
     finally:
         services.active_commands.pop(number, None)
+
+
+def _settle_chain(services: NodeServices) -> None:
+    """During initial sync blocks connect before their scripts are checked; a method reading
+    the chain must not see them (a block that fails is undone), so it waits for those checks."""
+    try:
+        chain = getattr(services, "chain", None)
+    except RpcError:
+        return  # still loading: the method itself answers "in warm-up"
+    settle = getattr(chain, "settle_pending", None)
+    if settle is not None:
+        settle()
 
 
 def _run_on_loop(awaitable: Awaitable[Any], loop: asyncio.AbstractEventLoop | None) -> Any:

@@ -186,3 +186,35 @@ def test_import_with_workers_stops_at_the_block_whose_scripts_fail(
     r = peercash("import", good, "--network", "regtest", "--datadir", ref, "--par", "0")
     assert r.returncode == 0, r.stderr
     assert chaininfo(d, "regtest").data == chaininfo(ref, "regtest").data
+
+
+def test_rpc_reads_only_verified_blocks(tmp_path: Path) -> None:
+    """A method under the chain lock waits for the checks already queued (Core's tip is always
+    verified), and a block that fails them is gone before the method reads the chain."""
+    from peercash.config import Config
+    from peercash.rpc import methods  # noqa: F401  (registers the methods)
+    from peercash.rpc.jsonrpc import execute_sync
+    from peercash.rpc.services import NodeServices
+
+    blocks = make_blocks(tmp_path, bad_at=4)
+    bad_height = FIRST_SPEND + 4
+    chain = deferred_chain(tmp_path / "deferred")
+    services = NodeServices(REGTEST, Config(), tmp_path, request_stop=lambda: None)
+    services.set_chain(chain)
+    services.warmup = False
+    chain.pool.chunks_in_flight = 0
+    for block in blocks[: bad_height - 2]:
+        chain.accept_block(block)
+    assert chain._unverified  # connected, scripts still queued
+    chain.pool.chunks_in_flight = 2
+    assert execute_sync(services, "getblockcount", []) == bad_height - 2
+    assert not chain._unverified
+    chain.pool.chunks_in_flight = 0
+    for block in blocks[bad_height - 2 :]:
+        chain.accept_block(block)
+    assert chain.height == len(blocks)
+    chain.pool.chunks_in_flight = 2
+    assert execute_sync(services, "getblockcount", []) == bad_height - 1
+    assert execute_sync(services, "getbestblockhash", []) == blocks[bad_height - 2].hash_hex
+    assert chain.last_error is not None and chain.last_error[0].height == bad_height
+    chain.close()

@@ -835,7 +835,7 @@ class BlockPolicyEstimator:
         """Write the estimates to ``path`` atomically (a fsynced temporary file renamed over it),
         so a crash leaves the old file or the new one. Raises ``OSError``."""
         write_atomic(Path(path), self.to_bytes(now))
-        log.info("flushed fee estimates to %s", Path(path).name)
+        log.info("Flushed fee estimates to %s.", Path(path).name)
 
     def flush(self, path: str | os.PathLike[str], now: float) -> None:
         """Shutdown: :meth:`flush_unconfirmed`, then :meth:`save` (Core's ``Flush``)."""
@@ -850,18 +850,32 @@ class BlockPolicyEstimator:
         accept_stale: bool = DEFAULT_ACCEPT_STALE_FEE_ESTIMATES,
     ) -> BlockPolicyEstimator:
         """The estimator saved at ``path``; an empty one, with a warning, if the file is missing
-        (info only), unreadable, corrupt, of another version, or stale."""
+        (info only), unreadable, corrupt, of another version, or stale. As in Core, the age is
+        the file's: its modification time, in whole hours (truncated), before ``now``; more
+        than :data:`MAX_FILE_AGE` is stale unless ``accept_stale``."""
         p = Path(path)
         try:
             data = p.read_bytes()
+            modified = p.stat().st_mtime
         except FileNotFoundError:
             log.info("%s is not found; continuing without saved fee estimates", p)
             return cls()
         except OSError as exc:
             log.warning("cannot read fee estimates from %s (%s); continuing without them", p, exc)
             return cls()
+        age_hours = int((now - modified) / 3600)
+        if age_hours * 3600 > MAX_FILE_AGE and not accept_stale:
+            log.warning(
+                "Fee estimation file %s too old (age=%d > %d hours) and will not be used to"
+                " avoid serving stale estimates.",
+                p,
+                age_hours,
+                MAX_FILE_AGE // 3600,
+            )
+            return cls()
         try:
-            return cls.from_bytes(data, now, accept_stale)
+            # The file's age was judged above, by its modification time, as Core judges it.
+            return cls.from_bytes(data, now, accept_stale=True)
         except FeeEstimatesFileError as exc:
             log.warning("fee estimates in %s not used: %s", p, exc)
             return cls()

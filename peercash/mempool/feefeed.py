@@ -63,12 +63,10 @@ class FeeEstimatorFeed:
 
     def close(self) -> None:
         """Stop listening to the pool (idempotent)."""
-        for listeners, f in (
-            (self.pool.on_added, self._on_added),
-            (self.pool.on_removed, self._on_removed),
-        ):
-            if f in listeners:
-                listeners.remove(f)
+        if self._on_added in self.pool.on_added:
+            self.pool.on_added.remove(self._on_added)
+        if self._on_removed in self.pool.on_removed:
+            self.pool.on_removed.remove(self._on_removed)
 
     # -- the pool's events
 

@@ -347,6 +347,13 @@ def node(
         bool | None,
         typer.Option("--blocksonly/--no-blocksonly", help="no transaction relay with peers"),
     ] = None,
+    acceptstalefeeestimates: Annotated[
+        bool | None,
+        typer.Option(
+            "--acceptstalefeeestimates/--no-acceptstalefeeestimates",
+            help="use fee_estimates.dat even if older than 60 hours (regtest only; off)",
+        ),
+    ] = None,
 ) -> None:
     """Run a node in the foreground; Ctrl-C shuts it down cleanly.
 
@@ -373,7 +380,7 @@ def node(
         "incrementalrelayfee": incrementalrelayfee, "persistmempool": persistmempool,
         "datacarrier": datacarrier, "datacarriersize": datacarriersize,
         "permitbaremultisig": permitbaremultisig, "acceptnonstdtxn": acceptnonstdtxn,
-        "blocksonly": blocksonly,
+        "blocksonly": blocksonly, "acceptstalefeeestimates": acceptstalefeeestimates,
     }  # fmt: skip
     try:
         config = load_config(options)

@@ -57,6 +57,7 @@ BOOL_KEYS = frozenset(
         "permitbaremultisig",
         "acceptnonstdtxn",
         "blocksonly",
+        "acceptstalefeeestimates",
     }
 )
 INT_KEYS = frozenset({"port", "rpcport", "dbcache", "par", "rpcservertimeout", "rpcthreads",
@@ -150,6 +151,9 @@ class Config:
     """Relay and mine non-standard transactions (test networks only, as Core)."""
     blocksonly: bool = False
     """Core's ``-blocksonly``: no transaction relay with peers (RPC submissions still count)."""
+    acceptstalefeeestimates: bool = False
+    """Core's ``-acceptstalefeeestimates`` (regtest only): use ``fee_estimates.dat`` even when it
+    is older than 60 hours."""
     warnings: tuple[str, ...] = ()
 
     @property
@@ -587,6 +591,10 @@ def load_config(options: Mapping[str, Any] | None = None) -> Config:
     acceptnonstdtxn = boolean("acceptnonstdtxn", False)
     if acceptnonstdtxn and network == "main":
         raise ConfigError("acceptnonstdtxn is not currently supported for main chain")
+    acceptstalefeeestimates = boolean("acceptstalefeeestimates", False)
+    if acceptstalefeeestimates and network != "regtest":
+        chain_name = {"testnet": "test"}.get(network, network)  # Core's chain type names
+        raise ConfigError(f"acceptstalefeeestimates is not supported on {chain_name} chain.")
     rpcuser = single("rpcuser")
     rpcpassword = single("rpcpassword")
     if rpcuser is not None and ":" in str(rpcuser):
@@ -639,6 +647,7 @@ def load_config(options: Mapping[str, Any] | None = None) -> Config:
         permitbaremultisig=boolean("permitbaremultisig", policy.DEFAULT_PERMIT_BAREMULTISIG),
         acceptnonstdtxn=acceptnonstdtxn,
         blocksonly=boolean("blocksonly", False),
+        acceptstalefeeestimates=acceptstalefeeestimates,
         warnings=tuple(warnings),
     )
 

@@ -27,6 +27,13 @@ conflicts, transactions of disconnected blocks return when the new tip is announ
 flush timer expires old ones. It is ``services.mempool`` for RPC; like the chain, it is touched
 only with ``services.chain_lock`` held.
 
+Fee estimation (not with ``--blocksonly``, as in Core): the estimator is read from
+``fee_estimates.dat`` (ignored when corrupt, or older than 60 hours unless
+``--acceptstalefeeestimates``) before ``mempool.dat``, learns from the pool and the connected
+blocks (``mempool.feefeed``), is saved every hour and, after counting what is still waiting in
+the pool as unconfirmed, at shutdown. It is ``services.fee_estimator`` for RPC, under the chain
+lock too.
+
 Threads: the chain state is not thread-safe; whoever touches it holds ``services.chain_lock``
 (RPC worker threads for each call, the flush timer, shutdown). It is opened on a worker thread
 while RPC is in warm-up (no one else can touch it then).
@@ -55,6 +62,8 @@ from peercash.consensus.params import get_params
 from peercash.log import LogControl, setup_logging
 from peercash.looplag import LoopLagMonitor
 from peercash.mempool.chainview import ChainStateView
+from peercash.mempool.feefeed import MAX_FEE_ESTIMATION_TIP_AGE, FeeEstimatorFeed
+from peercash.mempool.fees import FEE_ESTIMATES_FILENAME, FEE_FLUSH_INTERVAL, BlockPolicyEstimator
 from peercash.mempool.pool import MemPool
 from peercash.p2p.addrman import PEERS_FILE_NAME, AddrMan
 from peercash.p2p.banman import BANLIST_FILE, BanMan
@@ -64,6 +73,7 @@ from peercash.p2p.sync import SyncManager
 from peercash.p2p.txrelay import TxRelay
 from peercash.rpc import control, methods  # noqa: F401  (importing registers the methods)
 from peercash.rpc.auth import RpcAuth, delete_cookie, write_cookie
+from peercash.rpc.blockchain import initial_block_download
 from peercash.rpc.mempool import MEMPOOL_FILE_NAME, track_sequence
 from peercash.rpc.server import RpcServer
 from peercash.rpc.services import NodeServices
@@ -117,6 +127,11 @@ class Node:
         self.mempool: MemPool | None = None
         self._reorg_txs: list[Tx] = []
         """Transactions of disconnected blocks waiting to go back into the pool."""
+        self.fee_estimator: BlockPolicyEstimator | None = None
+        self.fee_feed: FeeEstimatorFeed | None = None
+        self.fee_flush_interval = float(FEE_FLUSH_INTERVAL)
+        """Seconds between saves of ``fee_estimates.dat`` (Core's hourly ``FlushFeeEstimates``)."""
+        self._fee_saver: asyncio.Task[None] | None = None
 
     # -- entry point ----------------------------------------------------------------------
 
@@ -190,6 +205,8 @@ class Node:
                 services.set_warmup(None)
                 log.info("Done loading; tip %s at height %d", self._tip_text(), self._height())
                 self._flusher = asyncio.create_task(self._flush_periodically())
+                if self.fee_estimator is not None:
+                    self._fee_saver = asyncio.create_task(self._save_fee_estimates_periodically())
                 await self._stop.wait()
             return 0
         finally:
@@ -282,6 +299,8 @@ class Node:
         pool = self.make_mempool(chain)
         track_sequence(pool)
         self.mempool = pool
+        if not self.config.blocksonly:
+            self._start_fee_estimation(services, pool)
         events = chain.events
         events.block_connected.append(self._on_block_connected)
         events.transactions_disconnected.append(self._reorg_txs.extend)
@@ -306,9 +325,35 @@ class Node:
             pool.loaded = True
         services.mempool = pool
 
-    def _on_block_connected(self, block: Block, _entry: BlockIndexEntry) -> None:
+    def _start_fee_estimation(self, services: NodeServices, pool: MemPool) -> None:
+        """Read ``fee_estimates.dat`` and subscribe the estimator to the pool (Core builds its
+        estimator before loading the mempool, so the loaded transactions are seen)."""
+        path = self.datadir / FEE_ESTIMATES_FILENAME
+        estimator = BlockPolicyEstimator.load(
+            path, time.time(), accept_stale=self.config.acceptstalefeeestimates
+        )
+        self.fee_estimator = estimator
+        self.fee_feed = FeeEstimatorFeed(estimator, pool, self._current_for_fee_estimation)
+        services.fee_estimator = estimator
+
+    def _current_for_fee_estimation(self) -> bool:
+        """Core's ``IsCurrentForFeeEstimation`` (chain lock held): not in initial block
+        download, a tip at most three hours old, at most one block behind the best header."""
+        chain, services = self.chain, self.services
+        if chain is None or services is None:
+            return False
+        if initial_block_download(services):
+            return False
+        if chain.tip.header.time < chain.validator.clock() - MAX_FEE_ESTIMATION_TIP_AGE:
+            return False
+        best = chain.best_header
+        return best is None or chain.height >= best.height - 1
+
+    def _on_block_connected(self, block: Block, entry: BlockIndexEntry) -> None:
         if self.mempool is not None:
             self.mempool.remove_for_block(block)
+            if self.fee_feed is not None:
+                self.fee_feed.block_connected(entry.height)
 
     def _on_tip_changed(self, _entry: BlockIndexEntry) -> None:
         self._return_reorg_txs()
@@ -318,7 +363,11 @@ class Node:
         if not self._reorg_txs or self.mempool is None:
             return
         txs, self._reorg_txs = self._reorg_txs, []
-        self.mempool.add_after_reorg(txs)
+        if self.fee_feed is not None:
+            with self.fee_feed.returning_disconnected():
+                self.mempool.add_after_reorg(txs)
+        else:
+            self.mempool.add_after_reorg(txs)
 
     def _maintain_mempool(self) -> None:
         """Expire old transactions and trim to ``-maxmempool`` (chain lock held)."""
@@ -341,6 +390,32 @@ class Node:
             log.warning("cannot write %s: %s", path, e)
         else:
             log.info("Saved %d mempool transactions to %s", count, path)
+
+    async def _save_fee_estimates_periodically(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.fee_flush_interval)
+            await loop.run_in_executor(None, self._save_fee_estimates)
+
+    def _save_fee_estimates(self, *, shutdown: bool = False) -> None:
+        """Write ``fee_estimates.dat`` (Core's ``FlushFeeEstimates``; at ``shutdown`` first count
+        the transactions still tracked as having left unconfirmed, Core's ``Flush``). The
+        estimates are serialized under the chain lock and written outside it (under it at
+        shutdown, where the caller holds it). A failure is logged, never fatal."""
+        estimator = self.fee_estimator
+        if estimator is None or self.services is None:
+            return
+        path = self.datadir / FEE_ESTIMATES_FILENAME
+        try:
+            if shutdown:
+                estimator.flush(path, time.time())
+            else:
+                with self.services.chain_lock:
+                    data = estimator.to_bytes(time.time())
+                write_atomic(path, data)
+                log.info("Flushed fee estimates to %s.", path.name)
+        except OSError as e:
+            log.warning("Failed to write fee estimates to %s (%s). Continue anyway.", path, e)
 
     def conn_options(self) -> ConnOptions:
         """The connection manager's options from the configuration (Core's names)."""
@@ -478,6 +553,11 @@ class Node:
                 self._flusher = None
             if self.services is not None:
                 self.services.set_warmup("Shutting down")
+            if self._fee_saver is not None:
+                self._fee_saver.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._fee_saver
+                self._fee_saver = None
             if self._peers_saver is not None:
                 self._peers_saver.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -504,6 +584,13 @@ class Node:
                 assert self.services is not None
                 with self.services.chain_lock:
                     self._save_mempool()
+                    # After the pool is saved, as Core: what still waits counts as unconfirmed.
+                    self._save_fee_estimates(shutdown=True)
+                    if self.fee_feed is not None:
+                        self.fee_feed.close()
+                        self.fee_feed = None
+                    self.services.fee_estimator = None
+                    self.fee_estimator = None
                     self.services.mempool = None
                     self.mempool = None
                     self.chain.close()

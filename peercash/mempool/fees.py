@@ -2,12 +2,13 @@
 estimator (``src/policy/fees/block_policy_estimator.cpp``), behind ``estimatesmartfee`` and
 ``estimaterawfee``.
 
-Layer 2 (mempool). Who calls it: the mempool, when a transaction enters the pool
-(:meth:`BlockPolicyEstimator.process_transaction`) or leaves it for any reason other than being
-mined (:meth:`~BlockPolicyEstimator.remove_tx`: replaced, conflicted, evicted, expired); the node,
-when a block connects (:meth:`~BlockPolicyEstimator.process_block` with the block's txids), at
-start-up (:meth:`~BlockPolicyEstimator.load`), hourly and at shutdown
-(:meth:`~BlockPolicyEstimator.save`, :meth:`~BlockPolicyEstimator.flush`); the RPC layer, through
+Layer 2 (mempool). Who calls it: :mod:`peercash.mempool.feefeed`, from the pool's listeners,
+when a transaction enters the pool (:meth:`BlockPolicyEstimator.process_transaction`) or leaves
+it for any reason other than being mined (:meth:`~BlockPolicyEstimator.remove_tx`: replaced,
+conflicted, evicted, expired), and when the node tells it a block connected
+(:meth:`~BlockPolicyEstimator.process_block` with the pool transactions it confirmed); the node
+at start-up (:meth:`~BlockPolicyEstimator.load`), hourly (:meth:`~BlockPolicyEstimator.to_bytes`)
+and at shutdown (:meth:`~BlockPolicyEstimator.flush`); the RPC layer (``rpc.fees``), through
 :meth:`~BlockPolicyEstimator.estimate_smart_fee`, :meth:`~BlockPolicyEstimator.estimate_raw_fees`
 and the JSON shapers :func:`smart_fee_json` / :func:`raw_fee_json`, or whole (argument checks
 included) through :func:`estimatesmartfee` / :func:`estimaterawfee`. It knows transactions only
@@ -325,6 +326,7 @@ class _ConfirmStats:
         "buckets",
         "confirmed",
         "decay",
+        "empty",
         "failed",
         "feerate_sum",
         "old_unconfirmed",
@@ -347,6 +349,9 @@ class _ConfirmStats:
         self.feerate_sum: list[float] = [0.0] * n
         self.unconfirmed: list[list[int]] = [[0] * n for _ in range(scale * periods)]
         self.old_unconfirmed: list[int] = [0] * n
+        # True while every average is zero, so decaying them would change nothing (a node in
+        # initial block download skips that work; the answers are Core's all the same).
+        self.empty = True
 
     @property
     def max_confirms(self) -> int:
@@ -359,11 +364,14 @@ class _ConfirmStats:
         """The row for ``height`` is reused: its entries become 'older than we track'; then every
         average decays by one block."""
         row = self.unconfirmed[height % len(self.unconfirmed)]
-        old = self.old_unconfirmed
-        for b, count in enumerate(row):
-            if count:
-                old[b] += count
-                row[b] = 0
+        if any(row):
+            old = self.old_unconfirmed
+            for b, count in enumerate(row):
+                if count:
+                    old[b] += count
+                    row[b] = 0
+        if self.empty:
+            return
         d = self.decay
         for rows in (self.confirmed, self.failed):
             for i, r in enumerate(rows):
@@ -375,6 +383,7 @@ class _ConfirmStats:
         if blocks_to_confirm < 1:
             return
         b = self.bucket_index(feerate)
+        self.empty = False
         first_period = (blocks_to_confirm + self.scale - 1) // self.scale
         for p in range(first_period - 1, len(self.confirmed)):
             self.confirmed[p][b] += 1
@@ -402,6 +411,7 @@ class _ConfirmStats:
                 row[bucket] -= 1
         # Leaving unmined counts as a failure for every whole period it waited.
         if not mined and blocks_ago >= self.scale:
+            self.empty = False
             for p in range(min(blocks_ago // self.scale, len(self.failed))):
                 self.failed[p][bucket] += 1
 
@@ -835,7 +845,7 @@ class BlockPolicyEstimator:
         """Write the estimates to ``path`` atomically (a fsynced temporary file renamed over it),
         so a crash leaves the old file or the new one. Raises ``OSError``."""
         write_atomic(Path(path), self.to_bytes(now))
-        log.info("flushed fee estimates to %s", Path(path).name)
+        log.info("Flushed fee estimates to %s.", Path(path).name)
 
     def flush(self, path: str | os.PathLike[str], now: float) -> None:
         """Shutdown: :meth:`flush_unconfirmed`, then :meth:`save` (Core's ``Flush``)."""
@@ -850,18 +860,32 @@ class BlockPolicyEstimator:
         accept_stale: bool = DEFAULT_ACCEPT_STALE_FEE_ESTIMATES,
     ) -> BlockPolicyEstimator:
         """The estimator saved at ``path``; an empty one, with a warning, if the file is missing
-        (info only), unreadable, corrupt, of another version, or stale."""
+        (info only), unreadable, corrupt, of another version, or stale. As in Core, the age is
+        the file's: its modification time, in whole hours (truncated), before ``now``; more
+        than :data:`MAX_FILE_AGE` is stale unless ``accept_stale``."""
         p = Path(path)
         try:
             data = p.read_bytes()
+            modified = p.stat().st_mtime
         except FileNotFoundError:
             log.info("%s is not found; continuing without saved fee estimates", p)
             return cls()
         except OSError as exc:
             log.warning("cannot read fee estimates from %s (%s); continuing without them", p, exc)
             return cls()
+        age_hours = int((now - modified) / 3600)
+        if age_hours * 3600 > MAX_FILE_AGE and not accept_stale:
+            log.warning(
+                "Fee estimation file %s too old (age=%d > %d hours) and will not be used to"
+                " avoid serving stale estimates.",
+                p,
+                age_hours,
+                MAX_FILE_AGE // 3600,
+            )
+            return cls()
         try:
-            return cls.from_bytes(data, now, accept_stale)
+            # The file's age was judged above, by its modification time, as Core judges it.
+            return cls.from_bytes(data, now, accept_stale=True)
         except FeeEstimatesFileError as exc:
             log.warning("fee estimates in %s not used: %s", p, exc)
             return cls()
@@ -982,6 +1006,7 @@ def _decode(
         s.tx_count = r.floats(n)
         s.confirmed = [r.floats(n) for _ in range(periods)]
         s.failed = [r.floats(n) for _ in range(periods)]
+        s.empty = False
         loaded[horizon] = s
     if r.pos != len(body):
         raise FeeEstimatesFileError("trailing bytes")

@@ -238,6 +238,9 @@ class MemPool:
         self.loaded = False
         self.on_added: list[Callable[[MempoolEntry], None]] = []
         self.on_removed: list[Callable[[Tx, Removal], None]] = []
+        self.adding_package = False
+        """True while ``accept_package`` runs, so ``on_added`` listeners know an entry was
+        submitted in a package (Core's ``m_submitted_in_package``; the fee estimator skips it)."""
         self._sequence = 0
         self._rolling_min_fee = 0.0
         self._last_rolling_update = 0.0
@@ -1001,6 +1004,13 @@ class MemPool:
         ``test_accept`` (``testmempoolaccept``): any well-formed package, each transaction judged
         on its own fees with the earlier ones' outputs available, and nothing kept.
         """
+        was, self.adding_package = self.adding_package, True
+        try:
+            return self._accept_package(txs, test_accept=test_accept)
+        finally:
+            self.adding_package = was
+
+    def _accept_package(self, txs: Sequence[Tx], *, test_accept: bool) -> PackageResult:
         well_formed = self._check_package_shape(txs)
         if well_formed is not None:
             return PackageResult(well_formed, {})

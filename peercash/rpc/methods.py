@@ -6,6 +6,15 @@ registers its functions in ``registry.REGISTRY`` when imported.
 
 from __future__ import annotations
 
-from . import blockchain, blocktemplate, mempool, mining, net, rawtransactions, util
+from . import blockchain, blocktemplate, fees, mempool, mining, net, rawtransactions, util
 
-__all__ = ["blockchain", "blocktemplate", "mempool", "mining", "net", "rawtransactions", "util"]
+__all__ = [
+    "blockchain",
+    "blocktemplate",
+    "fees",
+    "mempool",
+    "mining",
+    "net",
+    "rawtransactions",
+    "util",
+]

@@ -78,6 +78,8 @@ class NodeServices:
         # the node has them.
         self.txindex: object | None = None
         self.mempool: object | None = None
+        self.fee_estimator: object | None = None
+        """The fee estimator (``rpc.fees``); None without a mempool or with ``-blocksonly``."""
         self.connman: ConnectionManager | None = None
         """The P2P connection manager (``rpc.net``); it lives on the event loop thread, so
         methods reach it only through ``connman.run_threadsafe``."""

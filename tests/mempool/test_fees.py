@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import os
 from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
@@ -668,13 +669,19 @@ def test_whole_rpc_calls(steady: BlockPolicyEstimator) -> None:
 NOW = 1_800_000_000.0
 
 
+def _stamp(path: Path, when: float = NOW) -> Path:
+    """Set the file's modification time: its age is judged by it, as in Core."""
+    os.utime(path, (when, when))
+    return path
+
+
 def test_save_and_load_round_trip(tmp_path: Path, steady: BlockPolicyEstimator) -> None:
     path = tmp_path / FEE_ESTIMATES_FILENAME
     steady.save(path, NOW)
     assert [p.name for p in tmp_path.iterdir()] == [FEE_ESTIMATES_FILENAME]  # no temp left
     data = path.read_bytes()
     assert data.startswith(FILE_MAGIC)
-    loaded = BlockPolicyEstimator.load(path, NOW + 3600)
+    loaded = BlockPolicyEstimator.load(_stamp(path), NOW + 3600)
     assert loaded.best_seen_height == 300
     assert (loaded.historical_first, loaded.historical_best) == (2, 300)
     assert loaded.max_usable_estimate() == 149
@@ -696,7 +703,7 @@ def test_loaded_estimator_continues_like_the_original(tmp_path: Path) -> None:
     a.flush_unconfirmed()
     path = tmp_path / "f.dat"
     a.flush(path, NOW)  # flush again is harmless: nothing is tracked
-    b = BlockPolicyEstimator.load(path, NOW)
+    b = BlockPolicyEstimator.load(_stamp(path), NOW)
     ca, cb = Chain(a, 0), Chain(b, 0)
     ca.height = cb.height = 100
     for _ in range(30):
@@ -737,7 +744,7 @@ def test_corrupt_or_foreign_files_are_ignored_with_a_warning(
     path = tmp_path / FEE_ESTIMATES_FILENAME
     path.write_bytes(bad)
     with caplog.at_level(logging.WARNING, logger="peercash.mempool.fees"):
-        est = BlockPolicyEstimator.load(path, NOW)
+        est = BlockPolicyEstimator.load(_stamp(path), NOW)
     assert est.best_seen_height == 0 and est.max_usable_estimate() == 0
     (record,) = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert reason in record.getMessage()
@@ -770,18 +777,28 @@ def test_a_file_older_than_60_hours_is_not_used(
 ) -> None:
     path = tmp_path / FEE_ESTIMATES_FILENAME
     steady_chain(60).est.save(path, NOW)
+    _stamp(path)
     # Age in whole hours, truncated: 60 h 59 min is still 60 hours, accepted.
     assert BlockPolicyEstimator.load(path, NOW + 60 * 3600 + 59 * 60).best_seen_height == 60
     with caplog.at_level(logging.WARNING, logger="peercash.mempool.fees"):
         stale = BlockPolicyEstimator.load(path, NOW + 61 * 3600)
     assert stale.best_seen_height == 0
-    assert "too old (age=61 > 60 hours)" in caplog.text
+    (record,) = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert record.getMessage() == (
+        f"Fee estimation file {path} too old (age=61 > 60 hours) and will not be used to avoid"
+        " serving stale estimates."
+    )
     assert BlockPolicyEstimator.load(path, NOW + 1e6, accept_stale=True).best_seen_height == 60
+    # The age is the file's modification time (Core's), not the time written inside it: a file
+    # saved long ago but touched since is used, one saved now but dated back is not.
+    _stamp(path, NOW + 1e6 - 3600)
+    assert BlockPolicyEstimator.load(path, NOW + 1e6).best_seen_height == 60
+    steady_chain(60).est.save(path, NOW + 1e6)
+    _stamp(path, NOW + 1e6 - 61 * 3600)
+    assert BlockPolicyEstimator.load(path, NOW + 1e6).best_seen_height == 0
 
 
 def test_a_failed_save_leaves_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
     path = tmp_path / FEE_ESTIMATES_FILENAME
     old = steady_chain(20).est
     old.save(path, NOW)

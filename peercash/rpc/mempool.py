@@ -306,6 +306,7 @@ def sendrawtransaction(
     result = pool.accept(tx)
     if not result.allowed:
         raise _reject_error(result)
+    pool.add_unbroadcast(tx.txid)  # Core: announced until a peer asks for it
     return tx.txid_hex
 
 

@@ -1010,8 +1010,9 @@ class MemPool:
 
         Submission (``submitpackage``): a child with its unconfirmed parents, topologically
         sorted, the child last. Each transaction is first tried alone (and stays if it passes,
-        as in Core, whatever becomes of the rest); those refused only for their fee or for
-        inputs the package provides are then judged together at the package feerate, so a child
+        as in Core, whatever becomes of the rest; a refusal no package feerate can cure ends the
+        package evaluation but the rest are still tried alone); those refused only for their fee
+        or for inputs the package provides are then judged together at the package feerate, so a child
         may pay for a parent below the mempool minimum fee (and, for TRUC, below the minimum
         relay fee). Package RBF is not supported: package members judged together may not
         conflict with the pool ("bip125-replacement-disallowed").
@@ -1030,6 +1031,7 @@ class MemPool:
                 return PackageResult("package-not-child-with-parents", {})
         results: dict[bytes, AcceptResult] = {}
         pending: list[Tx] = []
+        quit_early = False
         for tx in txs:
             if tx.wtxid in self.by_wtxid or tx.txid in self.entries:
                 results[tx.wtxid] = AcceptResult(
@@ -1040,9 +1042,13 @@ class MemPool:
             results[tx.wtxid] = r
             if r.allowed:
                 continue
-            if r.result in (TxResult.RECONSIDERABLE, TxResult.MISSING_INPUTS):
+            if len(txs) > 1 and r.result in (TxResult.RECONSIDERABLE, TxResult.MISSING_INPUTS):
                 pending.append(tx)
                 continue
+            # Core: no package evaluation after a failure a package feerate cannot cure, but
+            # the remaining transactions are still tried on their own (and kept if valid).
+            quit_early = True
+        if quit_early or (pending and len(txs) == 1):
             return PackageResult("transaction failed", results)
         if pending:
             self._quiet = True

@@ -36,6 +36,7 @@ from peercash.mining.builder import (
     solve,
 )
 from peercash.tools.txbuild import DEFAULT_FEE, NON_FINAL, TxBook
+from peercash.tools.txbuild import FINAL as FINAL  # re-exported for the chain tests
 
 REGTEST_BITS = 0x207FFFFF
 SPACING = 600

@@ -132,6 +132,8 @@ class Node:
         self.fee_flush_interval = float(FEE_FLUSH_INTERVAL)
         """Seconds between saves of ``fee_estimates.dat`` (Core's hourly ``FlushFeeEstimates``)."""
         self._fee_saver: asyncio.Task[None] | None = None
+        self._disconnected = False
+        """A block was disconnected since the pool last caught up with the tip."""
 
     # -- entry point ----------------------------------------------------------------------
 
@@ -304,6 +306,7 @@ class Node:
         events = chain.events
         events.block_connected.append(self._on_block_connected)
         events.transactions_disconnected.append(self._reorg_txs.extend)
+        events.block_disconnected.append(self._on_block_disconnected)
         events.tip_changed.append(self._on_tip_changed)
         if self.config.persistmempool:
             services.set_warmup("Loading mempool…")
@@ -355,14 +358,20 @@ class Node:
             if self.fee_feed is not None:
                 self.fee_feed.block_connected(entry.height)
 
+    def _on_block_disconnected(self, _block: Block, _entry: BlockIndexEntry) -> None:
+        self._disconnected = True
+
     def _on_tip_changed(self, _entry: BlockIndexEntry) -> None:
         self._return_reorg_txs()
 
     def _return_reorg_txs(self) -> None:
-        """Offer the queued transactions of disconnected blocks again (chain lock held)."""
-        if not self._reorg_txs or self.mempool is None:
+        """Offer the queued transactions of disconnected blocks again, and drop what the new tip
+        no longer allows (Core's MaybeUpdateMempoolForReorg, also after a disconnected block
+        without transactions: a coinbase spend may have become immature). Chain lock held."""
+        if (not self._reorg_txs and not self._disconnected) or self.mempool is None:
             return
         txs, self._reorg_txs = self._reorg_txs, []
+        self._disconnected = False
         if self.fee_feed is not None:
             with self.fee_feed.returning_disconnected():
                 self.mempool.add_after_reorg(txs)

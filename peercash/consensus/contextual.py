@@ -373,7 +373,9 @@ def check_tx_inputs(
         value_out += out.value
     if value_in < value_out:
         raise RuleError(
-            "bad-txns-in-belowout", f"value in ({value_in}) < value out ({value_out})", _BAN
+            "bad-txns-in-belowout",
+            f"value in ({format_money(value_in)}) < value out ({format_money(value_out)})",
+            _BAN,
         )
     fee = value_in - value_out
     if not money_range(fee):
@@ -454,3 +456,12 @@ def check_bip30(block: Block, any_unspent: Callable[[bytes, int], bool]) -> None
     for tx in block.txs:
         if any_unspent(tx.txid, len(tx.outputs)):
             raise RuleError("bad-txns-BIP30", f"tried to overwrite transaction {tx.txid_hex}", _BAN)
+
+
+def format_money(sats: int) -> str:
+    """Core's ``FormatMoney`` (its reject texts): BTC with 8 decimals, trailing zeros past the
+    second trimmed ("50.00", "0.0001")."""
+    sign = "-" if sats < 0 else ""
+    whole, frac = divmod(abs(sats), 100_000_000)
+    text = f"{frac:08d}".rstrip("0").ljust(2, "0")
+    return f"{sign}{whole}.{text}"

@@ -51,7 +51,8 @@ log = logging.getLogger("peercash.mempool")
 ScriptChecker = Callable[[Tx, Sequence[TxOut], int], list[tuple[int, ScriptError | None]]]
 
 MEMPOOL_DUMP_MAGIC = b"PCMEMPL\x00"
-MEMPOOL_DUMP_VERSION = 1
+MEMPOOL_DUMP_VERSION = 2
+"""2 adds the unbroadcast txids after the loose deltas (version 1 files still load)."""
 ENTRY_OVERHEAD_BYTES = 256
 """Estimated bookkeeping memory of one entry beyond its transaction (indexes, links)."""
 
@@ -232,6 +233,8 @@ class MemPool:
         self.by_wtxid: dict[bytes, bytes] = {}
         self.spenders: dict[tuple[bytes, int], bytes] = {}
         self.deltas: dict[bytes, int] = {}
+        self.unbroadcast: set[bytes] = set()
+        """Core's unbroadcast set: txids submitted locally (RPC) that no peer has asked for yet."""
         self.total_vsize = 0
         self.total_fee = 0
         self.usage = 0
@@ -338,7 +341,7 @@ class MemPool:
             "mempoolminfee": max(self.min_fee(), self.min_relay_fee),
             "minrelaytxfee": self.min_relay_fee,
             "incrementalrelayfee": self.incremental_relay_fee,
-            "unbroadcastcount": 0,
+            "unbroadcastcount": len(self.unbroadcast),
             "fullrbf": True,
             "permitbaremultisig": self.permit_bare_multisig,
             "maxdatacarriersize": self.max_datacarrier_bytes or 0,
@@ -370,7 +373,7 @@ class MemPool:
             "depends": sorted(p[::-1].hex() for p in e.parents),
             "spentby": sorted(c[::-1].hex() for c in e.children),
             "bip125-replaceable": True,
-            "unbroadcast": False,
+            "unbroadcast": txid in self.unbroadcast,
         }
 
     # -- acceptance -------------------------------------------------------------------------
@@ -504,7 +507,8 @@ class MemPool:
             try:
                 policy.check_witness_standard(tx, w.spent)
             except PolicyError as e:
-                raise self._reject(TxResult.WITNESS_MUTATED, e.code, e.reason) from None
+                # Core gives no details here (IsWitnessStandard is a bare yes/no).
+                raise self._reject(TxResult.WITNESS_MUTATED, e.code) from None
 
         w.sigop_cost = transaction_sigop_cost(tx, w.spent, int(STANDARD_SCRIPT_VERIFY_FLAGS))
         w.weight = tx.weight()
@@ -828,6 +832,7 @@ class MemPool:
         e = self.entries.pop(txid)
         tx = e.tx
         del self.by_wtxid[tx.wtxid]
+        self.unbroadcast.discard(txid)
         for txin in tx.inputs:
             key = (txin.prevout.txid, txin.prevout.index)
             if self.spenders.get(key) == txid:
@@ -972,6 +977,19 @@ class MemPool:
         size = e.vsize + sum(self.entries[d].vsize for d in desc)
         return max(Fraction(e.modified_fee, e.vsize), Fraction(fee, size))
 
+    # -- the unbroadcast set --------------------------------------------------------------
+
+    def add_unbroadcast(self, txid: bytes) -> None:
+        """Core's ``AddUnbroadcastTx``: a locally submitted transaction, announced until a peer
+        asks for it."""
+        if txid in self.entries:
+            self.unbroadcast.add(txid)
+
+    def remove_unbroadcast(self, txid: bytes) -> None:
+        """Core's ``RemoveUnbroadcastTx``: a peer asked for it (or it left the pool). A single
+        set operation, so the relay may call it from its own thread."""
+        self.unbroadcast.discard(txid)
+
     # -- prioritisation ---------------------------------------------------------------------
 
     def prioritise(self, txid: bytes, fee_delta: int) -> None:
@@ -995,8 +1013,9 @@ class MemPool:
 
         Submission (``submitpackage``): a child with its unconfirmed parents, topologically
         sorted, the child last. Each transaction is first tried alone (and stays if it passes,
-        as in Core, whatever becomes of the rest); those refused only for their fee or for
-        inputs the package provides are then judged together at the package feerate, so a child
+        as in Core, whatever becomes of the rest; a refusal no package feerate can cure ends the
+        package evaluation but the rest are still tried alone); those refused only for their fee
+        or for inputs the package provides are then judged together at the package feerate, so a child
         may pay for a parent below the mempool minimum fee (and, for TRUC, below the minimum
         relay fee). Package RBF is not supported: package members judged together may not
         conflict with the pool ("bip125-replacement-disallowed").
@@ -1022,6 +1041,7 @@ class MemPool:
                 return PackageResult("package-not-child-with-parents", {})
         results: dict[bytes, AcceptResult] = {}
         pending: list[Tx] = []
+        quit_early = False
         for tx in txs:
             if tx.wtxid in self.by_wtxid or tx.txid in self.entries:
                 results[tx.wtxid] = AcceptResult(
@@ -1032,9 +1052,13 @@ class MemPool:
             results[tx.wtxid] = r
             if r.allowed:
                 continue
-            if r.result in (TxResult.RECONSIDERABLE, TxResult.MISSING_INPUTS):
+            if len(txs) > 1 and r.result in (TxResult.RECONSIDERABLE, TxResult.MISSING_INPUTS):
                 pending.append(tx)
                 continue
+            # Core: no package evaluation after a failure a package feerate cannot cure, but
+            # the remaining transactions are still tried on their own (and kept if valid).
+            quit_early = True
+        if quit_early or (pending and len(txs) == 1):
             return PackageResult("transaction failed", results)
         if pending:
             self._quiet = True
@@ -1177,6 +1201,9 @@ class MemPool:
         parts.append(struct.pack("<I", len(loose)))
         for t, d in sorted(loose.items()):
             parts.append(t + struct.pack("<q", d))
+        unbroadcast = sorted(t for t in self.unbroadcast if t in self.entries)
+        parts.append(struct.pack("<I", len(unbroadcast)))
+        parts.extend(unbroadcast)
         body = b"".join(parts)
         data = body + hashlib.sha256(body).digest()
         write_atomic(path, data)
@@ -1209,7 +1236,7 @@ class MemPool:
             return 0
         try:
             version, count = struct.unpack_from("<II", body, len(MEMPOOL_DUMP_MAGIC))
-            if version != MEMPOOL_DUMP_VERSION:
+            if version not in (1, MEMPOOL_DUMP_VERSION):
                 log.warning("mempool file %s has unknown version %d: skipped", path, version)
                 return 0
             pos = len(MEMPOOL_DUMP_MAGIC) + 8
@@ -1228,6 +1255,16 @@ class MemPool:
                 (d,) = struct.unpack_from("<q", body, pos + 32)
                 pos += 40
                 loose.append((txid, d))
+            unbroadcast: list[bytes] = []
+            if version >= 2:
+                (n_unbroadcast,) = struct.unpack_from("<I", body, pos)
+                pos += 4
+                if len(body) - pos < 32 * n_unbroadcast:
+                    raise DecodeError("truncated unbroadcast set")
+                unbroadcast = [
+                    body[pos + 32 * i : pos + 32 * (i + 1)] for i in range(n_unbroadcast)
+                ]
+                pos += 32 * n_unbroadcast
             if pos != len(body):
                 raise DecodeError("trailing bytes")
         except (struct.error, DecodeError) as e:
@@ -1244,6 +1281,8 @@ class MemPool:
                 continue
             if self.accept(tx, accept_time=when).allowed:
                 accepted += 1
+        for txid in unbroadcast:
+            self.add_unbroadcast(txid)
         return accepted
 
 

@@ -459,6 +459,7 @@ class TxRelay:
             else:
                 peer.send(m.TxMsg(tx))
             s.known.add(tx.wtxid)
+            pool.remove_unbroadcast(tx.txid)  # Core: a peer has it now
         return missing
 
     # -- chain events (on the loop) ---------------------------------------------------------------

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import weakref
 from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +164,20 @@ def mempool_info_json(pool: MemPool) -> dict[str, Any]:
     }
 
 
+def depth_and_score_order(pool: MemPool) -> list[bytes]:
+    """The txids in Core 30's ``GetSortedDepthAndScore`` order (getrawmempool's): fewer
+    in-pool ancestors first, then the higher modified feerate, then the larger txid (compared
+    as stored, in wire order)."""
+    entries = pool.entries
+
+    def key(txid: bytes) -> tuple[int, Fraction]:
+        e = entries[txid]
+        return len(pool.ancestors(txid)), -Fraction(e.modified_fee, max(e.vsize, 1))
+
+    # A stable sort over the txids in descending order keeps Core's tie-break.
+    return sorted(sorted(entries, reverse=True), key=key)
+
+
 def mempool_to_json(pool: MemPool, verbose: bool, sequence: bool) -> Any:
     """Core's ``MempoolToJSON`` (getrawmempool, ``/rest/mempool/contents.json``)."""
     if verbose:
@@ -170,8 +185,8 @@ def mempool_to_json(pool: MemPool, verbose: bool, sequence: bool) -> Any:
             raise RpcError(
                 RPC_INVALID_PARAMETER, "Verbose results cannot contain mempool sequence values."
             )
-        return {hash_hex(t): entry_to_json(pool, t) for t in pool.txids()}
-    txids = [hash_hex(t) for t in pool.txids()]
+        return {hash_hex(t): entry_to_json(pool, t) for t in depth_and_score_order(pool)}
+    txids = [hash_hex(t) for t in depth_and_score_order(pool)]
     if not sequence:
         return txids
     return {"txids": txids, "mempool_sequence": mempool_sequence(pool)}
@@ -306,6 +321,7 @@ def sendrawtransaction(
     result = pool.accept(tx)
     if not result.allowed:
         raise _reject_error(result)
+    pool.add_unbroadcast(tx.txid)  # Core: announced until a peer asks for it
     return tx.txid_hex
 
 

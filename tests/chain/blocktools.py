@@ -30,17 +30,15 @@ from peercash.consensus.script.sighash import PrecomputedTxData, taproot_sighash
 from peercash.consensus.script.taproot import tweak_private_key
 from peercash.consensus.subsidy import block_subsidy
 from peercash.mining.builder import (
-    OP_TRUE_SCRIPT,
     P2WSH_OP_TRUE,
     assemble_block,
     coinbase_tx,
     solve,
 )
+from peercash.tools.txbuild import DEFAULT_FEE, NON_FINAL, TxBook
+from peercash.tools.txbuild import FINAL as FINAL  # re-exported for the chain tests
 
 REGTEST_BITS = 0x207FFFFF
-FINAL = 0xFFFFFFFF
-NON_FINAL = 0xFFFFFFFE
-DEFAULT_FEE = 10_000
 SPACING = 600
 
 OP_RETURN = 0x6A
@@ -130,7 +128,8 @@ class ChainBuilder:
         self.now = now if now is not None else genesis.header.time + 10_000_000
         self.blocks: dict[bytes, Block] = {genesis.hash: genesis}
         self.heights: dict[bytes, int] = {genesis.hash: 0}
-        self.outputs: dict[OutPoint, TxOut] = {}
+        self.book = TxBook()
+        self.outputs: dict[OutPoint, TxOut] = self.book.outputs
         self._tag = 0
         self.chain = self._open()
 
@@ -190,31 +189,20 @@ class ChainBuilder:
         script_pubkey: bytes = P2WSH_OP_TRUE,
     ) -> Tx:
         """A transaction spending anyone-can-spend outputs we built (P2WSH(OP_TRUE) or bare
-        OP_TRUE). Without ``outputs``: one output of everything but ``fee`` to
-        ``script_pubkey``. Unknown prevouts are spent as P2WSH(OP_TRUE) with value 0."""
-        inputs = []
-        total = 0
-        for p in prevouts:
-            out = self.outputs.get(p)
-            spk = out.script_pubkey if out is not None else P2WSH_OP_TRUE
-            total += out.value if out is not None else 0
-            if spk == P2WSH_OP_TRUE:
-                inputs.append(TxIn(p, b"", sequence, (OP_TRUE_SCRIPT,)))
-            elif spk == OP_TRUE_SCRIPT:
-                inputs.append(TxIn(p, b"", sequence))
-            else:
-                raise ValueError(f"don't know how to spend {spk.hex()}")
-        if outputs is None:
-            outputs = [TxOut(total - fee, script_pubkey)]
-        tx = Tx(version, inputs, outputs, locktime)
-        self.record_tx(tx)
-        return tx
+        OP_TRUE): ``peercash.tools.txbuild.TxBook.spend``."""
+        return self.book.spend(
+            prevouts,
+            outputs,
+            fee=fee,
+            sequence=sequence,
+            version=version,
+            locktime=locktime,
+            script_pubkey=script_pubkey,
+        )
 
     def record_tx(self, tx: Tx) -> None:
         """Remember ``tx``'s outputs, so later transactions can spend them by outpoint."""
-        txid = tx.txid
-        for i, out in enumerate(tx.outputs):
-            self.outputs[OutPoint(txid, i)] = out
+        self.book.record_tx(tx)
 
     def fund(
         self, prevout: OutPoint, scripts: Sequence[bytes], value: int = 100_000_000
@@ -228,9 +216,7 @@ class ChainBuilder:
 
     def fee_of(self, tx: Tx) -> int:
         """The fee of ``tx`` if we know every output it spends, else 0."""
-        if tx.is_coinbase() or any(i.prevout not in self.outputs for i in tx.inputs):
-            return 0
-        return max(0, sum(self.outputs[i.prevout].value for i in tx.inputs) - _out_total(tx))
+        return self.book.fee_of(tx)
 
     # -- blocks ---------------------------------------------------------------------------
 
@@ -366,7 +352,3 @@ class ChainBuilder:
             assert reason in rule.reason, f"expected {reason!r} in {rule.reason!r}"
         assert chain.tip is old_tip, "the tip moved"
         return rule
-
-
-def _out_total(tx: Tx) -> int:
-    return sum(o.value for o in tx.outputs)

@@ -76,9 +76,7 @@ class Harness:
 
     def split(self, prevout: OutPoint, n: int, *, fee: int = 10_000, version: int = 2) -> Tx:
         """Spend ``prevout`` into ``n`` equal P2WSH(OP_TRUE) outputs."""
-        total = self.builder.outputs[prevout].value - fee
-        outs = [TxOut(total // n, P2WSH_OP_TRUE) for _ in range(n)]
-        return self.spend([prevout], outs, fee=fee, version=version)
+        return self.builder.book.split(prevout, n, fee=fee, version=version)
 
     def raw_spend(
         self,

@@ -684,11 +684,16 @@ class SyncManager(Generic[P]):
                 relay.add_peer(state.peer)
 
     def submit_chain_work(
-        self, key: int | None, work: Callable[[], T], done: Callable[[T], None]
+        self,
+        key: int | None,
+        work: Callable[[], T],
+        done: Callable[[T], None],
+        failed: Callable[[], None] | None = None,
     ) -> None:
         """Run ``work`` on the validation thread with the chain lock (fair between peers by
-        ``key``), then ``done(result)`` on the loop: for the relay's pool calls."""
-        self._submit(key, work, done)
+        ``key``), then ``done(result)`` on the loop (``failed()`` if it raised): for the
+        relay's pool calls."""
+        self._submit(key, work, done, failed)
 
     def call_soon_threadsafe(self, fn: Callable[..., None], *args: Any) -> None:
         self._call_soon(fn, *args)
@@ -1637,7 +1642,20 @@ class SyncManager(Generic[P]):
         while queue and queue[0].type not in self._BLOCK_TYPES:
             notfound.append(queue.popleft())
         if notfound and self.relay is not None:
-            notfound = self.relay.serve(peer, notfound)  # transactions from the pool
+            # Transactions from the pool, read on the validation thread; the rest of the
+            # queue waits for them (answers go out in the order asked).
+            state.serving = True
+
+            def served(missing: list[m.InvItem]) -> None:
+                state.serving = False
+                if peer.id not in self._peers:
+                    return
+                if missing:
+                    peer.send(m.NotFound(tuple(missing[: m.MAX_INV_SZ])))
+                self._serve_getdata(state)
+
+            self.relay.serve(peer, notfound, served)
+            return
         if notfound:
             peer.send(m.NotFound(tuple(notfound[: m.MAX_INV_SZ])))
         if not queue:

@@ -23,6 +23,7 @@ from peercash.p2p.connman import ConnectionManager
 from peercash.p2p.messages import PROTOCOL_VERSION
 from peercash.p2p.netaddress import NetAddress, NetAddressError, Network, TimedAddress
 from peercash.p2p.peer import ConnType, Peer
+from peercash.p2p.permissions import permission_names
 
 from .registry import (
     RPC_CLIENT_INVALID_IP_OR_SUBNET,
@@ -126,7 +127,7 @@ def peer_info(peer: Peer) -> dict[str, Any]:
     limiter = peer.addr_limiter
     info["addr_processed"] = limiter.processed if limiter is not None else 0
     info["addr_rate_limited"] = limiter.rate_limited if limiter is not None else 0
-    info["permissions"] = []
+    info["permissions"] = permission_names(peer.permissions)
     info["minfeefilter"] = btc(peer.fee_filter)
     info["bytessent_per_msg"] = dict(sorted(peer.bytes_sent_per_msg.items()))
     info["bytesrecv_per_msg"] = dict(sorted(peer.bytes_recv_per_msg.items()))

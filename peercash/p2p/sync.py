@@ -37,9 +37,15 @@ is full (``peer.sending_paused``), and a peer's further messages wait until its 
 served (as Core), so a peer holds at most one request of 50,000 entries.
 
 Where we differ from Core, knowingly: a ``getdata`` for a block we do not have gets a
-``notfound`` (Core stays silent; it ignores ``notfound`` for blocks itself); no compact blocks
-(a ``cmpctblock`` request gets the full block, as Core answers for old blocks); a ``getdata`` for
-a transaction gets a ``notfound`` (the mempool's relay is not wired here).
+``notfound`` (Core stays silent; it ignores ``notfound`` for blocks itself).
+
+Compact blocks (BIP152, :mod:`.compact`): the last three peers that gave us a new tip are asked
+to announce with ``cmpctblock`` (high bandwidth), and we do so to peers that asked us; the one
+new block on our tip, announced by headers, is asked for as ``MSG_CMPCT_BLOCK`` from a peer that
+sent ``sendcmpct`` (low bandwidth, Core's direct fetch), and such a request for a block within
+five of our tip is answered with a ``cmpctblock``. A compact block is rebuilt on the validation
+thread from the pool and the extra transactions, the rest asked with ``getblocktxn``; counts are
+in ``compact_stats`` and ``compact_tx_stats`` (the hidden ``getcompactblockstats`` RPC).
 
 Punishment follows Core's ``MaybePunishNodeForBlock``: an invalid header or block,
 non-continuous or bad-proof-of-work headers and a mutated block make the connection manager's
@@ -73,6 +79,7 @@ from . import messages as m
 from .blocksync import MAX_BLOCKS_IN_TRANSIT_PER_PEER, BlockDownloader
 from .compact import (
     MAX_BLOCKTXN_DEPTH,
+    MAX_CMPCTBLOCK_DEPTH,
     MAX_HIGH_BANDWIDTH_PEERS,
     CompactBlockError,
     ExtraTransactions,
@@ -90,6 +97,7 @@ from .headersync import (
     claimed_work,
     headers_sync_params,
 )
+from .permissions import NetPermissions, has_permission
 
 if TYPE_CHECKING:
     from peercash.chain.chainstate import ChainState
@@ -264,6 +272,17 @@ class _RawBlock(m.Message):
         return self.payload
 
 
+class _RawCmpctBlock(_RawBlock):
+    """A ``cmpctblock`` message encoded on the validation thread."""
+
+    __slots__ = ()
+    command: ClassVar[bytes] = b"cmpctblock"
+
+
+DIRECT_FETCH_SPACINGS = 20
+"""Core's ``CanDirectFetch``: our tip is less than 20 block intervals old."""
+
+
 # -- per-peer state and unit results ------------------------------------------------------------
 
 
@@ -394,6 +413,8 @@ class SyncManager(Generic[P]):
         self.compact_stats = {"reconstructed": 0, "roundtrip": 0, "fallback": 0}
         """Compact blocks rebuilt at once, after a ``getblocktxn``, or given up for the
         full block."""
+        self.compact_tx_stats = {"prefilled": 0, "mempool": 0, "extra": 0, "requested": 0}
+        """Where the transactions of the rebuilt compact blocks came from."""
         self._closed = False
         self._owns_defer = False
         # Chain-thread state (touched only with the chain lock held).
@@ -1351,6 +1372,18 @@ class SyncManager(Generic[P]):
         kind = (
             m.InvType.MSG_WITNESS_BLOCK if peer.services & m.NODE_WITNESS else m.InvType.MSG_BLOCK
         )
+        if (
+            len(blocks) == 1
+            and not self._ibd
+            and blocks[0].prev is self._tip
+            and getattr(peer, "compact_blocks", None) is not None
+            and self.downloader.in_flight_count() == 1
+            and self.relay is not None
+            and not self.relay.ignore_incoming_txs
+        ):
+            # Core's HeadersDirectFetchBlocks: the one new block on our tip, from a peer that
+            # speaks BIP152, is asked for as a compact block (rebuilt from our pool).
+            kind = m.InvType.MSG_CMPCT_BLOCK
         peer.send(m.GetData(tuple(m.InvItem(kind, e.hash) for e in blocks)))
 
     def _schedule_all(self) -> None:
@@ -1471,24 +1504,40 @@ class SyncManager(Generic[P]):
             return
         partial = PartiallyDownloadedBlock()
         pool = self.relay.pool if self.relay is not None else None
-        candidates = (
-            ((e.tx.wtxid, e.tx) for e in list(pool.entries.values())) if pool is not None else ()
-        )
-        try:
-            missing = partial.init(msg, candidates, self._extra_txs)
-        except InvalidCompactBlock as e:
-            self._punish(state, f"invalid compact block: {e.reason}")
-            return
-        except CompactBlockError as e:
-            log.debug("peer=%d: compact block %s: %s; asking for the block",
-                      state.peer.id, header.hash_hex, e.reason)  # fmt: skip
-            self._full_block_fallback(state, header.hash)
-            return
-        if not missing:
-            self._fill_partial(state, partial, ())
-            return
-        state.partial = partial
-        state.peer.send(partial.request())
+        extra = list(self._extra_txs)
+
+        # The short ids are keyed per block, so nothing can be prepared: the pool is scanned
+        # on the validation thread, under the chain lock (the pool is not thread-safe, and a
+        # scan of 50,000 entries would stall every peer if it ran on the loop).
+        def work() -> tuple[tuple[int, ...], CompactBlockError | None]:
+            candidates = ((e.tx.wtxid, e.tx) for e in pool.entries.values()) if pool else ()
+            try:
+                return partial.init(msg, candidates, extra), None
+            except CompactBlockError as e:
+                return (), e
+
+        def done(r: tuple[tuple[int, ...], CompactBlockError | None]) -> None:
+            missing, err = r
+            if state.peer.id not in self._peers:
+                return
+            if isinstance(err, InvalidCompactBlock):
+                self._punish(state, f"invalid compact block: {err.reason}")
+                return
+            if err is not None:
+                log.debug("peer=%d: compact block %s: %s; asking for the block",
+                          state.peer.id, header.hash_hex, err.reason)  # fmt: skip
+                self._full_block_fallback(state, header.hash)
+                return
+            had = self.chain.index.get(header.hash)
+            if had is not None and had.status & HAVE_DATA:
+                return  # it came another way meanwhile
+            if not missing:
+                self._fill_partial(state, partial, ())
+                return
+            state.partial = partial
+            state.peer.send(partial.request())
+
+        self._submit(state.peer.id, work, done)
 
     def _fill_partial(
         self, state: _PeerState[P], partial: PartiallyDownloadedBlock, txs: Sequence[Tx]
@@ -1496,6 +1545,7 @@ class SyncManager(Generic[P]):
         roundtrip = bool(txs)
         block_hash = partial.block_hash
         assert block_hash is not None  # initialised
+        counts = (partial.prefilled_count, partial.mempool_count, partial.extra_count, len(txs))
         try:
             block = partial.fill(txs)
         except CompactBlockError as e:
@@ -1504,6 +1554,11 @@ class SyncManager(Generic[P]):
             self._full_block_fallback(state, block_hash)
             return
         self.compact_stats["roundtrip" if roundtrip else "reconstructed"] += 1
+        for key, n in zip(("prefilled", "mempool", "extra", "requested"), counts, strict=True):
+            self.compact_tx_stats[key] += n
+        log.debug("Successfully reconstructed block %s with %d txn prefilled, %d txn from "
+                  "mempool (%d from extra pool) and %d txn requested", block.header.hash_hex,
+                  counts[0], counts[1] + counts[2], counts[2], counts[3])  # fmt: skip
         self._on_block(state, block, force=True)
 
     def _full_block_fallback(self, state: _PeerState[P], block_hash: bytes) -> None:
@@ -1544,14 +1599,28 @@ class SyncManager(Generic[P]):
 
     # -- serving the chain -------------------------------------------------------------------------
 
+    def _compact_servable(self, e: BlockIndexEntry) -> bool:
+        """Core's answer to ``MSG_CMPCT_BLOCK`` (chain lock held): a compact block for one
+        within ``MAX_CMPCTBLOCK_DEPTH`` of our tip while the tip is recent (``CanDirectFetch``);
+        the full block otherwise (the peer's pool would not help)."""
+        tip = self.chain.tip
+        recent = (
+            tip.header.time > self._wall() - DIRECT_FETCH_SPACINGS * self.params.pow_target_spacing
+        )
+        return recent and e.height >= tip.height - MAX_CMPCTBLOCK_DEPTH
+
     def _on_getheaders(self, state: _PeerState[P], msg: m.GetHeaders) -> None:
         """Answer from the active chain: up to 2,000 headers after the locator's fork point."""
         peer = state.peer
         chain = self.chain
 
+        download = has_permission(getattr(peer, "permissions", 0), NetPermissions.DOWNLOAD)
+
         def work() -> tuple[list[Header], BlockIndexEntry | None] | None:
-            if chain.tip.chain_work < self._min_work:
-                return [], None  # too little work to be useful: an empty answer
+            if chain.tip.chain_work < self._min_work and not download:
+                # Too little work to be useful: an empty answer (Core; not to a peer with
+                # the download permission).
+                return [], None
             if not msg.locator:
                 e = chain.index.get(msg.hash_stop)
                 if e is None or not self._block_request_allowed(e):
@@ -1675,7 +1744,7 @@ class SyncManager(Generic[P]):
         state.serving = True
         chain = self.chain
 
-        def one(item: m.InvItem) -> tuple[bytes | None, bool]:
+        def one(item: m.InvItem) -> tuple[_RawBlock | None, bool]:
             e = chain.index.get(item.hash)
             if e is None or not e.status & HAVE_DATA:
                 return None, True
@@ -1685,11 +1754,14 @@ class SyncManager(Generic[P]):
                 return None, False  # no bloom filters: no answer (as Core)
             block = chain.read_block(e)
             if item.type == m.InvType.MSG_BLOCK:
-                return block.serialize_legacy(), False
-            return block.serialize(), False
+                return _RawBlock(block.serialize_legacy()), False
+            if item.type == m.InvType.MSG_CMPCT_BLOCK and self._compact_servable(e):
+                cmpct = HeaderAndShortIDs.from_block(block, random.getrandbits(64))
+                return _RawCmpctBlock(cmpct.message.encode()), False
+            return _RawBlock(block.serialize()), False
 
-        def work() -> tuple[list[tuple[m.InvItem, bytes | None, bool]], bytes]:
-            served: list[tuple[m.InvItem, bytes | None, bool]] = []
+        def work() -> tuple[list[tuple[m.InvItem, _RawBlock | None, bool]], bytes]:
+            served: list[tuple[m.InvItem, _RawBlock | None, bool]] = []
             size = 0
             for item in batch:
                 try:
@@ -1698,19 +1770,19 @@ class SyncManager(Generic[P]):
                     log.exception("peer=%d: reading a requested block failed", peer.id)
                     payload, missing = None, False
                 served.append((item, payload, missing))
-                size += len(payload) if payload is not None else 0
+                size += len(payload.payload) if payload is not None else 0
                 if size >= budget:
                     break
             return served, chain.tip.hash
 
-        def done(r: tuple[list[tuple[m.InvItem, bytes | None, bool]], bytes]) -> None:
+        def done(r: tuple[list[tuple[m.InvItem, _RawBlock | None, bool]], bytes]) -> None:
             state.serving = False
             if peer.id not in self._peers:
                 return
             served, tip_hash = r
             for item, payload, missing in served:
                 if payload is not None:
-                    peer.send(_RawBlock(payload))
+                    peer.send(payload)
                     if item.hash == state.continuation:
                         peer.send(m.Inv((m.InvItem(m.InvType.MSG_BLOCK, tip_hash),)))
                         state.continuation = None

@@ -410,6 +410,9 @@ class SyncManager(Generic[P]):
         """Peers asked to announce with ``cmpctblock`` (high bandwidth), latest last."""
         self._recent_block: Block | None = None
         self._extra_txs = ExtraTransactions()
+        self._rebuilding: set[bytes] = set()
+        """Compact blocks whose pool scan is queued or running: the same block from another
+        peer meanwhile is not scanned twice."""
         self.compact_stats = {"reconstructed": 0, "roundtrip": 0, "fallback": 0}
         """Compact blocks rebuilt at once, after a ``getblocktxn``, or given up for the
         full block."""
@@ -1502,6 +1505,9 @@ class SyncManager(Generic[P]):
         known = self.chain.index.get(header.hash)
         if known is not None and known.status & HAVE_DATA:
             return
+        if header.hash in self._rebuilding or header.hash in self._validating:
+            return  # already on its way from another peer
+        self._rebuilding.add(header.hash)
         partial = PartiallyDownloadedBlock()
         pool = self.relay.pool if self.relay is not None else None
         extra = list(self._extra_txs)
@@ -1519,8 +1525,10 @@ class SyncManager(Generic[P]):
         def done(r: tuple[tuple[int, ...], CompactBlockError | None]) -> None:
             missing, err = r
             if state.peer.id not in self._peers:
+                self._rebuilding.discard(header.hash)
                 return
             if isinstance(err, InvalidCompactBlock):
+                self._rebuilding.discard(header.hash)
                 self._punish(state, f"invalid compact block: {err.reason}")
                 return
             if err is not None:
@@ -1534,10 +1542,16 @@ class SyncManager(Generic[P]):
             if not missing:
                 self._fill_partial(state, partial, ())
                 return
+            # Waiting for this peer's blocktxn: another peer's compact block of it may be
+            # rebuilt meanwhile (Core allows three at a time), so a silent peer stalls nothing.
+            self._rebuilding.discard(header.hash)
             state.partial = partial
             state.peer.send(partial.request())
 
-        self._submit(state.peer.id, work, done)
+        def failed() -> None:
+            self._rebuilding.discard(header.hash)
+
+        self._submit(state.peer.id, work, done, failed)
 
     def _fill_partial(
         self, state: _PeerState[P], partial: PartiallyDownloadedBlock, txs: Sequence[Tx]
@@ -1545,6 +1559,7 @@ class SyncManager(Generic[P]):
         roundtrip = bool(txs)
         block_hash = partial.block_hash
         assert block_hash is not None  # initialised
+        self._rebuilding.discard(block_hash)
         counts = (partial.prefilled_count, partial.mempool_count, partial.extra_count, len(txs))
         try:
             block = partial.fill(txs)
@@ -1562,6 +1577,7 @@ class SyncManager(Generic[P]):
         self._on_block(state, block, force=True)
 
     def _full_block_fallback(self, state: _PeerState[P], block_hash: bytes) -> None:
+        self._rebuilding.discard(block_hash)
         self.compact_stats["fallback"] += 1
         state.peer.send(m.GetData((m.InvItem(m.InvType.MSG_WITNESS_BLOCK, block_hash),)))
 

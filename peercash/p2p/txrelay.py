@@ -618,6 +618,10 @@ class TxRelay:
                 if s.send_mempool:
                     self._send_mempool(s)
                 self._announce(s)
+            if not ibd and s.sent_feefilter == MAX_MONEY:
+                # Out of initial block download: replace the "send me nothing" at once (Core
+                # resets the timer when it sent MAX_MONEY and left IBD).
+                s.next_feefilter = min(s.next_feefilter, now)
             if (
                 now >= s.next_feefilter
                 and s.relays

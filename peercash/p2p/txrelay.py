@@ -19,8 +19,8 @@ the transaction messages and its periodic tick. What it does, as Core does it:
 * Announcing: every transaction the pool accepts (from a peer, an orphan, a package or the RPC)
   is queued for every peer that relays transactions and does not know it; the queue is sent at
   Poisson-distributed times (2 s mean to outbound peers, 5 s to inbound ones), at most 70 at
-  a time beyond a per-second allowance, oldest first (so parents go before children), and
-  only those paying at least the peer's ``feefilter``.
+  a time plus 5 per 1,000 waiting (1,000 at most), oldest first (so parents go before
+  children), and only those paying at least the peer's ``feefilter``.
 * ``getdata`` of transactions: served from the pool when the transaction was announced to that
   peer or has been in the pool for two minutes; ``notfound`` otherwise.
 * ``feefilter``: ours (the pool's minimum fee, or the maximum during IBD) goes out at Poisson
@@ -74,7 +74,7 @@ INVENTORY_BROADCAST_PER_SECOND = 14
 INVENTORY_BROADCAST_TARGET = INVENTORY_BROADCAST_PER_SECOND * int(
     INBOUND_INVENTORY_BROADCAST_INTERVAL
 )
-"""Announcements per trickle, plus 5% of the queue beyond them (Core's rule)."""
+"""Announcements per trickle, plus 5 per 1,000 queued (Core's ``broadcast_max``)."""
 INVENTORY_BROADCAST_MAX = 1000
 UNCONDITIONAL_RELAY_DELAY = 120.0
 """A transaction this long in the pool may be given to anyone who asks."""
@@ -658,7 +658,7 @@ class TxRelay:
             return
         limit = min(
             INVENTORY_BROADCAST_MAX,
-            INVENTORY_BROADCAST_TARGET + len(s.queue) * 5 // 100,
+            INVENTORY_BROADCAST_TARGET + len(s.queue) // 1000 * 5,
         )
         fee_filter = int(getattr(s.peer, "fee_filter", 0) or 0)
         pool = self.pool

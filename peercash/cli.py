@@ -354,6 +354,32 @@ def node(
             help="use fee_estimates.dat even if older than 60 hours (regtest only; off)",
         ),
     ] = None,
+    whitelist: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="grant peers from this IP or CIDR permissions ([perms@]IP|CIDR; perms: "
+            "bloomfilter, noban, forcerelay, relay, mempool, download, addr, all; in, out), "
+            "repeatable"
+        ),
+    ] = None,
+    whitebind: Annotated[
+        list[str] | None,
+        typer.Option(help="listen also on [perms@]H:P, granting who connects there, repeatable"),
+    ] = None,
+    whitelistrelay: Annotated[
+        bool | None,
+        typer.Option(
+            "--whitelistrelay/--no-whitelistrelay",
+            help="implicit whitelist permissions include relay (on; off with --blocksonly)",
+        ),
+    ] = None,
+    whitelistforcerelay: Annotated[
+        bool | None,
+        typer.Option(
+            "--whitelistforcerelay/--no-whitelistforcerelay",
+            help="implicit whitelist permissions include forcerelay (off)",
+        ),
+    ] = None,
 ) -> None:
     """Run a node in the foreground; Ctrl-C shuts it down cleanly.
 
@@ -381,6 +407,8 @@ def node(
         "datacarrier": datacarrier, "datacarriersize": datacarriersize,
         "permitbaremultisig": permitbaremultisig, "acceptnonstdtxn": acceptnonstdtxn,
         "blocksonly": blocksonly, "acceptstalefeeestimates": acceptstalefeeestimates,
+        "whitelist": whitelist, "whitebind": whitebind,
+        "whitelistrelay": whitelistrelay, "whitelistforcerelay": whitelistforcerelay,
     }  # fmt: skip
     try:
         config = load_config(options)

@@ -30,6 +30,7 @@ from typing import Any
 
 from peercash.log import UnknownCategoryError, expand_categories
 from peercash.mempool import policy
+from peercash.p2p.permissions import PermissionParseError, parse_whitebind, parse_whitelist
 
 CONF_FILENAME = "peercash.conf"
 NETWORKS = ("main", "testnet", "testnet4", "signet", "regtest")
@@ -41,7 +42,7 @@ SECTIONS = {"main": ("main",), "testnet": ("test", "testnet"), "testnet4": ("tes
 _ALL_SECTIONS = frozenset(s for names in SECTIONS.values() for s in names)
 
 LIST_KEYS = frozenset({"rpcbind", "rpcallowip", "rpcauth", "connect", "addnode", "debug", "bind",
-                       "seednode", "externalip"})  # fmt: skip
+                       "seednode", "externalip", "whitelist", "whitebind"})  # fmt: skip
 BOOL_KEYS = frozenset(
     {
         "listen",
@@ -58,6 +59,8 @@ BOOL_KEYS = frozenset(
         "acceptnonstdtxn",
         "blocksonly",
         "acceptstalefeeestimates",
+        "whitelistrelay",
+        "whitelistforcerelay",
     }
 )
 INT_KEYS = frozenset({"port", "rpcport", "dbcache", "par", "rpcservertimeout", "rpcthreads",
@@ -154,6 +157,15 @@ class Config:
     acceptstalefeeestimates: bool = False
     """Core's ``-acceptstalefeeestimates`` (regtest only): use ``fee_estimates.dat`` even when it
     is older than 60 hours."""
+    whitelist: tuple[str, ...] = ()
+    """``[permissions@]<IP|CIDR>``: peers in the range get the permissions
+    (``peercash.p2p.permissions``)."""
+    whitebind: tuple[str, ...] = ()
+    """``[permissions@]addr:port``: listen there too; who connects there gets the permissions."""
+    whitelistrelay: bool = True
+    """Implicit whitelist permissions include ``relay`` (Core: off with ``-blocksonly``)."""
+    whitelistforcerelay: bool = False
+    """Implicit whitelist permissions include ``forcerelay``."""
     warnings: tuple[str, ...] = ()
 
     @property
@@ -540,6 +552,15 @@ def load_config(options: Mapping[str, Any] | None = None) -> Config:
     for b in bind:
         split_host_port(b, port)
     externalip = many("externalip")
+    whitelist = many("whitelist")
+    whitebind = many("whitebind")
+    try:
+        for w in whitelist:
+            parse_whitelist(w)
+        for w in whitebind:
+            parse_whitebind(w)
+    except PermissionParseError as e:
+        raise ConfigError(str(e)) from None
     proxy = single("proxy")
     if proxy is not None:
         proxy = str(proxy).strip()
@@ -552,10 +573,18 @@ def load_config(options: Mapping[str, Any] | None = None) -> Config:
                 raise ConfigError(f"Invalid -proxy address or hostname: '{proxy}'") from None
     # Core's parameter interaction: -bind implies -listen; -connect and -proxy imply
     # -nolisten unless given; -connect implies -nodnsseed.
-    if bind:
+    if bind or whitebind:
         listen_default = True
     else:
         listen_default = not connect and proxy is None
+    listen = boolean("listen", listen_default)
+    if (bind or whitebind) and not listen:
+        raise ConfigError("Cannot set -bind or -whitebind together with -listen=0")
+    blocksonly = boolean("blocksonly", False)
+    whitelistforcerelay = boolean("whitelistforcerelay", False)
+    # Core's parameter interaction: -blocksonly -> -whitelistrelay=0, then -whitelistforcerelay
+    # -> -whitelistrelay=1, each only when -whitelistrelay was not given.
+    whitelistrelay = boolean("whitelistrelay", not blocksonly)
     maxconnections = max(integer("maxconnections", DEFAULT_MAX_CONNECTIONS), 0)
     peertimeout = integer("peertimeout", DEFAULT_PEER_TIMEOUT)
     if peertimeout <= 0:
@@ -613,7 +642,7 @@ def load_config(options: Mapping[str, Any] | None = None) -> Config:
         rpcauth=rpcauth,
         connect=connect,
         addnode=addnode,
-        listen=boolean("listen", listen_default),
+        listen=listen,
         dbcache=dbcache,
         txindex=boolean("txindex", False),
         assumevalid=assumevalid,
@@ -646,8 +675,12 @@ def load_config(options: Mapping[str, Any] | None = None) -> Config:
         datacarriersize=datacarriersize,
         permitbaremultisig=boolean("permitbaremultisig", policy.DEFAULT_PERMIT_BAREMULTISIG),
         acceptnonstdtxn=acceptnonstdtxn,
-        blocksonly=boolean("blocksonly", False),
         acceptstalefeeestimates=acceptstalefeeestimates,
+        blocksonly=blocksonly,
+        whitelist=whitelist,
+        whitebind=whitebind,
+        whitelistrelay=whitelistrelay,
+        whitelistforcerelay=whitelistforcerelay,
         warnings=tuple(warnings),
     )
 

@@ -69,6 +69,7 @@ from peercash.p2p.addrman import PEERS_FILE_NAME, AddrMan
 from peercash.p2p.banman import BANLIST_FILE, BanMan
 from peercash.p2p.connman import ConnectionManager, ConnOptions, DefaultHandler, MessageHandler
 from peercash.p2p.peer import Peer, PeerTimeouts
+from peercash.p2p.permissions import Permissions, parse_whitebind
 from peercash.p2p.sync import SyncManager
 from peercash.p2p.txrelay import TxRelay
 from peercash.rpc import control, methods  # noqa: F401  (importing registers the methods)
@@ -444,6 +445,13 @@ class Node:
             timeouts=PeerTimeouts(handshake=float(cfg.peertimeout)),
             max_send_buffer=cfg.maxsendbuffer * 1000,
             max_receive_buffer=cfg.maxreceivebuffer * 1000,
+            permissions=Permissions.parse(
+                cfg.whitelist,
+                whitelist_relay=cfg.whitelistrelay,
+                whitelist_forcerelay=cfg.whitelistforcerelay,
+            ),
+            whitebinds=tuple(parse_whitebind(w) for w in cfg.whitebind),
+            blocks_only=cfg.blocksonly,
         )
 
     async def _start_p2p(self, services: NodeServices) -> None:
@@ -489,9 +497,11 @@ class Node:
     def _start_tx_relay(
         self, services: NodeServices, sync: SyncManager[Any], connman: ConnectionManager
     ) -> None:
-        """Transaction relay, when the node has a mempool (and is not ``-blocksonly``)."""
+        """Transaction relay, when the node has a mempool. With ``-blocksonly`` it takes
+        transactions only from peers with the ``relay`` permission (Core's
+        ``ignore_incoming_txs``) and still announces the pool's."""
         pool = getattr(services, "mempool", None)
-        if pool is None or getattr(self.config, "blocksonly", False):
+        if pool is None:
             return
         sync.set_relay(
             TxRelay(
@@ -500,6 +510,7 @@ class Node:
                 call_soon_threadsafe=sync.call_soon_threadsafe,
                 misbehaving=connman.misbehaving,
                 is_ibd=sync.is_initial_block_download,
+                ignore_incoming_txs=bool(getattr(self.config, "blocksonly", False)),
             )
         )
 

@@ -29,10 +29,14 @@ slots are what the automatic outbound ones leave (125 − 8 − 2 − 1 = 114); 
 new inbound peer takes the place of the one :func:`~peercash.p2p.eviction.select_peer_to_evict`
 picks, or is refused.
 
+**Permissions** (``-whitelist``, ``-whitebind``; :mod:`peercash.p2p.permissions`): every peer
+gets its flags when created (``peer.permissions``). ``noban``: let in though banned or
+discouraged, never evicted, never punished; ``addr``: its addresses are not rate-limited.
+
 **Misbehaviour** (:meth:`ConnectionManager.misbehaving`, Core's current rule): any misbehaviour
-discourages the peer's address and disconnects every peer at it — unless the peer is a manual
-connection (then it is only logged and noted), or its address is local (then it is disconnected
-but not discouraged, as Core does, unless ``discourage_local`` is set, which tests do). A fatal
+discourages the peer's address and disconnects every peer at it — unless the peer has ``noban``
+or is a manual connection (then it is only logged and noted), or its address is local (then it
+is disconnected but not discouraged, as Core does, unless ``discourage_local`` is set, which tests do). A fatal
 framing error (wrong magic, oversized message) disconnects without being misbehaviour (the peer
 does that itself). The reason and the treatment are logged (Core's words) and kept in the peer's
 ``history``.
@@ -83,6 +87,7 @@ from peercash.p2p.peer import (
     PeerTimeouts,
     has_desirable_services,
 )
+from peercash.p2p.permissions import NetPermissions, Permissions, Whitebind, has_permission
 from peercash.p2p.scheduler import MessageScheduler
 from peercash.p2p.seeds import DNS_SEEDS, fixed_seeds
 from peercash.p2p.socks5 import socks5_connect
@@ -182,6 +187,12 @@ class ConnOptions:
     feeler_interval: float = 120.0
     fixed_seed_delay: float = 60.0
     stop_timeout: float = 5.0
+    permissions: Permissions = field(default_factory=Permissions)
+    """``-whitelist`` ranges (and how implicit permissions resolve)."""
+    whitebinds: tuple[Whitebind, ...] = ()
+    """``-whitebind``: more places to listen, each granting its permissions to who connects."""
+    blocks_only: bool = False
+    """``-blocksonly``: our ``version`` asks peers not to announce transactions."""
 
     @property
     def connect_only(self) -> bool:
@@ -436,13 +447,13 @@ class ConnectionManager:
 
     def _bind_all(self) -> None:
         opts = self.options
-        explicit = bool(opts.binds)
-        targets = [split_host_port(b, opts.port) for b in opts.binds] or [
-            ("0.0.0.0", opts.port),
-            ("::", opts.port),
-        ]
+        explicit = bool(opts.binds) or bool(opts.whitebinds)
+        targets = [(*split_host_port(b, opts.port), 0) for b in opts.binds]
+        targets += [(w.host, w.port, int(w.flags)) for w in opts.whitebinds]
+        if not targets:
+            targets = [("0.0.0.0", opts.port, 0), ("::", opts.port, 0)]
         errors: list[str] = []
-        for host, port in targets:
+        for host, port, flags in targets:
             try:
                 sock = _listen_socket(host, port)
             except OSError as e:
@@ -451,7 +462,7 @@ class ConnectionManager:
             self._listeners.append(sock)
             actual = sock.getsockname()[1]
             self.bound.append((host, actual))
-            self._spawn(self._accept_loop(sock), f"p2p-accept-{host}")
+            self._spawn(self._accept_loop(sock, flags), f"p2p-accept-{host}")
         if errors and (explicit or not self._listeners):
             for sock in self._listeners:
                 sock.close()
@@ -463,7 +474,7 @@ class ConnectionManager:
         for failure in errors:
             log.warning("Unable to bind to %s", failure)
 
-    async def _accept_loop(self, listener: socket.socket) -> None:
+    async def _accept_loop(self, listener: socket.socket, flags: int = 0) -> None:
         loop = asyncio.get_running_loop()
         while True:
             try:
@@ -475,25 +486,27 @@ class ConnectionManager:
                 await asyncio.sleep(0.5)
                 continue
             try:
-                await self._accept(sock, sockaddr)
+                await self._accept(sock, sockaddr, flags)
             except Exception:
                 log.exception("error accepting a connection")
                 with contextlib.suppress(OSError):
                     sock.close()
 
-    async def _accept(self, sock: socket.socket, sockaddr: Any) -> None:
+    async def _accept(self, sock: socket.socket, sockaddr: Any, bind_flags: int = 0) -> None:
         sock.setblocking(False)
         try:
             addr = _sockaddr_address(sockaddr)
         except ValueError:
             sock.close()
             return
-        refusal = self._inbound_refusal(addr)
+        flags = self.options.permissions.for_peer(addr, inbound=True, bind_flags=bind_flags)
+        refusal = self._inbound_refusal(addr, flags)
         if refusal is not None:
             log.debug("connection from %s dropped (%s)", addr, refusal)
             sock.close()
             return
         peer = self._new_peer(addr, ConnType.INBOUND, None)
+        peer.permissions = flags
         peer.prefer_evict = self.banman.is_discouraged(addr)
         loop = asyncio.get_running_loop()
         with contextlib.suppress(TimeoutError):
@@ -504,15 +517,17 @@ class ConnectionManager:
             self._peers.pop(peer.id, None)
             sock.close()
 
-    def _inbound_refusal(self, addr: NetAddress) -> str | None:
+    def _inbound_refusal(self, addr: NetAddress, flags: int = 0) -> str | None:
         """Why an inbound connection from ``addr`` is refused, or None (evicting a peer to make
-        room when the inbound slots are full)."""
+        room when the inbound slots are full). A ``noban`` peer is let in though banned or
+        discouraged (Core)."""
         if self._stopping or not self.network_active:
             return "not accepting new connections"
-        if self.banman.is_banned(addr):
+        noban = has_permission(flags, NetPermissions.NOBAN)
+        if not noban and self.banman.is_banned(addr):
             return "banned"
         inbound = [p for p in self.peers() if p.inbound and not p.is_closing]
-        if len(inbound) + 1 >= self.max_inbound and self.banman.is_discouraged(addr):
+        if not noban and len(inbound) + 1 >= self.max_inbound and self.banman.is_discouraged(addr):
             return "discouraged"
         if len(inbound) >= self.max_inbound:
             victim = select_peer_to_evict(self.eviction_candidates())
@@ -527,8 +542,8 @@ class ConnectionManager:
         """Snapshots of the inbound peers that may be evicted."""
         out = []
         for p in self.peers():
-            if not p.inbound or p.is_closing:
-                continue
+            if not p.inbound or p.is_closing or has_permission(p.permissions, NetPermissions.NOBAN):
+                continue  # Core never evicts a noban peer
             out.append(
                 EvictionCandidate(
                     id=p.id,
@@ -573,6 +588,7 @@ class ConnectionManager:
             sock.close()
             raise ConnectError(f"connection to {name} abandoned: network activity is disabled")
         peer = self._new_peer(address, conn_type, name)
+        peer.permissions = self.options.permissions.for_peer(address, inbound=False)
         loop = asyncio.get_running_loop()
         try:
             await loop.create_connection(lambda: peer, sock=sock)
@@ -944,6 +960,13 @@ class ConnectionManager:
     def misbehaving(self, peer: Peer, reason: str, *, fatal: bool = False) -> None:
         """``peer`` broke a protocol rule (see the module docstring for what it costs)."""
         log.info("Misbehaving: peer=%d %s: %s", peer.id, peer.addr_name, reason)
+        if has_permission(peer.permissions, NetPermissions.NOBAN):
+            log.info("Warning: not punishing noban peer %d!", peer.id)
+            peer.note(reason, "disconnected (noban peer, not discouraged)" if fatal
+                      else "not punished (noban peer)")  # fmt: skip
+            if fatal:
+                peer.disconnect(reason)
+            return
         if peer.conn_type is ConnType.MANUAL:
             log.info("Warning: not punishing manually connected peer=%d", peer.id)
             peer.note(reason, "disconnected (manual peer, not discouraged)" if fatal
@@ -989,7 +1012,7 @@ class ConnectionManager:
             nonce=peer.local_nonce,
             user_agent=self.options.user_agent,
             start_height=max(min(self._best_height(), 2**31 - 1), -1),
-            relay=peer.conn_type is not ConnType.BLOCK_RELAY,
+            relay=peer.conn_type is not ConnType.BLOCK_RELAY and not self.options.blocks_only,
         )
 
     def check_version(self, peer: Peer, version: Version) -> str | None:
@@ -1014,7 +1037,9 @@ class ConnectionManager:
         peer.getaddr_once = GetAddrOnce(inbound=peer.inbound)
         if peer.conn_type.relays_addresses and peer.conn_type is not ConnType.FEELER:
             peer.addr_relay_enabled = True
-            peer.addr_limiter = AddrRateLimiter(now)
+            peer.addr_limiter = AddrRateLimiter(
+                now, exempt=has_permission(peer.permissions, NetPermissions.ADDR)
+            )
             if peer.outbound:
                 peer.send(GetAddr())
                 peer.getaddr_sent = True

@@ -374,6 +374,9 @@ class Peer(asyncio.Protocol):
         self.getaddr_sent = False
         self.prefer_evict = False
         """Discouraged when it connected: the first candidate for eviction."""
+        self.permissions = 0
+        """``NetPermissions`` flags (``-whitelist``/``-whitebind``), set by the connection
+        manager when the peer is created."""
         # ping
         self.ping_time: float | None = None
         self.min_ping: float | None = None

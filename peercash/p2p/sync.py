@@ -37,9 +37,15 @@ is full (``peer.sending_paused``), and a peer's further messages wait until its 
 served (as Core), so a peer holds at most one request of 50,000 entries.
 
 Where we differ from Core, knowingly: a ``getdata`` for a block we do not have gets a
-``notfound`` (Core stays silent; it ignores ``notfound`` for blocks itself); no compact blocks
-(a ``cmpctblock`` request gets the full block, as Core answers for old blocks); a ``getdata`` for
-a transaction gets a ``notfound`` (the mempool's relay is not wired here).
+``notfound`` (Core stays silent; it ignores ``notfound`` for blocks itself).
+
+Compact blocks (BIP152, :mod:`.compact`): the last three peers that gave us a new tip are asked
+to announce with ``cmpctblock`` (high bandwidth), and we do so to peers that asked us; the one
+new block on our tip, announced by headers, is asked for as ``MSG_CMPCT_BLOCK`` from a peer that
+sent ``sendcmpct`` (low bandwidth, Core's direct fetch), and such a request for a block within
+five of our tip is answered with a ``cmpctblock``. A compact block is rebuilt on the validation
+thread from the pool and the extra transactions, the rest asked with ``getblocktxn``; counts are
+in ``compact_stats`` and ``compact_tx_stats`` (the hidden ``getcompactblockstats`` RPC).
 
 Punishment follows Core's ``MaybePunishNodeForBlock``: an invalid header or block,
 non-continuous or bad-proof-of-work headers and a mutated block make the connection manager's
@@ -73,6 +79,7 @@ from . import messages as m
 from .blocksync import MAX_BLOCKS_IN_TRANSIT_PER_PEER, BlockDownloader
 from .compact import (
     MAX_BLOCKTXN_DEPTH,
+    MAX_CMPCTBLOCK_DEPTH,
     MAX_HIGH_BANDWIDTH_PEERS,
     CompactBlockError,
     ExtraTransactions,
@@ -90,6 +97,7 @@ from .headersync import (
     claimed_work,
     headers_sync_params,
 )
+from .permissions import NetPermissions, has_permission
 
 if TYPE_CHECKING:
     from peercash.chain.chainstate import ChainState
@@ -264,6 +272,17 @@ class _RawBlock(m.Message):
         return self.payload
 
 
+class _RawCmpctBlock(_RawBlock):
+    """A ``cmpctblock`` message encoded on the validation thread."""
+
+    __slots__ = ()
+    command: ClassVar[bytes] = b"cmpctblock"
+
+
+DIRECT_FETCH_SPACINGS = 20
+"""Core's ``CanDirectFetch``: our tip is less than 20 block intervals old."""
+
+
 # -- per-peer state and unit results ------------------------------------------------------------
 
 
@@ -391,9 +410,14 @@ class SyncManager(Generic[P]):
         """Peers asked to announce with ``cmpctblock`` (high bandwidth), latest last."""
         self._recent_block: Block | None = None
         self._extra_txs = ExtraTransactions()
+        self._rebuilding: set[bytes] = set()
+        """Compact blocks whose pool scan is queued or running: the same block from another
+        peer meanwhile is not scanned twice."""
         self.compact_stats = {"reconstructed": 0, "roundtrip": 0, "fallback": 0}
         """Compact blocks rebuilt at once, after a ``getblocktxn``, or given up for the
         full block."""
+        self.compact_tx_stats = {"prefilled": 0, "mempool": 0, "extra": 0, "requested": 0}
+        """Where the transactions of the rebuilt compact blocks came from."""
         self._closed = False
         self._owns_defer = False
         # Chain-thread state (touched only with the chain lock held).
@@ -684,11 +708,16 @@ class SyncManager(Generic[P]):
                 relay.add_peer(state.peer)
 
     def submit_chain_work(
-        self, key: int | None, work: Callable[[], T], done: Callable[[T], None]
+        self,
+        key: int | None,
+        work: Callable[[], T],
+        done: Callable[[T], None],
+        failed: Callable[[], None] | None = None,
     ) -> None:
         """Run ``work`` on the validation thread with the chain lock (fair between peers by
-        ``key``), then ``done(result)`` on the loop: for the relay's pool calls."""
-        self._submit(key, work, done)
+        ``key``), then ``done(result)`` on the loop (``failed()`` if it raised): for the
+        relay's pool calls."""
+        self._submit(key, work, done, failed)
 
     def call_soon_threadsafe(self, fn: Callable[..., None], *args: Any) -> None:
         self._call_soon(fn, *args)
@@ -1346,6 +1375,18 @@ class SyncManager(Generic[P]):
         kind = (
             m.InvType.MSG_WITNESS_BLOCK if peer.services & m.NODE_WITNESS else m.InvType.MSG_BLOCK
         )
+        if (
+            len(blocks) == 1
+            and not self._ibd
+            and blocks[0].prev is self._tip
+            and getattr(peer, "compact_blocks", None) is not None
+            and self.downloader.in_flight_count() == 1
+            and self.relay is not None
+            and not self.relay.ignore_incoming_txs
+        ):
+            # Core's HeadersDirectFetchBlocks: the one new block on our tip, from a peer that
+            # speaks BIP152, is asked for as a compact block (rebuilt from our pool).
+            kind = m.InvType.MSG_CMPCT_BLOCK
         peer.send(m.GetData(tuple(m.InvItem(kind, e.hash) for e in blocks)))
 
     def _schedule_all(self) -> None:
@@ -1464,26 +1505,53 @@ class SyncManager(Generic[P]):
         known = self.chain.index.get(header.hash)
         if known is not None and known.status & HAVE_DATA:
             return
+        if header.hash in self._rebuilding or header.hash in self._validating:
+            return  # already on its way from another peer
+        self._rebuilding.add(header.hash)
         partial = PartiallyDownloadedBlock()
         pool = self.relay.pool if self.relay is not None else None
-        candidates = (
-            ((e.tx.wtxid, e.tx) for e in list(pool.entries.values())) if pool is not None else ()
-        )
-        try:
-            missing = partial.init(msg, candidates, self._extra_txs)
-        except InvalidCompactBlock as e:
-            self._punish(state, f"invalid compact block: {e.reason}")
-            return
-        except CompactBlockError as e:
-            log.debug("peer=%d: compact block %s: %s; asking for the block",
-                      state.peer.id, header.hash_hex, e.reason)  # fmt: skip
-            self._full_block_fallback(state, header.hash)
-            return
-        if not missing:
-            self._fill_partial(state, partial, ())
-            return
-        state.partial = partial
-        state.peer.send(partial.request())
+        extra = list(self._extra_txs)
+
+        # The short ids are keyed per block, so nothing can be prepared: the pool is scanned
+        # on the validation thread, under the chain lock (the pool is not thread-safe, and a
+        # scan of 50,000 entries would stall every peer if it ran on the loop).
+        def work() -> tuple[tuple[int, ...], CompactBlockError | None]:
+            candidates = ((e.tx.wtxid, e.tx) for e in pool.entries.values()) if pool else ()
+            try:
+                return partial.init(msg, candidates, extra), None
+            except CompactBlockError as e:
+                return (), e
+
+        def done(r: tuple[tuple[int, ...], CompactBlockError | None]) -> None:
+            missing, err = r
+            if state.peer.id not in self._peers:
+                self._rebuilding.discard(header.hash)
+                return
+            if isinstance(err, InvalidCompactBlock):
+                self._rebuilding.discard(header.hash)
+                self._punish(state, f"invalid compact block: {err.reason}")
+                return
+            if err is not None:
+                log.debug("peer=%d: compact block %s: %s; asking for the block",
+                          state.peer.id, header.hash_hex, err.reason)  # fmt: skip
+                self._full_block_fallback(state, header.hash)
+                return
+            had = self.chain.index.get(header.hash)
+            if had is not None and had.status & HAVE_DATA:
+                return  # it came another way meanwhile
+            if not missing:
+                self._fill_partial(state, partial, ())
+                return
+            # Waiting for this peer's blocktxn: another peer's compact block of it may be
+            # rebuilt meanwhile (Core allows three at a time), so a silent peer stalls nothing.
+            self._rebuilding.discard(header.hash)
+            state.partial = partial
+            state.peer.send(partial.request())
+
+        def failed() -> None:
+            self._rebuilding.discard(header.hash)
+
+        self._submit(state.peer.id, work, done, failed)
 
     def _fill_partial(
         self, state: _PeerState[P], partial: PartiallyDownloadedBlock, txs: Sequence[Tx]
@@ -1491,6 +1559,8 @@ class SyncManager(Generic[P]):
         roundtrip = bool(txs)
         block_hash = partial.block_hash
         assert block_hash is not None  # initialised
+        self._rebuilding.discard(block_hash)
+        counts = (partial.prefilled_count, partial.mempool_count, partial.extra_count, len(txs))
         try:
             block = partial.fill(txs)
         except CompactBlockError as e:
@@ -1499,9 +1569,15 @@ class SyncManager(Generic[P]):
             self._full_block_fallback(state, block_hash)
             return
         self.compact_stats["roundtrip" if roundtrip else "reconstructed"] += 1
+        for key, n in zip(("prefilled", "mempool", "extra", "requested"), counts, strict=True):
+            self.compact_tx_stats[key] += n
+        log.debug("Successfully reconstructed block %s with %d txn prefilled, %d txn from "
+                  "mempool (%d from extra pool) and %d txn requested", block.header.hash_hex,
+                  counts[0], counts[1] + counts[2], counts[2], counts[3])  # fmt: skip
         self._on_block(state, block, force=True)
 
     def _full_block_fallback(self, state: _PeerState[P], block_hash: bytes) -> None:
+        self._rebuilding.discard(block_hash)
         self.compact_stats["fallback"] += 1
         state.peer.send(m.GetData((m.InvItem(m.InvType.MSG_WITNESS_BLOCK, block_hash),)))
 
@@ -1539,14 +1615,28 @@ class SyncManager(Generic[P]):
 
     # -- serving the chain -------------------------------------------------------------------------
 
+    def _compact_servable(self, e: BlockIndexEntry) -> bool:
+        """Core's answer to ``MSG_CMPCT_BLOCK`` (chain lock held): a compact block for one
+        within ``MAX_CMPCTBLOCK_DEPTH`` of our tip while the tip is recent (``CanDirectFetch``);
+        the full block otherwise (the peer's pool would not help)."""
+        tip = self.chain.tip
+        recent = (
+            tip.header.time > self._wall() - DIRECT_FETCH_SPACINGS * self.params.pow_target_spacing
+        )
+        return recent and e.height >= tip.height - MAX_CMPCTBLOCK_DEPTH
+
     def _on_getheaders(self, state: _PeerState[P], msg: m.GetHeaders) -> None:
         """Answer from the active chain: up to 2,000 headers after the locator's fork point."""
         peer = state.peer
         chain = self.chain
 
+        download = has_permission(getattr(peer, "permissions", 0), NetPermissions.DOWNLOAD)
+
         def work() -> tuple[list[Header], BlockIndexEntry | None] | None:
-            if chain.tip.chain_work < self._min_work:
-                return [], None  # too little work to be useful: an empty answer
+            if chain.tip.chain_work < self._min_work and not download:
+                # Too little work to be useful: an empty answer (Core; not to a peer with
+                # the download permission).
+                return [], None
             if not msg.locator:
                 e = chain.index.get(msg.hash_stop)
                 if e is None or not self._block_request_allowed(e):
@@ -1637,7 +1727,20 @@ class SyncManager(Generic[P]):
         while queue and queue[0].type not in self._BLOCK_TYPES:
             notfound.append(queue.popleft())
         if notfound and self.relay is not None:
-            notfound = self.relay.serve(peer, notfound)  # transactions from the pool
+            # Transactions from the pool, read on the validation thread; the rest of the
+            # queue waits for them (answers go out in the order asked).
+            state.serving = True
+
+            def served(missing: list[m.InvItem]) -> None:
+                state.serving = False
+                if peer.id not in self._peers:
+                    return
+                if missing:
+                    peer.send(m.NotFound(tuple(missing[: m.MAX_INV_SZ])))
+                self._serve_getdata(state)
+
+            self.relay.serve(peer, notfound, served)
+            return
         if notfound:
             peer.send(m.NotFound(tuple(notfound[: m.MAX_INV_SZ])))
         if not queue:
@@ -1657,7 +1760,7 @@ class SyncManager(Generic[P]):
         state.serving = True
         chain = self.chain
 
-        def one(item: m.InvItem) -> tuple[bytes | None, bool]:
+        def one(item: m.InvItem) -> tuple[_RawBlock | None, bool]:
             e = chain.index.get(item.hash)
             if e is None or not e.status & HAVE_DATA:
                 return None, True
@@ -1667,11 +1770,14 @@ class SyncManager(Generic[P]):
                 return None, False  # no bloom filters: no answer (as Core)
             block = chain.read_block(e)
             if item.type == m.InvType.MSG_BLOCK:
-                return block.serialize_legacy(), False
-            return block.serialize(), False
+                return _RawBlock(block.serialize_legacy()), False
+            if item.type == m.InvType.MSG_CMPCT_BLOCK and self._compact_servable(e):
+                cmpct = HeaderAndShortIDs.from_block(block, random.getrandbits(64))
+                return _RawCmpctBlock(cmpct.message.encode()), False
+            return _RawBlock(block.serialize()), False
 
-        def work() -> tuple[list[tuple[m.InvItem, bytes | None, bool]], bytes]:
-            served: list[tuple[m.InvItem, bytes | None, bool]] = []
+        def work() -> tuple[list[tuple[m.InvItem, _RawBlock | None, bool]], bytes]:
+            served: list[tuple[m.InvItem, _RawBlock | None, bool]] = []
             size = 0
             for item in batch:
                 try:
@@ -1680,19 +1786,19 @@ class SyncManager(Generic[P]):
                     log.exception("peer=%d: reading a requested block failed", peer.id)
                     payload, missing = None, False
                 served.append((item, payload, missing))
-                size += len(payload) if payload is not None else 0
+                size += len(payload.payload) if payload is not None else 0
                 if size >= budget:
                     break
             return served, chain.tip.hash
 
-        def done(r: tuple[list[tuple[m.InvItem, bytes | None, bool]], bytes]) -> None:
+        def done(r: tuple[list[tuple[m.InvItem, _RawBlock | None, bool]], bytes]) -> None:
             state.serving = False
             if peer.id not in self._peers:
                 return
             served, tip_hash = r
             for item, payload, missing in served:
                 if payload is not None:
-                    peer.send(_RawBlock(payload))
+                    peer.send(payload)
                     if item.hash == state.continuation:
                         peer.send(m.Inv((m.InvItem(m.InvType.MSG_BLOCK, tip_hash),)))
                         state.continuation = None

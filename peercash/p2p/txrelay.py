@@ -19,16 +19,22 @@ the transaction messages and its periodic tick. What it does, as Core does it:
 * Announcing: every transaction the pool accepts (from a peer, an orphan, a package or the RPC)
   is queued for every peer that relays transactions and does not know it; the queue is sent at
   Poisson-distributed times (2 s mean to outbound peers, 5 s to inbound ones), at most 70 at
-  a time beyond a per-second allowance, oldest first (so parents go before children), and
-  only those paying at least the peer's ``feefilter``.
+  a time plus 5 per 1,000 waiting (1,000 at most), oldest first (so parents go before
+  children), and only those paying at least the peer's ``feefilter``.
 * ``getdata`` of transactions: served from the pool when the transaction was announced to that
   peer or has been in the pool for two minutes; ``notfound`` otherwise.
 * ``feefilter``: ours (the pool's minimum fee, or the maximum during IBD) goes out at Poisson
-  times with a 10-minute mean. ``mempool`` is answered by disconnecting, as Core does without
-  bloom filters or the mempool permission.
+  times with a 10-minute mean (not to ``forcerelay`` peers, nor in ``-blocksonly`` mode).
+* ``mempool``: answered with an ``inv`` of the whole pool for a peer with the ``mempool``
+  permission, ignored from a ``noban`` one, else by disconnecting (Core, without bloom filters).
+* Permissions (``peer.permissions``, :mod:`.permissions`): ``noban`` peers are preferred for
+  requests and get announcements without the trickle delay; ``relay`` lifts the announcement
+  limits and, with ``ignore_incoming_txs`` (``-blocksonly``), is what lets a peer send us
+  transactions at all; ``forcerelay`` announces again what such a peer sends that we have.
 
 Concurrency: the event loop thread only; pool calls go through ``submit`` (the validation
-thread, chain lock held); the pool's ``on_added`` listener, called there, hops to the loop.
+thread, chain lock held) — also the reads that serve ``getdata`` and ``mempool``; the pool's
+``on_added`` listener, called there, hops to the loop.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from peercash.mempool.pool import AcceptResult, MemPool, MempoolEntry, PackageRe
 
 from . import messages as m
 from .orphanage import TxOrphanage
+from .permissions import NetPermissions, has_permission
 from .txrequest import (
     GETDATA_TX_INTERVAL,
     MAX_PEER_TX_REQUEST_IN_FLIGHT,
@@ -67,7 +74,7 @@ INVENTORY_BROADCAST_PER_SECOND = 14
 INVENTORY_BROADCAST_TARGET = INVENTORY_BROADCAST_PER_SECOND * int(
     INBOUND_INVENTORY_BROADCAST_INTERVAL
 )
-"""Announcements per trickle, plus 5% of the queue beyond them (Core's rule)."""
+"""Announcements per trickle, plus 5 per 1,000 queued (Core's ``broadcast_max``)."""
 INVENTORY_BROADCAST_MAX = 1000
 UNCONDITIONAL_RELAY_DELAY = 120.0
 """A transaction this long in the pool may be given to anyone who asks."""
@@ -129,7 +136,9 @@ class RelayPeer(Protocol):
 
 
 P = TypeVar("P", bound=RelayPeer)
-Submit = Callable[[int | None, Callable[[], Any], Callable[[Any], None]], None]
+Submit = Callable[..., None]
+"""``submit(key, work, done[, failed])``: ``work()`` on the validation thread with the chain
+lock, then ``done(result)`` (or ``failed()`` when it raised) on the loop."""
 
 
 @dataclass(eq=False)
@@ -146,6 +155,14 @@ class _PeerTx:
     next_feefilter: float = 0.0
     sent_feefilter: int = -1
     reconsidering: bool = False
+    permissions: int = 0
+    send_mempool: bool = False
+    """It asked with ``mempool`` (and may): announce the whole pool at its next trickle."""
+    last_mempool_req: float = 0.0
+    """Wall time of the last ``mempool`` answered: what was in the pool then may be asked for."""
+
+    def has(self, flag: NetPermissions) -> bool:
+        return has_permission(self.permissions, flag)
 
 
 def _block_relay_only(peer: Any) -> bool:
@@ -176,6 +193,7 @@ class TxRelay:
         rng: random.Random | None = None,
         inbound_interval: float = INBOUND_INVENTORY_BROADCAST_INTERVAL,
         outbound_interval: float = OUTBOUND_INVENTORY_BROADCAST_INTERVAL,
+        ignore_incoming_txs: bool = False,
     ) -> None:
         self.pool = pool
         self._submit = submit
@@ -186,6 +204,9 @@ class TxRelay:
         self._rng = rng if rng is not None else random.Random()
         self.inbound_interval = inbound_interval
         self.outbound_interval = outbound_interval
+        self.ignore_incoming_txs = ignore_incoming_txs
+        """``-blocksonly``: only peers with the ``relay`` permission may send transactions."""
+        self._flush_scheduled = False
         self.tracker = TxRequestTracker()
         self.orphans = TxOrphanage()
         self.recent_rejects = _Rolling(RECENT_REJECTS_MAX)
@@ -207,11 +228,14 @@ class TxRelay:
 
     def add_peer(self, peer: Any) -> None:
         relays = bool(getattr(peer, "relay", True)) and not _block_relay_only(peer)
+        permissions = int(getattr(peer, "permissions", 0) or 0)
         s = _PeerTx(
             peer,
             wtxid_relay=bool(getattr(peer, "wtxid_relay", False)),
             relays=relays,
-            preferred=not peer.inbound,
+            # Core's fPreferredDownload: outbound, or with the noban permission.
+            preferred=not peer.inbound or has_permission(permissions, NetPermissions.NOBAN),
+            permissions=permissions,
         )
         now = self._clock()
         s.next_inv = now + self._poisson(self.outbound_interval if not peer.inbound else 0.5)
@@ -252,7 +276,7 @@ class TxRelay:
         hashes = msg.hashes(m.InvType.MSG_WTX if wtxid else m.InvType.MSG_TX)
         if not hashes:
             return
-        if not s.relays:
+        if self._rejects_incoming(s):
             why = "transaction inv sent in violation of protocol"
             log.debug("peer=%d: %s, disconnecting", peer.id, why)
             peer.disconnect(why)
@@ -260,12 +284,14 @@ class TxRelay:
         ibd = self._is_ibd()
         now = self._clock()
         wtxid_peers = sum(1 for p in self._peers.values() if p.wtxid_relay)
+        relay_perm = s.has(NetPermissions.RELAY)
+        due = False
         for h in hashes:
             s.known.add(h)
             g = GenTxid(wtxid, h)
             if ibd or self._already_have(g):
                 continue
-            if not accepts_announcement(self.tracker.count(peer.id), False):
+            if not accepts_announcement(self.tracker.count(peer.id), relay_perm):
                 continue
             reqtime = announcement_reqtime(
                 now,
@@ -273,8 +299,20 @@ class TxRelay:
                 is_wtxid=wtxid,
                 wtxid_relay_peers=wtxid_peers,
                 in_flight=self.tracker.count_in_flight(peer.id),
+                relay_permission=relay_perm,
             )
             self.tracker.received_inv(peer.id, g, s.preferred, reqtime)
+            due = due or reqtime <= now
+        if due:
+            # Core sends the getdata in the same pass (SendMessages follows ProcessMessages).
+            self._request(peer.id, s, now)
+
+    def _rejects_incoming(self, s: _PeerTx) -> bool:
+        """Core's ``RejectIncomingTxs``: block-relay-only and feeler peers never send us
+        transactions; in ``-blocksonly`` mode only peers with the ``relay`` permission may."""
+        if not s.relays:
+            return True
+        return self.ignore_incoming_txs and not s.has(NetPermissions.RELAY)
 
     def on_notfound(self, peer: Any, msg: m.NotFound) -> None:
         for item in msg.items:
@@ -282,16 +320,25 @@ class TxRelay:
                 self.tracker.received_response(peer.id, item.hash)
 
     def on_mempool(self, peer: Any) -> None:
-        # We offer no bloom filters and grant no mempool permission (Core's ``mempool``).
-        why = "mempool request with bloom filters disabled"
-        log.debug("peer=%d: %s, disconnecting", peer.id, why)
-        peer.disconnect(why)
+        """Core's ``mempool``: we offer no bloom filters, so only a peer with the ``mempool``
+        permission is answered (the whole pool, announced at its next trickle); another is
+        disconnected unless it has ``noban``."""
+        s = self._peers.get(peer.id)
+        permissions = s.permissions if s is not None else int(getattr(peer, "permissions", 0))
+        if not has_permission(permissions, NetPermissions.MEMPOOL):
+            if not has_permission(permissions, NetPermissions.NOBAN):
+                why = "mempool request with bloom filters disabled"
+                log.debug("peer=%d: %s, disconnecting", peer.id, why)
+                peer.disconnect(why)
+            return
+        if s is not None and s.relays:
+            s.send_mempool = True
 
     def on_tx(self, peer: Any, tx: Tx) -> None:
         s = self._peers.get(peer.id)
         if s is None:
             return
-        if not s.relays:
+        if self._rejects_incoming(s):
             why = "transaction sent in violation of protocol"
             log.debug("peer=%d: %s, disconnecting", peer.id, why)
             peer.disconnect(why)
@@ -306,13 +353,39 @@ class TxRelay:
             return  # nothing to check it against yet (Core)
         if self.pool.contains_wtxid(wtxid) or self.orphans.have_tx(wtxid):
             self.orphans.add_announcer(wtxid, peer.id)
+            if s.has(NetPermissions.FORCERELAY):
+                self._force_relay(peer.id, tx)
             return
         if wtxid in self.recent_rejects or wtxid in self.recent_confirmed:
+            if s.has(NetPermissions.FORCERELAY):
+                log.info("Not relaying non-mempool transaction %s (wtxid=%s) from forcerelay "
+                         "peer=%d", tx.txid_hex, wtxid[::-1].hex(), peer.id)  # fmt: skip
             return
         if wtxid in self.recent_rejects_reconsiderable:
             self._try_package_with_children(peer.id, tx)
             return
         self._offer(peer.id, tx)
+
+    def _force_relay(self, peer_id: int, tx: Tx) -> None:
+        """Core's ``forcerelay``: announce again a transaction we already have, to every peer
+        that does not know it (a gateway for nodes behind this one)."""
+        pool = self.pool
+        txid, wtxid = tx.txid, tx.wtxid
+
+        def work() -> int | None:
+            e = pool.entry(txid)
+            return None if e is None else e.modified_fee * 1000 // max(e.vsize, 1)
+
+        def done(feerate: int | None) -> None:
+            if feerate is None:
+                log.info("Not relaying non-mempool transaction %s (wtxid=%s) from forcerelay "
+                         "peer=%d", tx.txid_hex, wtxid[::-1].hex(), peer_id)  # fmt: skip
+                return
+            log.info("Force relaying tx %s (wtxid=%s) from peer=%d", tx.txid_hex,
+                     wtxid[::-1].hex(), peer_id)  # fmt: skip
+            self._queue_announcement(wtxid, txid, feerate)
+
+        self._submit(peer_id, work, done)
 
     def _offer(self, peer_id: int, tx: Tx) -> None:
         pool = self.pool
@@ -431,36 +504,52 @@ class TxRelay:
 
     _TX_TYPES = frozenset({m.InvType.MSG_TX, m.InvType.MSG_WITNESS_TX, m.InvType.MSG_WTX})
 
-    def serve(self, peer: Any, items: Iterable[m.InvItem]) -> list[m.InvItem]:
-        """Send the asked-for transactions we may give this peer; returns what we did not
-        (for the ``notfound``). Reads the pool from the loop: a look-up racing the validation
-        thread finds the transaction or does not, both answers are fine."""
-        s = self._peers.get(peer.id)
-        missing: list[m.InvItem] = []
-        now_wall = time.time()
+    def serve(
+        self,
+        peer: Any,
+        items: Iterable[m.InvItem],
+        done: Callable[[list[m.InvItem]], None],
+    ) -> None:
+        """Send the asked-for transactions we may give this peer, then ``done(missing)`` on the
+        loop with what we did not (for the ``notfound``). The pool is read on the validation
+        thread, under the chain lock (it is not thread-safe: that thread changes it)."""
+        wanted = list(items)
         pool = self.pool
-        for item in items:
-            if item.type not in self._TX_TYPES or s is None:
-                missing.append(item)
-                continue
-            if item.type == m.InvType.MSG_WTX:
-                tx = pool.get_by_wtxid(item.hash)
-            else:
-                tx = pool.get(item.hash)
-            entry = pool.entry(tx.txid) if tx is not None else None
-            if tx is None or entry is None:
-                missing.append(item)
-                continue
-            if item.hash not in s.announced and entry.time > now_wall - UNCONDITIONAL_RELAY_DELAY:
-                missing.append(item)
-                continue
-            if item.type == m.InvType.MSG_TX:
-                peer.send(_RawTx(tx.serialize_legacy()))
-            else:
-                peer.send(m.TxMsg(tx))
-            s.known.add(tx.wtxid)
-            pool.remove_unbroadcast(tx.txid)  # Core: a peer has it now
-        return missing
+
+        def work() -> list[tuple[m.InvItem, Tx | None, float]]:
+            found: list[tuple[m.InvItem, Tx | None, float]] = []
+            for item in wanted:
+                if item.type not in self._TX_TYPES:
+                    found.append((item, None, 0.0))
+                    continue
+                txid = pool.by_wtxid.get(item.hash) if item.type == m.InvType.MSG_WTX else item.hash
+                entry = pool.entry(txid) if txid is not None else None
+                found.append((item, entry.tx if entry else None, entry.time if entry else 0.0))
+            return found
+
+        def send(found: list[tuple[m.InvItem, Tx | None, float]]) -> None:
+            s = self._peers.get(peer.id)
+            missing: list[m.InvItem] = []
+            recent = time.time() - UNCONDITIONAL_RELAY_DELAY
+            for item, tx, added in found:
+                if tx is None or s is None:
+                    missing.append(item)
+                    continue
+                if item.hash not in s.announced and added > recent and added > s.last_mempool_req:
+                    missing.append(item)
+                    continue
+                if item.type == m.InvType.MSG_TX:
+                    peer.send(_RawTx(tx.serialize_legacy()))
+                else:
+                    peer.send(m.TxMsg(tx))
+                s.known.add(tx.wtxid)
+                pool.remove_unbroadcast(tx.txid)  # Core: a peer has it now (a set discard)
+            done(missing)
+
+        def failed() -> None:
+            done(wanted)
+
+        self._submit(peer.id, work, send, failed)
 
     # -- chain events (on the loop) ---------------------------------------------------------------
 
@@ -484,6 +573,7 @@ class TxRelay:
         self._call_soon(self._queue_announcement, tx.wtxid, tx.txid, feerate)
 
     def _queue_announcement(self, wtxid: bytes, txid: bytes, feerate: int) -> None:
+        noban = False
         for s in self._peers.values():
             if not s.relays:
                 continue
@@ -491,7 +581,22 @@ class TxRelay:
             if h in s.known:
                 continue
             s.queue[wtxid] = txid
+            noban = noban or s.has(NetPermissions.NOBAN)
         self._feerates[wtxid] = feerate
+        if noban and not self._flush_scheduled:
+            # Core sends to noban peers without the trickle delay, at its next pass over the
+            # peer; ours is after the callbacks already queued on the loop (a burst of
+            # accepted transactions goes out in one inv).
+            self._flush_scheduled = True
+            self._call_soon(self._flush_noban)
+
+    def _flush_noban(self) -> None:
+        self._flush_scheduled = False
+        if self._closed:
+            return
+        for s in list(self._peers.values()):
+            if s.has(NetPermissions.NOBAN):
+                self._announce(s)
 
     # -- the tick (loop) -------------------------------------------------------------------------
 
@@ -500,15 +605,31 @@ class TxRelay:
         ibd = self._is_ibd()
         for pid, s in list(self._peers.items()):
             self._request(pid, s, now)
+            # Core's fSendTrickle: at the peer's Poisson time, or at every pass for noban.
+            trickle = s.has(NetPermissions.NOBAN)
             if now >= s.next_inv:
-                self._announce(s)
+                trickle = True
                 if s.peer.inbound:
                     if now >= self._next_inbound_inv:
                         self._next_inbound_inv = now + self._poisson(self.inbound_interval)
                     s.next_inv = self._next_inbound_inv
                 else:
                     s.next_inv = now + self._poisson(self.outbound_interval)
-            if now >= s.next_feefilter and s.relays and _version(s.peer) >= TX_RELAY_VERSION:
+            if trickle:
+                if s.send_mempool:
+                    self._send_mempool(s)
+                self._announce(s)
+            if not ibd and s.sent_feefilter == MAX_MONEY:
+                # Out of initial block download: replace the "send me nothing" at once (Core
+                # resets the timer when it sent MAX_MONEY and left IBD).
+                s.next_feefilter = min(s.next_feefilter, now)
+            if (
+                now >= s.next_feefilter
+                and s.relays
+                and _version(s.peer) >= TX_RELAY_VERSION
+                and not s.has(NetPermissions.FORCERELAY)  # it should not filter what we send
+                and not self.ignore_incoming_txs
+            ):
                 s.next_feefilter = now + self._poisson(AVG_FEEFILTER_BROADCAST_INTERVAL)
                 self._send_feefilter(s, ibd)
         live = {w for s in self._peers.values() for w in s.queue}
@@ -538,7 +659,7 @@ class TxRelay:
             return
         limit = min(
             INVENTORY_BROADCAST_MAX,
-            INVENTORY_BROADCAST_TARGET + len(s.queue) * 5 // 100,
+            INVENTORY_BROADCAST_TARGET + len(s.queue) // 1000 * 5,
         )
         fee_filter = int(getattr(s.peer, "fee_filter", 0) or 0)
         pool = self.pool
@@ -558,6 +679,39 @@ class TxRelay:
             s.announced.add(h)
         if items:
             s.peer.send(m.Inv(tuple(items)))
+
+    def _send_mempool(self, s: _PeerTx) -> None:
+        """Answer a ``mempool`` (Core's ``m_send_mempool``): an ``inv`` of every pool
+        transaction paying at least the peer's ``feefilter`` that it does not know; what was in
+        the pool then may be asked for at once."""
+        s.send_mempool = False
+        pool = self.pool
+
+        def work() -> tuple[float, list[tuple[bytes, bytes, int]]]:
+            listed = [
+                (e.tx.wtxid, e.txid, e.modified_fee * 1000 // max(e.vsize, 1))
+                for e in pool.entries.values()
+            ]
+            return time.time(), listed
+
+        def done(r: tuple[float, list[tuple[bytes, bytes, int]]]) -> None:
+            if s.peer.id not in self._peers:
+                return
+            s.last_mempool_req, listed = r
+            fee_filter = int(getattr(s.peer, "fee_filter", 0) or 0)
+            kind = m.InvType.MSG_WTX if s.wtxid_relay else m.InvType.MSG_TX
+            items: list[m.InvItem] = []
+            for wtxid, txid, feerate in listed:
+                s.queue.pop(wtxid, None)
+                h = wtxid if s.wtxid_relay else txid
+                if feerate < fee_filter or h in s.known:
+                    continue
+                s.known.add(h)
+                items.append(m.InvItem(kind, h))
+            for i in range(0, len(items), m.MAX_INV_SZ):
+                s.peer.send(m.Inv(tuple(items[i : i + m.MAX_INV_SZ])))
+
+        self._submit(s.peer.id, work, done)
 
     def _send_feefilter(self, s: _PeerTx, ibd: bool) -> None:
         if ibd:

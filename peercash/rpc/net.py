@@ -2,7 +2,8 @@
 ``getpeerinfo``, ``addnode``, ``disconnectnode``, ``getaddednodeinfo``, ``getnettotals``,
 ``getnetworkinfo``, ``setban``, ``listbanned``, ``clearbanned``, ``setnetworkactive``,
 ``getnodeaddresses`` and (hidden, for tests) ``addpeeraddress``, with Core's names, parameters,
-results and error codes.
+results and error codes; and the peercash-only hidden ``getcompactblockstats`` (the sync
+manager's compact block counters).
 
 Layer 4. The connection manager lives on the event loop thread and is not thread-safe, while
 these methods run on RPC worker threads: each one does its work in a function handed to
@@ -23,6 +24,7 @@ from peercash.p2p.connman import ConnectionManager
 from peercash.p2p.messages import PROTOCOL_VERSION
 from peercash.p2p.netaddress import NetAddress, NetAddressError, Network, TimedAddress
 from peercash.p2p.peer import ConnType, Peer
+from peercash.p2p.permissions import permission_names
 
 from .registry import (
     RPC_CLIENT_INVALID_IP_OR_SUBNET,
@@ -126,7 +128,7 @@ def peer_info(peer: Peer) -> dict[str, Any]:
     limiter = peer.addr_limiter
     info["addr_processed"] = limiter.processed if limiter is not None else 0
     info["addr_rate_limited"] = limiter.rate_limited if limiter is not None else 0
-    info["permissions"] = []
+    info["permissions"] = permission_names(peer.permissions)
     info["minfeefilter"] = btc(peer.fee_filter)
     info["bytessent_per_msg"] = dict(sorted(peer.bytes_sent_per_msg.items()))
     info["bytesrecv_per_msg"] = dict(sorted(peer.bytes_recv_per_msg.items()))
@@ -529,6 +531,41 @@ def getnodeaddresses(
             raise RpcError(RPC_INVALID_PARAMETER, f"Network not recognized: {network}")
     found = cm.run_threadsafe(lambda: cm.addrman.get_addr(count, 0, net))
     return [_address_json(ta) for ta in found]
+
+
+@rpc_method(
+    "getcompactblockstats",
+    "hidden",
+    lock=False,
+    result_help=(
+        "{\n"
+        '  "reconstructed" : n,  (numeric) Compact blocks rebuilt from our pool alone\n'
+        '  "roundtrip" : n,      (numeric) Compact blocks completed after a getblocktxn\n'
+        '  "fallback" : n,       (numeric) Compact blocks given up for the full block\n'
+        '  "txs" : {             (json object) Where the rebuilt blocks\' transactions came from\n'
+        '    "prefilled" : n, "mempool" : n, "extra" : n, "requested" : n\n'
+        "  }\n"
+        "}"
+    ),
+)
+def getcompactblockstats(node: NetNode) -> dict[str, Any]:
+    """How the compact blocks (BIP152) this node received were turned into blocks, since it
+    started. peercash only (Core keeps no such counts, it logs each block): for tests and
+    measurements. This command is for testing."""
+    cm = _connman(node)
+
+    def collect() -> dict[str, Any] | None:
+        stats = getattr(cm.handler, "compact_stats", None)  # the sync manager's counters
+        if stats is None:
+            return None
+        out: dict[str, Any] = dict(stats)
+        out["txs"] = dict(getattr(cm.handler, "compact_tx_stats", {}))
+        return out
+
+    result = cm.run_threadsafe(collect)
+    if result is None:
+        raise RpcError(RPC_MISC_ERROR, "compact blocks are not handled (no sync manager)")
+    return result
 
 
 @rpc_method(

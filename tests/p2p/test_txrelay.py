@@ -40,6 +40,7 @@ from peercash.mining.builder import (
 from peercash.p2p import messages as m
 from peercash.p2p.compact import HeaderAndShortIDs
 from peercash.p2p.peer import ConnType
+from peercash.p2p.permissions import NetPermissions
 from peercash.p2p.txrelay import TxRelay
 
 CHAIN = 120
@@ -302,5 +303,154 @@ def test_compact_blocks_are_rebuilt_from_the_pool_or_completed_with_blocktxn(
         peer.send(m.GetBlockTxn(block2.hash, (1, 2)))
         await wait_for(lambda: len(r.of(m.BlockTxn)) == 1, 10, "the blocktxn")
         assert r.of(m.BlockTxn)[0].txs == (tx3, tx4)
+
+    asyncio.run(main())
+
+
+# -- permissions (peer.permissions, set by the connection manager from -whitelist) ---------------
+
+
+def _relay_state(n: RelayNode, peer: Any) -> Any:
+    return n.relay._peers[peer.id]
+
+
+def test_noban_peers_get_announcements_without_the_trickle(
+    template: Path, tmp_path: Path, made: list[RelayNode]
+) -> None:
+    async def main() -> None:
+        b = relay_node(made, template, tmp_path / "b")
+        fast, slow = Recorder(), Recorder()
+        _, at_fast = connect(fast, b)
+        _, at_slow = connect(slow, b)
+        at_fast.permissions = NetPermissions.NOBAN
+        await wait_for(lambda: len(b.node.sync._peers) == 2 and len(b.relay._peers) == 2)
+        for p in (at_fast, at_slow):
+            _relay_state(b, p).next_inv = float("inf")  # no trickle time ever comes
+        b.relay._next_inbound_inv = float("inf")
+        assert _relay_state(b, at_fast).preferred and not _relay_state(b, at_slow).preferred
+        tx = coinbase_spend(b, 11)
+        assert b.accept(tx).allowed
+        await wait_for(lambda: bool(fast.of(m.Inv)), 10, "the noban peer's inv")
+        assert [i.hash for x in fast.of(m.Inv) for i in x.items] == [tx.txid]
+        assert slow.of(m.Inv) == []
+        assert list(_relay_state(b, at_slow).queue) == [tx.wtxid]  # waits for its trickle
+
+    asyncio.run(main())
+
+
+def test_mempool_is_answered_only_with_the_mempool_permission(
+    template: Path, tmp_path: Path, made: list[RelayNode]
+) -> None:
+    async def main() -> None:
+        b = relay_node(made, template, tmp_path / "b")
+        txs = [coinbase_spend(b, h) for h in (12, 13)]
+        for tx in txs:
+            assert b.accept(tx).allowed
+        # Connected after the transactions came: nothing is queued for them.
+        r, quiet, plain = Recorder(), Recorder(), Recorder()
+        _, at_r = connect(r, b)
+        _, at_quiet = connect(quiet, b)
+        _, at_plain = connect(plain, b)
+        at_r.permissions = NetPermissions.MEMPOOL
+        at_quiet.permissions = NetPermissions.NOBAN
+        await wait_for(lambda: len(b.relay._peers) == 3 and r.peer and quiet.peer and plain.peer)
+        assert r.peer is not None and quiet.peer is not None and plain.peer is not None
+        r.peer.send(m.MempoolMsg())
+        await wait_for(lambda: bool(r.of(m.Inv)), 10, "the pool's inv")
+        assert sorted(i.hash for x in r.of(m.Inv) for i in x.items) == sorted(t.txid for t in txs)
+        # Fresh and never announced otherwise, yet now they may be asked for.
+        r.peer.send(m.GetData(tuple(m.InvItem(m.InvType.MSG_WITNESS_TX, t.txid) for t in txs)))
+        await wait_for(lambda: len(r.of(m.TxMsg)) == 2, 10, "the transactions")
+        assert r.of(m.NotFound) == []
+        # noban without mempool: ignored; neither: disconnected (Core).
+        quiet.peer.send(m.MempoolMsg())
+        quiet.peer.send(m.GetData((m.InvItem(m.InvType.MSG_WITNESS_TX, txs[0].txid),)))
+        await wait_for(lambda: bool(quiet.of(m.NotFound)), 10, "the notfound")
+        assert not at_quiet.closed and quiet.of(m.Inv) == []
+        plain.peer.send(m.MempoolMsg())
+        await wait_for(lambda: at_plain.closed, 10, "the disconnection")
+        assert at_plain.disconnect_reason == "mempool request with bloom filters disabled"
+
+    asyncio.run(main())
+
+
+def test_forcerelay_announces_again_what_we_already_have(
+    template: Path, tmp_path: Path, made: list[RelayNode]
+) -> None:
+    async def main() -> None:
+        b = relay_node(made, template, tmp_path / "b")
+        old, forced = coinbase_spend(b, 14), coinbase_spend(b, 15)
+        for tx in (old, forced):
+            assert b.accept(tx).allowed
+        watcher, plain, force = Recorder(), Recorder(), Recorder()
+        connect(watcher, b)
+        connect(plain, b)
+        _, at_force = connect(force, b)
+        at_force.permissions = NetPermissions.FORCERELAY
+        await wait_for(lambda: len(b.relay._peers) == 3 and plain.peer and force.peer)
+        assert plain.peer is not None and force.peer is not None
+        plain.peer.send(m.TxMsg(old))  # already have it: nothing happens
+        force.peer.send(m.TxMsg(forced))  # already have it: announced again
+        await wait_for(lambda: bool(watcher.of(m.Inv)), 10, "the forced announcement")
+        assert [i.hash for x in watcher.of(m.Inv) for i in x.items] == [forced.txid]
+
+    asyncio.run(main())
+
+
+def test_blocksonly_takes_transactions_only_from_relay_peers(
+    template: Path, tmp_path: Path, made: list[RelayNode]
+) -> None:
+    async def main() -> None:
+        b = relay_node(made, template, tmp_path / "b")
+        b.relay.ignore_incoming_txs = True
+        plain, relay = Recorder(), Recorder()
+        _, at_plain = connect(plain, b)
+        _, at_relay = connect(relay, b)
+        at_relay.permissions = NetPermissions.RELAY
+        await wait_for(lambda: len(b.relay._peers) == 2 and plain.peer and relay.peer)
+        assert plain.peer is not None and relay.peer is not None
+        tx, other = coinbase_spend(b, 16), coinbase_spend(b, 17)
+        relay.peer.send(m.TxMsg(tx))
+        await wait_for(lambda: b.pool.contains(tx.txid), 10, "the relay peer's tx")
+        plain.peer.send(m.TxMsg(other))
+        await wait_for(lambda: at_plain.closed, 10, "the disconnection")
+        assert at_plain.disconnect_reason == "transaction sent in violation of protocol"
+        assert not b.pool.contains(other.txid) and not at_relay.closed
+
+    asyncio.run(main())
+
+
+def test_a_new_block_announced_by_headers_is_fetched_and_served_compact(
+    template: Path, tmp_path: Path, made: list[RelayNode]
+) -> None:
+    async def main() -> None:
+        b = relay_node(made, template, tmp_path / "b")
+        r = Recorder()
+        _, at_b = connect(r, b)
+        at_b.compact_blocks = m.SendCmpct(False, m.CMPCTBLOCKS_VERSION)  # r speaks BIP152
+        await wait_for(lambda: r.peer is not None and len(b.node.sync._peers) == 1)
+        peer = r.peer
+        assert peer is not None
+        tx = coinbase_spend(b, 18)
+        assert b.accept(tx).allowed
+        block = _block_with(b, (tx,))
+        peer.send(m.Headers((block.header,)))
+        await wait_for(lambda: any(i.hash == block.hash for g in r.of(m.GetData)
+                                   for i in g.items), 10, "the request")  # fmt: skip
+        [asked] = [i for g in r.of(m.GetData) for i in g.items if i.hash == block.hash]
+        assert asked.type == m.InvType.MSG_CMPCT_BLOCK
+        peer.send(HeaderAndShortIDs.from_block(block, 9).message)
+        await wait_for(lambda: b.node.tip[1] == block.hash, 10, "the block connected")
+        assert b.node.sync.compact_stats == {"reconstructed": 1, "roundtrip": 0, "fallback": 0}
+        assert b.node.sync.compact_tx_stats == {"prefilled": 1, "mempool": 1, "extra": 0,
+                                                "requested": 0}  # fmt: skip
+        # Asked for as a compact block: the tip comes compact, an old block whole.
+        old = b.node.block_at(b.node.chain.height - 6)
+        peer.send(m.GetData((m.InvItem(m.InvType.MSG_CMPCT_BLOCK, block.hash),
+                             m.InvItem(m.InvType.MSG_CMPCT_BLOCK, old.hash))))  # fmt: skip
+        await wait_for(lambda: bool(r.of(m.CmpctBlock)) and bool(r.of(m.BlockMsg)), 10)
+        [cmpct] = r.of(m.CmpctBlock)
+        assert cmpct.header.hash == block.hash and len(cmpct.short_ids) == 1
+        assert [x.block.hash for x in r.of(m.BlockMsg)] == [old.hash]
 
     asyncio.run(main())

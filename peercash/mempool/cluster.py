@@ -732,6 +732,24 @@ class _ChunkKey:
         return self.pos < other.pos
 
 
+class _WorstKey:
+    """Order of chunks for eviction: lowest feerate first; at equal feerate the cluster that
+    changed later, then the later chunk (the reverse of :class:`_ChunkKey`)."""
+
+    __slots__ = ("fee", "pos", "seq", "size")
+
+    def __init__(self, rate: FeeFrac, seq: int, pos: int) -> None:
+        self.fee, self.size, self.seq, self.pos = rate.fee, rate.size, seq, pos
+
+    def __lt__(self, other: _WorstKey) -> bool:
+        left, right = self.fee * other.size, other.fee * self.size
+        if left != right:
+            return left < right
+        if self.seq != other.seq:
+            return self.seq > other.seq
+        return self.pos > other.pos
+
+
 class ClusterSet(Generic[K]):
     """The pool's transactions grouped into clusters, each kept linearised and chunked.
 
@@ -826,6 +844,70 @@ class ClusterSet(Generic[K]):
         size = vsize + sum(c.size for c in clusters.values())
         return LimitCheck(count <= self.max_count and size <= self.max_vsize, count, size)
 
+    def count_distinct_clusters(self, keys: Iterable[K]) -> int:
+        """How many different clusters ``keys`` (all present) belong to (Core's
+        ``CountDistinctClusters``, what RBF's rule 5 counts)."""
+        return len({self._entries[k].cluster.seq for k in keys})
+
+    def check_change(
+        self, remove: Iterable[K], add: Sequence[tuple[K, int, Iterable[K]]]
+    ) -> LimitCheck:
+        """Whether removing ``remove`` and then adding ``add`` = ``(key, size, parents)`` (in
+        topological order; parents in the set or earlier in ``add``) keeps every cluster within
+        the limits. Only the clusters touched are examined (those of the removed keys and of
+        the parents), so a replacement pays for what it touches. ``count``/``vsize`` are those
+        of the largest cluster that would form. Nothing is changed."""
+        gone = set(remove)
+        touched: dict[int, _Cluster[K]] = {}
+        for k in gone:
+            cluster = self._entries[k].cluster
+            touched[cluster.seq] = cluster
+        for _, _, pars in add:
+            for p in pars:
+                entry = self._entries.get(p)
+                if entry is not None:
+                    touched[entry.cluster.seq] = entry.cluster
+        up: dict[K, K] = {}
+        weight: dict[K, tuple[int, int]] = {}
+
+        def find(node: K) -> K:
+            while up[node] != node:
+                up[node] = up[up[node]]
+                node = up[node]
+            return node
+
+        def union(a: K, b: K) -> None:
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                up[rb] = ra
+                (ca, sa), (cb, sb) = weight[ra], weight[rb]
+                weight[ra] = (ca + cb, sa + sb)
+
+        for cluster in touched.values():
+            for k in cluster.keys:
+                if k not in gone:
+                    up[k], weight[k] = k, (1, self._entries[k].size)
+        for k in list(up):
+            for p in self._entries[k].parents:
+                if p in up:
+                    union(p, k)
+        for key, size, pars in add:
+            if key in up or key in self._entries:
+                raise ValueError(f"{key!r} is already in the cluster set")
+            up[key], weight[key] = key, (1, size)
+            for p in pars:
+                if p not in up:
+                    if p in self._entries and p not in gone:
+                        raise ValueError(f"parent {p!r} is outside the touched clusters")
+                    if p in gone:
+                        continue  # a parent being removed adds no dependency
+                    raise ValueError(f"unknown parent {p!r}")
+                union(p, key)
+        roots = [weight[n] for n in up if find(n) == n]
+        ok = all(c <= self.max_count and s <= self.max_vsize for c, s in roots)
+        count, size = max(roots, default=(0, 0))
+        return LimitCheck(ok, count, size)
+
     def check_add_package(self, txs: Sequence[tuple[K, int, Iterable[K]]]) -> LimitCheck:
         """Like :meth:`check_add` for several new transactions ``(key, vsize, parents)``, whose
         parents may be in the pool or earlier in the list; ``ok`` only if every cluster that
@@ -901,6 +983,58 @@ class ClusterSet(Generic[K]):
         for key, cluster in entries:
             start = cluster.chunk_ends[key.pos - 1] if key.pos else 0
             yield cluster.chunk_rates[key.pos], cluster.keys[start : cluster.chunk_ends[key.pos]]
+
+    def iter_evictable_chunks(self) -> Iterator[tuple[FeeFrac, list[K]]]:
+        """The worst chunk, then the next worst, and so on, while the caller removes what it is
+        given (Core's ``GetWorstMainChunk`` in a loop, for ``TrimToSize``): after each yield
+        the clusters the caller changed are looked at again, so a cluster that split or was
+        re-linearised offers its new worst chunk. The worst chunk of a cluster is its last, so
+        removing it never strands a child. Costs one pass over the clusters, then a heap step
+        per chunk."""
+        heap: list[tuple[_WorstKey, int, _Cluster[K]]] = []
+        tie = 0
+        for cluster in self._unique_clusters():
+            tie += 1
+            pos = len(cluster.chunk_rates) - 1
+            heap.append((_WorstKey(cluster.chunk_rates[pos], cluster.seq, pos), tie, cluster))
+        heapq.heapify(heap)
+        while heap:
+            key, _, cluster = heapq.heappop(heap)
+            if not self._is_live(cluster) or key.pos >= len(cluster.chunk_rates):
+                continue
+            pos = key.pos
+            start = cluster.chunk_ends[pos - 1] if pos else 0
+            chunk_keys = cluster.keys[start : cluster.chunk_ends[pos]]
+            members = list(cluster.keys)
+            yield cluster.chunk_rates[pos], list(chunk_keys)
+            if self._is_live(cluster) and cluster.keys == members:
+                # Nothing was removed: offer the chunk before it next time.
+                if pos > 0:
+                    tie += 1
+                    heapq.heappush(
+                        heap,
+                        (_WorstKey(cluster.chunk_rates[pos - 1], cluster.seq, pos - 1), tie, cluster),
+                    )
+                continue
+            seen: set[int] = set()
+            for k in members:
+                entry = self._entries.get(k)
+                if entry is None or entry.cluster.seq in seen:
+                    continue
+                seen.add(entry.cluster.seq)
+                successor = entry.cluster
+                last = len(successor.chunk_rates) - 1
+                tie += 1
+                heapq.heappush(
+                    heap,
+                    (_WorstKey(successor.chunk_rates[last], successor.seq, last), tie, successor),
+                )
+
+    def _is_live(self, cluster: _Cluster[K]) -> bool:
+        if not cluster.keys:
+            return False
+        entry = self._entries.get(cluster.keys[0])
+        return entry is not None and entry.cluster is cluster
 
     def _unique_clusters(self) -> list[_Cluster[K]]:
         seen: dict[int, _Cluster[K]] = {}

@@ -1013,7 +1013,11 @@ class ClusterSet(Generic[K]):
                     tie += 1
                     heapq.heappush(
                         heap,
-                        (_WorstKey(cluster.chunk_rates[pos - 1], cluster.seq, pos - 1), tie, cluster),
+                        (
+                            _WorstKey(cluster.chunk_rates[pos - 1], cluster.seq, pos - 1),
+                            tie,
+                            cluster,
+                        ),
                     )
                 continue
             seen: set[int] = set()

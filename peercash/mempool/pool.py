@@ -201,6 +201,7 @@ class _Work:
     spends_coinbase: bool = False
     sibling_eviction: bool = False
     allow_replacement: bool = True
+    allow_sibling_eviction: bool = True
 
 
 class MemPool:
@@ -460,9 +461,16 @@ class MemPool:
         return Reject(result, reason, debug)
 
     def _prechecks(
-        self, tx: Tx, bypass_limits: bool, allow_replacement: bool, *, package_feerates: bool
+        self,
+        tx: Tx,
+        bypass_limits: bool,
+        allow_replacement: bool,
+        *,
+        package_feerates: bool,
+        package_coins: dict[tuple[bytes, int], SpentCoin] | None = None,
     ) -> _Work:
-        """Core's ``MemPoolAccept::PreChecks``, in its order."""
+        """Core's ``MemPoolAccept::PreChecks``, in its order. ``package_coins``: outputs of
+        earlier package transactions that are not in the pool (package RBF)."""
         chain = self.chain
         txid = tx.txid
         try:
@@ -508,6 +516,9 @@ class MemPool:
                     w.parents.add(p.txid)
                 else:
                     coins.append(None)
+                continue
+            if package_coins is not None and (p.txid, p.index) in package_coins:
+                coins.append(package_coins[(p.txid, p.index)])
                 continue
             coins.append(chain.get_coin(p.txid, p.index))
         if any(c is None for c in coins):
@@ -678,6 +689,7 @@ class MemPool:
             sibling = next(iter(children))
             if (
                 w.allow_replacement
+                and w.allow_sibling_eviction
                 and len(children) == 1
                 and self.entries[sibling].parents == {parent.txid}
             ):
@@ -1083,8 +1095,8 @@ class MemPool:
         as in Core, whatever becomes of the rest); those refused only for their fee or for
         inputs the package provides are then judged together at the package feerate, so a child
         may pay for a parent below the mempool minimum fee (and, for TRUC, below the minimum
-        relay fee). Package RBF is not supported: package members judged together may not
-        conflict with the pool ("bip125-replacement-disallowed").
+        relay fee). If those conflict with the pool, Core 31's package RBF rules apply (one
+        parent and one child, feerate diagram; package_msg "package RBF failed: ...").
 
         ``test_accept`` (``testmempoolaccept``): any well-formed package, each transaction judged
         on its own fees with the earlier ones' outputs available, and nothing kept.
@@ -1128,7 +1140,8 @@ class MemPool:
                     for f in self.on_added:
                         f(e)
             self.trim_to_size()
-        return PackageResult("success", results)
+        replaced = [t for r in results.values() for t in r.replaced]
+        return PackageResult("success", results, replaced)
 
     def _test_accept_many(self, txs: Sequence[Tx]) -> PackageResult:
         """testmempoolaccept of several transactions: stop at the first failure, keep nothing."""
@@ -1173,7 +1186,10 @@ class MemPool:
 
     def _accept_subpackage(self, txs: list[Tx], results: dict[bytes, AcceptResult]) -> str | None:
         """Judge ``txs`` together at their package feerate; None on success, else package_msg.
-        Each is added tentatively (quietly) so the next sees its outputs."""
+        Each is added tentatively (quietly) so the next sees its outputs. A package that
+        spends what pool transactions spend goes to :meth:`_accept_package_rbf`."""
+        if any((i.prevout.txid, i.prevout.index) in self.spenders for tx in txs for i in tx.inputs):
+            return self._accept_package_rbf(txs, results)
         works: list[_Work] = []
         added: list[bytes] = []
         try:
@@ -1212,6 +1228,145 @@ class MemPool:
                 effective_feerate=rate,
                 effective_includes=[x.tx.wtxid for x in works],
             )
+        return None
+
+    def _accept_package_rbf(self, txs: list[Tx], results: dict[bytes, AcceptResult]) -> str | None:
+        """Core 31's package RBF (``AcceptMultipleTransactions`` with ``PackageRBFChecks``):
+        nothing is added until every check passes. Each transaction is prechecked (replacement
+        allowed, no sibling eviction; a child sees its parent's outputs), then the package
+        feerate, then: exactly one parent and its child, neither with pool ancestors, direct
+        conflicts in at most 100 clusters, the package's fees pay for the replaced ones plus
+        its own relay, the package feerate above the parent's own, the cluster limits, and a
+        strictly better feerate diagram. The replaced transactions leave ("replaced") and the
+        two enter."""
+        works: list[_Work] = []
+        coins: dict[tuple[bytes, int], SpentCoin] = {}
+        next_height = self.chain.tip_height + 1
+        try:
+            for tx in txs:
+                w = self._prechecks(tx, False, True, package_feerates=True, package_coins=coins)
+                w.allow_sibling_eviction = False
+                self._truc_checks(w)
+                works.append(w)
+                for i, o in enumerate(tx.outputs):
+                    coins[(tx.txid, i)] = SpentCoin(o, next_height, False)
+        except Reject as r:
+            tx = txs[len(works)]
+            results[tx.wtxid] = AcceptResult(tx.txid, tx.wtxid, r.result, r.reason, r.debug)
+            return "transaction failed"
+        truc = self._package_truc_checks(works)
+        if truc is not None:
+            return f"TRUC-violation, {truc}"
+        fee = sum(w.modified_fee for w in works)
+        size = sum(w.vsize for w in works)
+        try:
+            self._check_fee_rate(size, fee)
+        except Reject as r:
+            for w in works:
+                results[w.tx.wtxid] = AcceptResult(
+                    w.tx.txid, w.tx.wtxid, TxResult.RECONSIDERABLE, r.reason, r.debug
+                )
+            return "transaction failed"
+        if len(works) != 2 or works[0].tx.txid not in {i.prevout.txid for i in works[1].tx.inputs}:
+            return "package RBF failed: package must be 1-parent-1-child"
+        if any(w.parents for w in works):
+            return "package RBF failed: new transaction cannot have mempool ancestors"
+        parent_w, child_w = works
+        child_hex = child_w.tx.txid_hex
+        conflicts = parent_w.conflicts | child_w.conflicts
+        err = self._too_many_clusters(child_hex, conflicts)
+        if err is not None:
+            return f"package RBF failed: too many potential replacements, {err}"
+        all_conflicts = self._conflict_set(conflicts)
+        conflicting_fees = sum(self.entries[c].modified_fee for c in all_conflicts)
+        err = self._pays_for_rbf(child_hex, conflicting_fees, fee, size)
+        if err is not None:
+            return f"package RBF failed: insufficient anti-DoS fees, {err}"
+        parent_rate = _feerate(parent_w.modified_fee, parent_w.vsize)
+        package_rate = _feerate(fee, size)
+        if package_rate <= parent_rate:
+            return (
+                "package RBF failed: package feerate is less than or equal to parent feerate, "
+                f"package feerate {_fmt_rate(package_rate)} <= parent feerate is "
+                f"{_fmt_rate(parent_rate)}"
+            )
+        parent_txid = parent_w.tx.txid
+        sizes = [
+            (parent_txid, parent_w.adjusted_weight, []),
+            (child_w.tx.txid, child_w.adjusted_weight, [parent_txid]),
+        ]
+        if not self.clusters.check_change(all_conflicts, sizes).ok:
+            return "too-large-cluster"
+        adds = [
+            (parent_txid, parent_w.modified_fee, parent_w.adjusted_weight, []),
+            (child_w.tx.txid, child_w.modified_fee, child_w.adjusted_weight, [parent_txid]),
+        ]
+        if not self._improves_diagram(all_conflicts, adds):
+            return "package RBF failed: insufficient feerate: does not improve feerate diagram"
+        for w in works:
+            try:
+                self._check_ephemeral_spends(w.tx, w, in_package=txs)
+                self._script_checks(w)
+            except Reject as r:
+                results[w.tx.wtxid] = AcceptResult(
+                    w.tx.txid, w.tx.wtxid, r.result, r.reason, r.debug
+                )
+                return "transaction failed"
+        replaced = [
+            self.entries[t].tx
+            for t in sorted(all_conflicts, key=lambda t: -self.entries[t].sequence)
+        ]
+        was = self._quiet
+        self._quiet = False  # the replaced leave with their announcements
+        try:
+            self._remove_set(all_conflicts, Removal.REPLACED)
+        finally:
+            self._quiet = was
+        includes = [w.tx.wtxid for w in works]
+        for n, w in enumerate(works):
+            w.conflicts = set()
+            w.all_conflicts = set()
+            self._finalize(w, None)
+            results[w.tx.wtxid] = AcceptResult(
+                w.tx.txid,
+                w.tx.wtxid,
+                TxResult.VALID,
+                fee=w.fee,
+                vsize=w.vsize,
+                replaced=replaced if n == 0 else [],
+                effective_feerate=package_rate,
+                effective_includes=list(includes),
+            )
+        return None
+
+    def _package_truc_checks(self, works: Sequence[_Work]) -> str | None:
+        """The part of Core's ``PackageTRUCChecks`` a parent and child in one package need: no
+        mixing of version 3 and other versions, and a TRUC child within 1,000 vB."""
+        by_txid = {w.tx.txid: w for w in works}
+        for w in works:
+            tx = w.tx
+            for parent_txid in {i.prevout.txid for i in tx.inputs}:
+                p = by_txid.get(parent_txid)
+                if p is None:
+                    continue
+                ptx = p.tx
+                parent_truc = ptx.version == policy.TRUC_VERSION
+                child_truc = tx.version == policy.TRUC_VERSION
+                if parent_truc and not child_truc:
+                    return (
+                        f"non-version=3 tx {tx.txid_hex} (wtxid={tx.wtxid_hex}) cannot spend "
+                        f"from version=3 tx {ptx.txid_hex} (wtxid={ptx.wtxid_hex})"
+                    )
+                if child_truc and not parent_truc:
+                    return (
+                        f"version=3 tx {tx.txid_hex} (wtxid={tx.wtxid_hex}) cannot spend from "
+                        f"non-version=3 tx {ptx.txid_hex} (wtxid={ptx.wtxid_hex})"
+                    )
+                if child_truc and w.vsize > policy.TRUC_CHILD_MAX_VSIZE:
+                    return (
+                        f"version=3 child tx {tx.txid_hex} (wtxid={tx.wtxid_hex}) is too big: "
+                        f"{w.vsize} > {policy.TRUC_CHILD_MAX_VSIZE} virtual bytes"
+                    )
         return None
 
     def _check_package_shape(self, txs: Sequence[Tx]) -> str | None:

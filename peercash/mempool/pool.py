@@ -1126,6 +1126,10 @@ class MemPool:
                 pending.append(tx)
                 continue
             return PackageResult("transaction failed", results)
+        if len(pending) == 1:
+            # Core re-judges a lone leftover on its own (AcceptSubPackage of one): the same
+            # refusal again.
+            return PackageResult("transaction failed", results)
         if pending:
             self._quiet = True
             try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from peercash.consensus.contextual import SpentCoin
@@ -168,6 +168,17 @@ steps = st.lists(
     max_examples=60, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
 )
 @given(steps, st.integers(0, 2**32 - 1))
+@example(  # every kind of step, whatever the random search finds
+    [
+        ([0], 1_000, 2, False, 9),
+        ([4], 1_000, 2, False, 9),
+        ([5], 1_000, 1, True, 9),
+        ([6], 500, 1, False, 0),
+        ([7], 500, 1, False, 1),
+        ([1], 1_000, 1, True, 2),
+    ],
+    0,
+)
 def test_indexes_stay_consistent(
     plan: list[tuple[list[int], int, int, bool, int]], seed: int
 ) -> None:

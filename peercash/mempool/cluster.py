@@ -166,6 +166,8 @@ class DiagramOrder(enum.Enum):
 
 def _bits(mask: int) -> list[int]:
     """The indices of the set bits of ``mask``, lowest first."""
+    if mask.bit_count() > 6:  # dense: reading the binary text is faster than peeling bits
+        return [i for i, c in enumerate(bin(mask)[:1:-1]) if c == "1"]
     out = []
     while mask:
         low = mask & -mask
@@ -1066,6 +1068,8 @@ class ClusterSet(Generic[K]):
                 f"cluster would have {check.count} transactions of {check.vsize} vB"
             )
         joined = {id(c): c for c in (self._entries[p].cluster for p in pars)}
+        if len(joined) == 1 and self._append(key, fee, vsize, pars, next(iter(joined.values()))):
+            return
         # Seed: the old clusters' chunks interleaved by feerate (they are independent), then the
         # new transaction; the linearisation will not be worse than this.
         chunks: list[tuple[_ChunkKey, list[K]]] = []
@@ -1081,6 +1085,51 @@ class ClusterSet(Generic[K]):
         for p in pars:
             self._entries[p].children.add(key)
         self._relinearize(new_cluster, seed)
+
+    def _append(self, key: K, fee: int, vsize: int, pars: set[K], cluster: _Cluster[K]) -> bool:
+        """The common case of a new transaction joining one optimally linearised cluster: put
+        it last (it has no children, so that is topological) and re-chunk the tail. The result
+        is still optimal when the new transaction forms a chunk of its own (its feerate is not
+        above the last chunk's: the diagram gains a last segment no steeper than the others)
+        or when every transaction of the chunks it merges into is its ancestor (no order could
+        mine it sooner). Otherwise (False) the caller re-linearises the cluster."""
+        if not cluster.optimal:
+            return False
+        rates = list(cluster.chunk_rates)
+        ends = list(cluster.chunk_ends)
+        merged_fee, merged_size = fee, vsize
+        start = len(cluster.keys)
+        while rates and merged_fee * rates[-1].size > rates[-1].fee * merged_size:
+            last = rates.pop()
+            ends.pop()
+            merged_fee += last.fee
+            merged_size += last.size
+            start = ends[-1] if ends else 0
+        if start < len(cluster.keys):
+            ancestors: set[K] = set(pars)
+            todo = list(pars)
+            while todo:
+                for p in self._entries[todo.pop()].parents:
+                    if p not in ancestors:
+                        ancestors.add(p)
+                        todo.append(p)
+            if any(k not in ancestors for k in cluster.keys[start:]):
+                return False
+        grown: _Cluster[K] = _Cluster(self._take_seq())
+        grown.keys = [*cluster.keys, key]
+        rates.append(FeeFrac(merged_fee, merged_size))
+        ends.append(len(grown.keys))
+        grown.chunk_rates = rates
+        grown.chunk_ends = ends
+        grown.fee = cluster.fee + fee
+        grown.size = cluster.size + vsize
+        grown.optimal = True
+        self._entries[key] = _Entry(fee, vsize, pars, grown)
+        for p in pars:
+            self._entries[p].children.add(key)
+        for k in cluster.keys:
+            self._entries[k].cluster = grown
+        return True
 
     def remove(self, key: K) -> None:
         """Remove a transaction; its cluster may split in several, each re-linearised."""

@@ -5,6 +5,7 @@ Runs the pool over an in-memory ``ChainView`` (the protocol is all the pool need
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 from hypothesis import HealthCheck, example, given, settings
@@ -140,7 +141,7 @@ def check_clusters(pool: MemPool) -> None:
             placed.add(k)
         chunks = cs.cluster_chunks(keys[0])
         assert [k for _, ks in chunks for k in ks] == keys
-        for (a, _), (b, _) in zip(chunks, chunks[1:], strict=False):
+        for (a, _), (b, _) in itertools.pairwise(chunks):
             assert not b.feerate_gt(a), "chunk feerates must not increase"
         assert len(keys) <= cs.max_count
         assert sum(pool.entries[k].adjusted_weight for k in keys) <= cs.max_vsize

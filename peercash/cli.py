@@ -307,6 +307,12 @@ def node(
     mempoolexpiry: Annotated[
         int | None, typer.Option(help="hours a transaction may stay in the mempool (336)")
     ] = None,
+    limitclustercount: Annotated[
+        int | None, typer.Option(help="most transactions in one mempool cluster (64)")
+    ] = None,
+    limitclustersize: Annotated[
+        int | None, typer.Option(help="largest mempool cluster, in kvB (101)")
+    ] = None,
     minrelaytxfee: Annotated[
         str | None,
         typer.Option(help="BTC/kvB below which transactions are not relayed (0.00000100)"),
@@ -403,6 +409,7 @@ def node(
         "peertimeout": peertimeout, "maxsendbuffer": maxsendbuffer,
         "maxreceivebuffer": maxreceivebuffer, "maxmempool": maxmempool,
         "mempoolexpiry": mempoolexpiry, "minrelaytxfee": minrelaytxfee,
+        "limitclustercount": limitclustercount, "limitclustersize": limitclustersize,
         "incrementalrelayfee": incrementalrelayfee, "persistmempool": persistmempool,
         "datacarrier": datacarrier, "datacarriersize": datacarriersize,
         "permitbaremultisig": permitbaremultisig, "acceptnonstdtxn": acceptnonstdtxn,

@@ -66,7 +66,7 @@ BOOL_KEYS = frozenset(
 INT_KEYS = frozenset({"port", "rpcport", "dbcache", "par", "rpcservertimeout", "rpcthreads",
                       "rpcworkqueue", "flushinterval", "maxconnections", "peertimeout",
                       "maxsendbuffer", "maxreceivebuffer", "maxmempool", "mempoolexpiry",
-                      "datacarriersize"})  # fmt: skip
+                      "datacarriersize", "limitclustercount", "limitclustersize"})  # fmt: skip
 STR_KEYS = frozenset({"network", "datadir", "rpcuser", "rpcpassword", "assumevalid", "conf",
                       "proxy", "minrelaytxfee", "incrementalrelayfee"})  # fmt: skip
 NETWORK_ONLY = frozenset({"port", "rpcport", "rpcbind", "connect", "addnode", "bind"})
@@ -88,6 +88,7 @@ DEFAULT_MAX_SEND_BUFFER_KB = 5000  # past this a peer that does not read is drop
 DEFAULT_MAX_RECEIVE_BUFFER_KB = 5000  # Core's DEFAULT_MAXRECEIVEBUFFER
 # -maxmempool may not be below 40 clusters of the largest size (Core's check, in MB rounded up).
 MIN_MAX_MEMPOOL_MB = -(-policy.DEFAULT_CLUSTER_SIZE_LIMIT_KVB * 1000 * 40 // 1_000_000)
+MAX_CLUSTER_COUNT_LIMIT = 64  # Core 31: the cluster linearisation works on at most 64 transactions
 _MAX_FEE_RATE_SATS = 21_000_000 * 100_000_000
 
 
@@ -141,6 +142,10 @@ class Config:
     """MB (1,000,000 bytes) of memory the pool may use before it evicts its worst chunks."""
     mempoolexpiry: int = policy.DEFAULT_MEMPOOL_EXPIRY_HOURS
     """Hours a transaction may wait in the pool."""
+    limitclustercount: int = policy.DEFAULT_CLUSTER_LIMIT
+    """Most transactions in one mempool cluster (Core 31's ``-limitclustercount``)."""
+    limitclustersize: int = policy.DEFAULT_CLUSTER_SIZE_LIMIT_KVB
+    """Largest mempool cluster in kvB (``-limitclustersize``)."""
     minrelaytxfee: int = policy.DEFAULT_MIN_RELAY_TX_FEE
     """sat/kvB (given in BTC/kvB, as Core's option)."""
     incrementalrelayfee: int = policy.DEFAULT_INCREMENTAL_RELAY_FEE
@@ -601,9 +606,17 @@ def load_config(options: Mapping[str, Any] | None = None) -> Config:
     assumevalid = single("assumevalid")
     if assumevalid is not None:
         assumevalid = check_assumevalid(str(assumevalid))
+    limitclustercount = integer("limitclustercount", policy.DEFAULT_CLUSTER_LIMIT)
+    if limitclustercount > MAX_CLUSTER_COUNT_LIMIT:
+        raise ConfigError(
+            f"limitclustercount must be less than or equal to {MAX_CLUSTER_COUNT_LIMIT}"
+        )
+    limitclustersize = integer("limitclustersize", policy.DEFAULT_CLUSTER_SIZE_LIMIT_KVB)
     maxmempool = integer("maxmempool", policy.DEFAULT_MAX_MEMPOOL_SIZE_MB)
-    if maxmempool < MIN_MAX_MEMPOOL_MB:
-        raise ConfigError(f"-maxmempool must be at least {MIN_MAX_MEMPOOL_MB} MB")
+    # Core: at least 40 clusters of the largest size (in MB, rounded up).
+    min_mb = -(-max(limitclustersize, 0) * 1000 * 40 // 1_000_000)
+    if maxmempool < min_mb:
+        raise ConfigError(f"-maxmempool must be at least {min_mb} MB")
     mempoolexpiry = integer("mempoolexpiry", policy.DEFAULT_MEMPOOL_EXPIRY_HOURS)
     if mempoolexpiry < 0:
         raise ConfigError("-mempoolexpiry must not be negative")
@@ -668,6 +681,8 @@ def load_config(options: Mapping[str, Any] | None = None) -> Config:
         maxreceivebuffer=maxreceivebuffer,
         maxmempool=maxmempool,
         mempoolexpiry=mempoolexpiry,
+        limitclustercount=limitclustercount,
+        limitclustersize=limitclustersize,
         minrelaytxfee=minrelaytxfee,
         incrementalrelayfee=incrementalrelayfee,
         persistmempool=boolean("persistmempool", True),

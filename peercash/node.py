@@ -288,6 +288,8 @@ class Node:
             max_datacarrier_bytes=cfg.max_datacarrier_bytes,
             permit_bare_multisig=cfg.permitbaremultisig,
             require_standard=not cfg.acceptnonstdtxn,
+            cluster_limit=cfg.limitclustercount,
+            cluster_size_limit_kvb=cfg.limitclustersize,
         )
 
     async def _start_mempool(self, services: NodeServices) -> None:

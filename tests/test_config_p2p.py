@@ -55,3 +55,20 @@ def test_network_sections(tmp_path: Path) -> None:
     assert cfg.bind == ("127.0.0.1",)  # a top-level bind is mainnet's only
     assert cfg.seednode == ("5.6.7.8",) and not cfg.dnsseed
     assert any("-bind only applied on regtest" in w for w in cfg.warnings)
+
+
+def test_cluster_limit_options(tmp_path: Path) -> None:
+    base = {"datadir": tmp_path, "network": "regtest"}
+    cfg = load_config(base)
+    assert (cfg.limitclustercount, cfg.limitclustersize) == (64, 101)
+    cfg = load_config({**base, "limitclustercount": 10, "limitclustersize": 20})
+    assert (cfg.limitclustercount, cfg.limitclustersize) == (10, 20)
+    with pytest.raises(ConfigError, match=r"^limitclustercount must be less than or equal to 64$"):
+        load_config({**base, "limitclustercount": 65})
+    # -maxmempool must hold 40 clusters of the largest size: 5 MB by default, 1 MB for 20 kvB.
+    with pytest.raises(ConfigError, match=r"^-maxmempool must be at least 5 MB$"):
+        load_config({**base, "maxmempool": 4})
+    assert load_config({**base, "maxmempool": 5}).maxmempool == 5
+    assert load_config({**base, "maxmempool": 1, "limitclustersize": 20}).maxmempool == 1
+    with pytest.raises(ConfigError, match=r"^-maxmempool must be at least 2 MB$"):
+        load_config({**base, "maxmempool": 1, "limitclustersize": 26})

@@ -166,6 +166,8 @@ class DiagramOrder(enum.Enum):
 
 def _bits(mask: int) -> list[int]:
     """The indices of the set bits of ``mask``, lowest first."""
+    if mask.bit_count() > 6:  # dense: reading the binary text is faster than peeling bits
+        return [i for i, c in enumerate(bin(mask)[:1:-1]) if c == "1"]
     out = []
     while mask:
         low = mask & -mask
@@ -732,6 +734,24 @@ class _ChunkKey:
         return self.pos < other.pos
 
 
+class _WorstKey:
+    """Order of chunks for eviction: lowest feerate first; at equal feerate the cluster that
+    changed later, then the later chunk (the reverse of :class:`_ChunkKey`)."""
+
+    __slots__ = ("fee", "pos", "seq", "size")
+
+    def __init__(self, rate: FeeFrac, seq: int, pos: int) -> None:
+        self.fee, self.size, self.seq, self.pos = rate.fee, rate.size, seq, pos
+
+    def __lt__(self, other: _WorstKey) -> bool:
+        left, right = self.fee * other.size, other.fee * self.size
+        if left != right:
+            return left < right
+        if self.seq != other.seq:
+            return self.seq > other.seq
+        return self.pos > other.pos
+
+
 class ClusterSet(Generic[K]):
     """The pool's transactions grouped into clusters, each kept linearised and chunked.
 
@@ -826,6 +846,70 @@ class ClusterSet(Generic[K]):
         size = vsize + sum(c.size for c in clusters.values())
         return LimitCheck(count <= self.max_count and size <= self.max_vsize, count, size)
 
+    def count_distinct_clusters(self, keys: Iterable[K]) -> int:
+        """How many different clusters ``keys`` (all present) belong to (Core's
+        ``CountDistinctClusters``, what RBF's rule 5 counts)."""
+        return len({self._entries[k].cluster.seq for k in keys})
+
+    def check_change(
+        self, remove: Iterable[K], add: Sequence[tuple[K, int, Iterable[K]]]
+    ) -> LimitCheck:
+        """Whether removing ``remove`` and then adding ``add`` = ``(key, size, parents)`` (in
+        topological order; parents in the set or earlier in ``add``) keeps every cluster within
+        the limits. Only the clusters touched are examined (those of the removed keys and of
+        the parents), so a replacement pays for what it touches. ``count``/``vsize`` are those
+        of the largest cluster that would form. Nothing is changed."""
+        gone = set(remove)
+        touched: dict[int, _Cluster[K]] = {}
+        for k in gone:
+            cluster = self._entries[k].cluster
+            touched[cluster.seq] = cluster
+        for _, _, pars in add:
+            for p in pars:
+                entry = self._entries.get(p)
+                if entry is not None:
+                    touched[entry.cluster.seq] = entry.cluster
+        up: dict[K, K] = {}
+        weight: dict[K, tuple[int, int]] = {}
+
+        def find(node: K) -> K:
+            while up[node] != node:
+                up[node] = up[up[node]]
+                node = up[node]
+            return node
+
+        def union(a: K, b: K) -> None:
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                up[rb] = ra
+                (ca, sa), (cb, sb) = weight[ra], weight[rb]
+                weight[ra] = (ca + cb, sa + sb)
+
+        for cluster in touched.values():
+            for k in cluster.keys:
+                if k not in gone:
+                    up[k], weight[k] = k, (1, self._entries[k].size)
+        for k in list(up):
+            for p in self._entries[k].parents:
+                if p in up:
+                    union(p, k)
+        for key, size, pars in add:
+            if key in up or key in self._entries:
+                raise ValueError(f"{key!r} is already in the cluster set")
+            up[key], weight[key] = key, (1, size)
+            for p in pars:
+                if p not in up:
+                    if p in self._entries and p not in gone:
+                        raise ValueError(f"parent {p!r} is outside the touched clusters")
+                    if p in gone:
+                        continue  # a parent being removed adds no dependency
+                    raise ValueError(f"unknown parent {p!r}")
+                union(p, key)
+        roots = [weight[n] for n in up if find(n) == n]
+        ok = all(c <= self.max_count and s <= self.max_vsize for c, s in roots)
+        count, size = max(roots, default=(0, 0))
+        return LimitCheck(ok, count, size)
+
     def check_add_package(self, txs: Sequence[tuple[K, int, Iterable[K]]]) -> LimitCheck:
         """Like :meth:`check_add` for several new transactions ``(key, vsize, parents)``, whose
         parents may be in the pool or earlier in the list; ``ok`` only if every cluster that
@@ -902,6 +986,62 @@ class ClusterSet(Generic[K]):
             start = cluster.chunk_ends[key.pos - 1] if key.pos else 0
             yield cluster.chunk_rates[key.pos], cluster.keys[start : cluster.chunk_ends[key.pos]]
 
+    def iter_evictable_chunks(self) -> Iterator[tuple[FeeFrac, list[K]]]:
+        """The worst chunk, then the next worst, and so on, while the caller removes what it is
+        given (Core's ``GetWorstMainChunk`` in a loop, for ``TrimToSize``): after each yield
+        the clusters the caller changed are looked at again, so a cluster that split or was
+        re-linearised offers its new worst chunk. The worst chunk of a cluster is its last, so
+        removing it never strands a child. Costs one pass over the clusters, then a heap step
+        per chunk."""
+        heap: list[tuple[_WorstKey, int, _Cluster[K]]] = []
+        tie = 0
+        for cluster in self._unique_clusters():
+            tie += 1
+            pos = len(cluster.chunk_rates) - 1
+            heap.append((_WorstKey(cluster.chunk_rates[pos], cluster.seq, pos), tie, cluster))
+        heapq.heapify(heap)
+        while heap:
+            key, _, cluster = heapq.heappop(heap)
+            if not self._is_live(cluster) or key.pos >= len(cluster.chunk_rates):
+                continue
+            pos = key.pos
+            start = cluster.chunk_ends[pos - 1] if pos else 0
+            chunk_keys = cluster.keys[start : cluster.chunk_ends[pos]]
+            members = list(cluster.keys)
+            yield cluster.chunk_rates[pos], list(chunk_keys)
+            if self._is_live(cluster) and cluster.keys == members:
+                # Nothing was removed: offer the chunk before it next time.
+                if pos > 0:
+                    tie += 1
+                    heapq.heappush(
+                        heap,
+                        (
+                            _WorstKey(cluster.chunk_rates[pos - 1], cluster.seq, pos - 1),
+                            tie,
+                            cluster,
+                        ),
+                    )
+                continue
+            seen: set[int] = set()
+            for k in members:
+                entry = self._entries.get(k)
+                if entry is None or entry.cluster.seq in seen:
+                    continue
+                seen.add(entry.cluster.seq)
+                successor = entry.cluster
+                last = len(successor.chunk_rates) - 1
+                tie += 1
+                heapq.heappush(
+                    heap,
+                    (_WorstKey(successor.chunk_rates[last], successor.seq, last), tie, successor),
+                )
+
+    def _is_live(self, cluster: _Cluster[K]) -> bool:
+        if not cluster.keys:
+            return False
+        entry = self._entries.get(cluster.keys[0])
+        return entry is not None and entry.cluster is cluster
+
     def _unique_clusters(self) -> list[_Cluster[K]]:
         seen: dict[int, _Cluster[K]] = {}
         for entry in self._entries.values():
@@ -928,6 +1068,8 @@ class ClusterSet(Generic[K]):
                 f"cluster would have {check.count} transactions of {check.vsize} vB"
             )
         joined = {id(c): c for c in (self._entries[p].cluster for p in pars)}
+        if len(joined) == 1 and self._append(key, fee, vsize, pars, next(iter(joined.values()))):
+            return
         # Seed: the old clusters' chunks interleaved by feerate (they are independent), then the
         # new transaction; the linearisation will not be worse than this.
         chunks: list[tuple[_ChunkKey, list[K]]] = []
@@ -943,6 +1085,51 @@ class ClusterSet(Generic[K]):
         for p in pars:
             self._entries[p].children.add(key)
         self._relinearize(new_cluster, seed)
+
+    def _append(self, key: K, fee: int, vsize: int, pars: set[K], cluster: _Cluster[K]) -> bool:
+        """The common case of a new transaction joining one optimally linearised cluster: put
+        it last (it has no children, so that is topological) and re-chunk the tail. The result
+        is still optimal when the new transaction forms a chunk of its own (its feerate is not
+        above the last chunk's: the diagram gains a last segment no steeper than the others)
+        or when every transaction of the chunks it merges into is its ancestor (no order could
+        mine it sooner). Otherwise (False) the caller re-linearises the cluster."""
+        if not cluster.optimal:
+            return False
+        rates = list(cluster.chunk_rates)
+        ends = list(cluster.chunk_ends)
+        merged_fee, merged_size = fee, vsize
+        start = len(cluster.keys)
+        while rates and merged_fee * rates[-1].size > rates[-1].fee * merged_size:
+            last = rates.pop()
+            ends.pop()
+            merged_fee += last.fee
+            merged_size += last.size
+            start = ends[-1] if ends else 0
+        if start < len(cluster.keys):
+            ancestors: set[K] = set(pars)
+            todo = list(pars)
+            while todo:
+                for p in self._entries[todo.pop()].parents:
+                    if p not in ancestors:
+                        ancestors.add(p)
+                        todo.append(p)
+            if any(k not in ancestors for k in cluster.keys[start:]):
+                return False
+        grown: _Cluster[K] = _Cluster(self._take_seq())
+        grown.keys = [*cluster.keys, key]
+        rates.append(FeeFrac(merged_fee, merged_size))
+        ends.append(len(grown.keys))
+        grown.chunk_rates = rates
+        grown.chunk_ends = ends
+        grown.fee = cluster.fee + fee
+        grown.size = cluster.size + vsize
+        grown.optimal = True
+        self._entries[key] = _Entry(fee, vsize, pars, grown)
+        for p in pars:
+            self._entries[p].children.add(key)
+        for k in cluster.keys:
+            self._entries[k].cluster = grown
+        return True
 
     def remove(self, key: K) -> None:
         """Remove a transaction; its cluster may split in several, each re-linearised."""

@@ -15,35 +15,43 @@ Concurrency contract: not thread-safe; one thread (the one that owns the chain, 
 node's chain lock) calls it. The script check (``chainview.verify_scripts``, or the
 ``script_checker`` given to the constructor) is pure and may run in a worker.
 
-Replacement: full RBF, no signalling. ``peercash/mempool/cluster.py`` (the feerate-diagram rule)
-is not used yet: a replacement must pay a higher feerate than every transaction it directly
-conflicts with (Core's pre-cluster rule 6), plus Core's other rules.
+Clusters (Core 31's cluster mempool): the pool keeps its transactions in a
+:class:`~peercash.mempool.cluster.ClusterSet` (``self.clusters``, keyed by txid, sized by
+sigop-adjusted weight, fees modified by ``prioritisetransaction``), each cluster linearised and
+cut into chunks. Clusters are limited to ``-limitclustercount`` transactions and
+``-limitclustersize`` kvB ("too-large-cluster"); block building reads chunks best first,
+eviction removes the worst chunk, and a replacement must improve the feerate diagram of the
+clusters it touches.
+
+Replacement: full RBF, no signalling, Core 31's rules: at most 100 distinct clusters directly
+conflicted (rule 5), at least the replaced fees (rule 3) plus the incremental relay fee for its
+own size (rule 4), cluster limits after the change, and a strictly better feerate diagram
+("replacement-failed"); package RBF for a parent and child without pool ancestors likewise.
 """
 
 from __future__ import annotations
 
 import hashlib
-import heapq
 import logging
 import struct
 import time as _time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
-from fractions import Fraction
 from pathlib import Path
 
 from peercash.atomicfile import write_atomic
 from peercash.consensus.checks import check_transaction
 from peercash.consensus.contextual import SpentCoin, check_tx_inputs
 from peercash.consensus.errors import DecodeError, RuleError
-from peercash.consensus.primitives import Block, OutPoint, Tx, TxOut
+from peercash.consensus.primitives import WITNESS_SCALE_FACTOR, Block, OutPoint, Tx, TxOut
 from peercash.consensus.script.errors import ScriptError
 from peercash.consensus.script.flags import STANDARD_SCRIPT_VERIFY_FLAGS, VerifyFlags
 from peercash.consensus.script.sigops import transaction_sigop_cost
 
 from . import policy
 from .chainview import ChainView, verify_scripts
+from .cluster import ClusterSet, DiagramOrder, compare_diagrams
 from .policy import PolicyError, fee_for
 
 log = logging.getLogger("peercash.mempool")
@@ -162,6 +170,9 @@ class MempoolEntry:
     parents: set[bytes] = field(default_factory=set)
     children: set[bytes] = field(default_factory=set)
     usage: int = 0
+    adjusted_weight: int = 0
+    """Weight, or the sigop cost priced at ``-bytespersigop`` when larger (Core's
+    ``GetSigOpsAdjustedWeight``): the size clusters and chunks are measured in."""
 
     @property
     def txid(self) -> bytes:
@@ -186,10 +197,12 @@ class _Work:
     modified_fee: int = 0
     vsize: int = 0
     weight: int = 0
+    adjusted_weight: int = 0
     sigop_cost: int = 0
     spends_coinbase: bool = False
     sibling_eviction: bool = False
     allow_replacement: bool = True
+    allow_sibling_eviction: bool = True
 
 
 class MemPool:
@@ -230,6 +243,12 @@ class MemPool:
         self.script_checker = script_checker
 
         self.entries: dict[bytes, MempoolEntry] = {}
+        self.clusters: ClusterSet[bytes] = ClusterSet(
+            max_count=cluster_limit,
+            max_vsize=cluster_size_limit_kvb * 1000 * WITNESS_SCALE_FACTOR,
+        )
+        """Every entry by txid, in clusters; sizes are adjusted weights (the limit is
+        ``-limitclustersize`` vbytes times four, as Core's)."""
         self.by_wtxid: dict[bytes, bytes] = {}
         self.spenders: dict[tuple[bytes, int], bytes] = {}
         self.deltas: dict[bytes, int] = {}
@@ -304,10 +323,26 @@ class MemPool:
     def cluster(self, txid: bytes) -> set[bytes]:
         """Every transaction connected to ``txid`` through pool parents and children, itself
         included (the cluster getmempoolcluster shows and cluster limits count)."""
-        return {txid} | self._walk(
-            self.entries[txid].parents | self.entries[txid].children,
-            lambda e: e.parents | e.children,
-        )
+        return set(self.clusters.cluster_of(txid))
+
+    def cluster_info(self, txid: bytes) -> dict[str, object]:
+        """getmempoolcluster's fields (Core 31): the cluster's adjusted weight, its size and
+        its chunks in mining order, each ``{chunkfee (satoshis, modified), chunkweight,
+        txs}``; KeyError if absent."""
+        chunks = self.clusters.cluster_chunks(txid)
+        return {
+            "clusterweight": sum(rate.size for rate, _ in chunks),
+            "txcount": sum(len(keys) for _, keys in chunks),
+            "chunks": [
+                {"chunkfee": rate.fee, "chunkweight": rate.size, "txs": list(keys)}
+                for rate, keys in chunks
+            ],
+        }
+
+    def mining_order(self) -> list[bytes]:
+        """Every txid in the order a block would take them: chunks by feerate, best first,
+        parents before children (Core 31's ``GetSortedScoreWithTopology``)."""
+        return [k for _, keys in self.clusters.iter_chunks_best_first() for k in keys]
 
     def min_fee(self) -> int:
         """Core's ``GetMinFee``: the rolling minimum feerate (sat/kvB) trimming raised, decaying
@@ -345,6 +380,9 @@ class MemPool:
             "fullrbf": True,
             "permitbaremultisig": self.permit_bare_multisig,
             "maxdatacarriersize": self.max_datacarrier_bytes or 0,
+            "limitclustercount": self.cluster_limit,
+            "limitclustersize": self.cluster_size_limit_kvb * 1000,
+            "optimal": self.clusters.is_optimal(),
         }
 
     def entry_info(self, txid: bytes) -> dict[str, object]:
@@ -354,6 +392,7 @@ class MemPool:
         desc = self.descendants(txid)
         anc_entries = [self.entries[t] for t in anc]
         desc_entries = [self.entries[t] for t in desc]
+        chunk = self.clusters.chunk_feerate(txid)
         return {
             "vsize": e.vsize,
             "weight": e.weight,
@@ -363,12 +402,14 @@ class MemPool:
             "descendantsize": e.vsize + sum(d.vsize for d in desc_entries),
             "ancestorcount": len(anc) + 1,
             "ancestorsize": e.vsize + sum(a.vsize for a in anc_entries),
+            "chunkweight": chunk.size,
             "wtxid": e.tx.wtxid_hex,
             "fees": {
                 "base": e.fee,
                 "modified": e.modified_fee,
                 "ancestor": e.modified_fee + sum(a.modified_fee for a in anc_entries),
                 "descendant": e.modified_fee + sum(d.modified_fee for d in desc_entries),
+                "chunk": chunk.fee,
             },
             "depends": sorted(p[::-1].hex() for p in e.parents),
             "spentby": sorted(c[::-1].hex() for c in e.children),
@@ -391,8 +432,8 @@ class MemPool:
         block (no fee floors, no size trimming of it). ``test_accept``: check only."""
         try:
             w = self._prechecks(tx, bypass_limits, allow_replacement, package_feerates=False)
-            self._check_ephemeral_spends(tx, w, in_package=())
             self._policy_checks(w)
+            self._check_ephemeral_spends(tx, w, in_package=())
             self._script_checks(w)
         except Reject as r:
             return AcceptResult(
@@ -426,9 +467,16 @@ class MemPool:
         return Reject(result, reason, debug)
 
     def _prechecks(
-        self, tx: Tx, bypass_limits: bool, allow_replacement: bool, *, package_feerates: bool
+        self,
+        tx: Tx,
+        bypass_limits: bool,
+        allow_replacement: bool,
+        *,
+        package_feerates: bool,
+        package_coins: dict[tuple[bytes, int], SpentCoin] | None = None,
     ) -> _Work:
-        """Core's ``MemPoolAccept::PreChecks``, in its order."""
+        """Core's ``MemPoolAccept::PreChecks``, in its order. ``package_coins``: outputs of
+        earlier package transactions that are not in the pool (package RBF)."""
         chain = self.chain
         txid = tx.txid
         try:
@@ -475,6 +523,9 @@ class MemPool:
                 else:
                     coins.append(None)
                 continue
+            if package_coins is not None and (p.txid, p.index) in package_coins:
+                coins.append(package_coins[(p.txid, p.index)])
+                continue
             coins.append(chain.get_coin(p.txid, p.index))
         if any(c is None for c in coins):
             for i in range(len(tx.outputs)):
@@ -513,6 +564,7 @@ class MemPool:
         w.sigop_cost = transaction_sigop_cost(tx, w.spent, int(STANDARD_SCRIPT_VERIFY_FLAGS))
         w.weight = tx.weight()
         w.vsize = policy.sigop_adjusted_vsize(w.weight, w.sigop_cost, self.bytes_per_sigop)
+        w.adjusted_weight = max(w.weight, w.sigop_cost * self.bytes_per_sigop)
         try:
             if self.require_standard:
                 policy.check_ephemeral_fee(tx, w.fee, w.modified_fee, self.dust_relay_fee)
@@ -569,9 +621,13 @@ class MemPool:
                     )
 
     def _policy_checks(self, w: _Work) -> None:
-        """The rest of PreChecks (TRUC rules; no spend of a direct conflict), Core's
-        ``ReplacementChecks``, then the cluster limit on the pool as it would be."""
+        """The rest of PreChecks (TRUC rules), Core 31's ``ReplacementChecks`` when the
+        transaction conflicts, the cluster limits, then no spend of what it replaces."""
         self._truc_checks(w)
+        if w.conflicts:
+            self._replacement_checks(w)
+        else:
+            self._cluster_check(w)
         if w.conflicts:
             ancestors: set[bytes] = set(w.parents)
             for p in w.parents:
@@ -583,8 +639,6 @@ class MemPool:
                     "bad-txns-spends-conflicting-tx",
                     f"{w.tx.txid_hex} spends conflicting transaction {a[::-1].hex()}",
                 )
-            self._replacement_checks(w)
-        self._cluster_check(w)
 
     def _truc_checks(self, w: _Work) -> None:
         """Core's ``SingleTRUCChecks`` (BIP431); may turn a sibling into a conflict to evict."""
@@ -642,6 +696,7 @@ class MemPool:
             sibling = next(iter(children))
             if (
                 w.allow_replacement
+                and w.allow_sibling_eviction
                 and len(children) == 1
                 and self.entries[sibling].parents == {parent.txid}
             ):
@@ -656,91 +711,93 @@ class MemPool:
                 f"descendant count limit",
             )
 
+    def _conflict_set(self, conflicts: Iterable[bytes]) -> set[bytes]:
+        """The direct conflicts with every descendant (what a replacement evicts)."""
+        doomed: set[bytes] = set()
+        for c in conflicts:
+            if c not in doomed:
+                doomed.add(c)
+                doomed |= self.descendants(c)
+        return doomed
+
+    def _too_many_clusters(self, txid_hex: str, conflicts: Iterable[bytes]) -> str | None:
+        """Core 31's rule 5 (``GetEntriesForConflicts``): the direct conflicts may span at most
+        100 distinct clusters; the debug text when they span more."""
+        n = self.clusters.count_distinct_clusters(conflicts)
+        if n > policy.MAX_REPLACEMENT_CANDIDATES:
+            return (
+                f"rejecting replacement {txid_hex}; too many conflicting clusters "
+                f"({n} > {policy.MAX_REPLACEMENT_CANDIDATES})"
+            )
+        return None
+
+    def _pays_for_rbf(
+        self, txid_hex: str, original_fees: int, replacement_fees: int, vsize: int
+    ) -> str | None:
+        """Core's ``PaysForRBF``: rules 3 (no less than the fees replaced) and 4 (the extra pays
+        for its own relay at the incremental relay feerate); the debug text on failure."""
+        if replacement_fees < original_fees:
+            return (
+                f"rejecting replacement {txid_hex}, less fees than conflicting txs; "
+                f"{_fmt_btc(replacement_fees)} < {_fmt_btc(original_fees)}"
+            )
+        additional = replacement_fees - original_fees
+        needed = fee_for(self.incremental_relay_fee, vsize)
+        if additional < needed:
+            return (
+                f"rejecting replacement {txid_hex}, not enough additional fees to relay; "
+                f"{_fmt_btc(additional)} < {_fmt_btc(needed)}"
+            )
+        return None
+
+    def _improves_diagram(
+        self, remove: set[bytes], add: Sequence[tuple[bytes, int, int, Iterable[bytes]]]
+    ) -> bool:
+        """Core's ``ImprovesFeerateDiagram``: the touched clusters' feerate diagram after the
+        change is strictly better than before (equal or incomparable is not enough)."""
+        old, new = self.clusters.diagrams_for_replacement(remove, add)
+        return compare_diagrams(new, old) is DiagramOrder.BETTER
+
     def _replacement_checks(self, w: _Work) -> None:
-        """Core's ``ReplacementChecks`` (full RBF, pre-cluster rules): a higher feerate than each
-        direct conflict (rule 6), at most 100 potential evictions (rule 5), no new unconfirmed
-        inputs (rule 2), more absolute fees (rule 3) and enough extra to pay for its own relay
-        at the incremental relay feerate (rule 4). Fee failures are reconsiderable."""
+        """Core 31's ``ReplacementChecks`` (full RBF): direct conflicts in at most 100 clusters
+        (rule 5), no less than the fees replaced plus the incremental relay fee for its own
+        size (rules 3 and 4, reconsiderable), cluster limits once the conflicts are gone, then
+        a strictly better feerate diagram of the touched clusters ("replacement-failed",
+        reconsiderable). Core 31 dropped the pre-cluster per-conflict feerate rule and the ban
+        on new unconfirmed inputs: the diagram check covers both."""
         tx = w.tx
         txid_hex = tx.txid_hex
         suffix = " (including sibling eviction)" if w.sibling_eviction else ""
-        for c in sorted(w.conflicts):
-            e = self.entries[c]
-            if w.modified_fee * e.vsize <= e.modified_fee * w.vsize:
-                raise self._reject(
-                    TxResult.RECONSIDERABLE,
-                    "insufficient fee" + suffix,
-                    f"rejecting replacement {txid_hex}; new feerate "
-                    f"{_fmt_rate(_feerate(w.modified_fee, w.vsize))} <= old feerate "
-                    f"{_fmt_rate(_feerate(e.modified_fee, e.vsize))}",
-                )
-        # Core counts each direct conflict with its descendants (a shared one more than once).
-        candidates = 0
-        all_conflicts: set[bytes] = set()
-        for c in w.conflicts:
-            desc = self.descendants(c)
-            candidates += 1 + len(desc)
-            all_conflicts.add(c)
-            all_conflicts |= desc
-        if candidates > policy.MAX_REPLACEMENT_CANDIDATES:
+        err = self._too_many_clusters(txid_hex, w.conflicts)
+        if err is not None:
             raise self._reject(
-                TxResult.MEMPOOL_POLICY,
-                "too many potential replacements" + suffix,
-                f"rejecting replacement {txid_hex}; too many potential replacements "
-                f"({candidates} > {policy.MAX_REPLACEMENT_CANDIDATES})\n",
+                TxResult.MEMPOOL_POLICY, "too many potential replacements" + suffix, err
             )
-        conflict_parents: set[bytes] = set()
-        for c in all_conflicts:
-            conflict_parents |= self.entries[c].parents
-        for j, txin in enumerate(tx.inputs):
-            ptxid = txin.prevout.txid
-            if ptxid not in conflict_parents and ptxid in self.entries:
-                raise self._reject(
-                    TxResult.MEMPOOL_POLICY,
-                    "replacement-adds-unconfirmed" + suffix,
-                    f"replacement {txid_hex} adds unconfirmed input, idx {j}",
-                )
+        all_conflicts = self._conflict_set(w.conflicts)
         conflicting_fees = sum(self.entries[c].modified_fee for c in all_conflicts)
-        if w.modified_fee < conflicting_fees:
+        err = self._pays_for_rbf(txid_hex, conflicting_fees, w.modified_fee, w.vsize)
+        if err is not None:
+            raise self._reject(TxResult.RECONSIDERABLE, "insufficient fee" + suffix, err)
+        parents = [p for p in w.parents if p not in all_conflicts]
+        if not self.clusters.check_change(
+            all_conflicts, [(tx.txid, w.adjusted_weight, parents)]
+        ).ok:
+            raise self._reject(TxResult.MEMPOOL_POLICY, "too-large-cluster")
+        if not self._improves_diagram(
+            all_conflicts, [(tx.txid, w.modified_fee, w.adjusted_weight, parents)]
+        ):
             raise self._reject(
                 TxResult.RECONSIDERABLE,
-                "insufficient fee" + suffix,
-                f"rejecting replacement {txid_hex}, less fees than conflicting txs; "
-                f"{_fmt_btc(w.modified_fee)} < {_fmt_btc(conflicting_fees)}",
-            )
-        additional = w.modified_fee - conflicting_fees
-        needed = fee_for(self.incremental_relay_fee, w.vsize)
-        if additional < needed:
-            raise self._reject(
-                TxResult.RECONSIDERABLE,
-                "insufficient fee" + suffix,
-                f"rejecting replacement {txid_hex}, not enough additional fees to relay; "
-                f"{_fmt_btc(additional)} < {_fmt_btc(needed)}",
+                "replacement-failed",
+                "insufficient feerate: does not improve feerate diagram",
             )
         w.all_conflicts = all_conflicts
 
     def _cluster_check(self, w: _Work) -> None:
-        """Core 31's cluster limits: the cluster the transaction would join (its parents'
-        clusters, less what it replaces) holds at most 64 transactions and 101 kvB."""
-        removed = w.all_conflicts or set(w.conflicts)
-        count = 1
-        weight = w.vsize * 4
-        max_weight = self.cluster_size_limit_kvb * 1000 * 4
-        seen: set[bytes] = set()
-        todo = [p for p in w.parents if p not in removed]
-        while todo:
-            t = todo.pop()
-            if t in seen or t in removed:
-                continue
-            seen.add(t)
-            e = self.entries[t]
-            count += 1
-            weight += e.vsize * 4
-            if count > self.cluster_limit or weight > max_weight:
-                raise self._reject(TxResult.MEMPOOL_POLICY, "too-large-cluster")
-            todo.extend(e.parents)
-            todo.extend(e.children)
-        if weight > max_weight:
+        """Core 31's cluster limits: the cluster the transaction would form with its parents'
+        clusters holds at most ``-limitclustercount`` transactions and ``-limitclustersize``
+        kvB of adjusted weight ("too-large-cluster", no details)."""
+        if not self.clusters.check_add(w.adjusted_weight, w.parents).ok:
             raise self._reject(TxResult.MEMPOOL_POLICY, "too-large-cluster")
 
     def _script_checks(self, w: _Work) -> None:
@@ -798,6 +855,7 @@ class MemPool:
         e.usage = (
             tx.total_size() * 2 + ENTRY_OVERHEAD_BYTES + 64 * (len(tx.inputs) + len(tx.outputs))
         )
+        e.adjusted_weight = w.adjusted_weight
         self._add_entry(e)
         return replaced
 
@@ -822,13 +880,68 @@ class MemPool:
         self.total_vsize += e.vsize
         self.total_fee += e.fee
         self.usage += e.usage
+        if e.children:
+            oversized = self._cluster_add_under_children(e)
+        else:
+            self.clusters.add(txid, e.modified_fee, e.adjusted_weight, e.parents)
+            oversized = []
         if not self._quiet:
             for f in self.on_added:
                 f(e)
+        if oversized:
+            self._remove_set(oversized, Removal.SIZELIMIT)
+
+    def _cluster_add_under_children(self, e: MempoolEntry) -> list[bytes]:
+        """A transaction back from a disconnected block whose children stayed in the pool:
+        take its descendants out of the cluster set, add it, and put them back parents first.
+        Core adds the dependencies and then trims clusters grown past the limits
+        (``UpdateTransactionsFromBlock``, ``TxGraph::Trim``); here a descendant that no longer
+        fits is returned, with its own descendants, for removal ("sizelimit")."""
+        desc = self.descendants(e.txid)
+        self.clusters.remove_many([d for d in desc if d in self.clusters])
+        self.clusters.add(e.txid, e.modified_fee, e.adjusted_weight, e.parents)
+        oversized: list[bytes] = []
+        dropped: set[bytes] = set()
+        for d in self._topological(desc):
+            de = self.entries[d]
+            if de.parents & dropped:
+                dropped.add(d)
+                oversized.append(d)
+                continue
+            pars = [p for p in de.parents if p in self.clusters]
+            if not self.clusters.check_add(de.adjusted_weight, pars).ok:
+                dropped.add(d)
+                oversized.append(d)
+                continue
+            self.clusters.add(d, de.modified_fee, de.adjusted_weight, pars)
+        return oversized
+
+    def _topological(self, txids: Iterable[bytes]) -> list[bytes]:
+        """``txids`` (pool entries) ordered parents first."""
+        wanted = set(txids)
+        done: set[bytes] = set()
+        order: list[bytes] = []
+        for start in sorted(wanted, key=lambda t: self.entries[t].sequence):
+            stack = [start]
+            while stack:
+                t = stack[-1]
+                if t in done:
+                    stack.pop()
+                    continue
+                waiting = [p for p in self.entries[t].parents if p in wanted and p not in done]
+                if waiting:
+                    stack.extend(waiting)
+                    continue
+                done.add(t)
+                order.append(t)
+                stack.pop()
+        return order
 
     # -- removal ----------------------------------------------------------------------------
 
     def _remove_one(self, txid: bytes, reason: Removal) -> None:
+        if txid in self.clusters:
+            self.clusters.remove(txid)
         e = self.entries.pop(txid)
         tx = e.tx
         del self.by_wtxid[tx.wtxid]
@@ -853,8 +966,11 @@ class MemPool:
                 f(tx, reason)
 
     def _remove_set(self, txids: Iterable[bytes], reason: Removal) -> None:
-        """Remove these transactions, children before parents."""
-        for t in sorted(txids, key=lambda t: -self.entries[t].sequence if t in self.entries else 0):
+        """Remove these transactions, children before parents (their clusters re-linearised
+        once, not once per transaction)."""
+        present = [t for t in set(txids) if t in self.entries]
+        self.clusters.remove_many([t for t in present if t in self.clusters])
+        for t in sorted(present, key=lambda t: -self.entries[t].sequence):
             if t in self.entries:
                 self._remove_one(t, reason)
 
@@ -866,9 +982,10 @@ class MemPool:
     def remove_for_block(self, block: Block) -> None:
         """A block connected: drop its transactions ("block") and whatever in the pool spends
         the same coins ("conflict"), with their descendants."""
-        for tx in block.txs[1:]:
-            if tx.txid in self.entries:
-                self._remove_one(tx.txid, Removal.BLOCK)
+        mined = [tx.txid for tx in block.txs[1:] if tx.txid in self.entries]
+        self.clusters.remove_many([t for t in mined if t in self.clusters])
+        for txid in mined:
+            self._remove_one(txid, Removal.BLOCK)
         for tx in block.txs[1:]:
             for txin in tx.inputs:
                 other = self.spenders.get((txin.prevout.txid, txin.prevout.index))
@@ -936,46 +1053,28 @@ class MemPool:
         return len(doomed)
 
     def trim_to_size(self, limit: int | None = None) -> list[bytes]:
-        """Core's ``TrimToSize``: while over budget, evict the package (an entry and its
-        descendants) with the lowest descendant score and raise the rolling minimum fee to its
-        feerate plus the incremental relay fee. Returns the txids evicted.
-
-        The score is Core's pre-cluster one (the better of the entry's own feerate and its
-        descendant package's); cluster chunks will replace it. Scores are computed once and
-        re-checked lazily when a candidate comes up (evictions only change its ancestors')."""
+        """Core 31's ``TrimToSize``: while over budget, evict the worst chunk of the pool (the
+        lowest chunk feerate; the last chunk of its cluster, so nothing spends it from outside)
+        and raise the rolling minimum fee to that chunk's feerate (per vbyte of its adjusted
+        weight, rounded up) plus the incremental relay fee. Returns the txids evicted."""
         limit = self.max_size_bytes if limit is None else limit
         evicted: list[bytes] = []
         if self.usage <= limit:
             return evicted
-        heap = [(self._descendant_score(t), e.sequence, t) for t, e in self.entries.items()]
-        heapq.heapify(heap)
-        while self.usage > limit and heap:
-            score, seq, txid = heapq.heappop(heap)
-            if txid not in self.entries:
-                continue
-            now_score = self._descendant_score(txid)
-            if now_score != score:
-                heapq.heappush(heap, (now_score, seq, txid))
-                continue
-            desc = self.descendants(txid)
-            e = self.entries[txid]
-            pkg_fee = e.modified_fee + sum(self.entries[d].modified_fee for d in desc)
-            pkg_size = e.vsize + sum(self.entries[d].vsize for d in desc)
-            removed_rate = _feerate(pkg_fee, pkg_size) + self.incremental_relay_fee
+        for rate, keys in self.clusters.iter_evictable_chunks():
+            if self.usage <= limit:
+                break
+            vsize = (rate.size + WITNESS_SCALE_FACTOR - 1) // WITNESS_SCALE_FACTOR
+            removed_rate = _feerate(rate.fee, vsize) + self.incremental_relay_fee
             if removed_rate > self._rolling_min_fee:
                 self._rolling_min_fee = float(removed_rate)
                 self._block_since_bump = False
-            doomed = {txid} | desc
-            evicted.extend(doomed)
+            doomed = set(keys)
+            for k in keys:
+                doomed |= self.descendants(k)  # none: a cluster's last chunk has no spenders
+            evicted.extend(sorted(doomed, key=lambda t: self.entries[t].sequence))
             self._remove_set(doomed, Removal.SIZELIMIT)
         return evicted
-
-    def _descendant_score(self, txid: bytes) -> Fraction:
-        e = self.entries[txid]
-        desc = self.descendants(txid)
-        fee = e.modified_fee + sum(self.entries[d].modified_fee for d in desc)
-        size = e.vsize + sum(self.entries[d].vsize for d in desc)
-        return max(Fraction(e.modified_fee, e.vsize), Fraction(fee, size))
 
     # -- the unbroadcast set --------------------------------------------------------------
 
@@ -999,6 +1098,7 @@ class MemPool:
         e = self.entries.get(txid)
         if e is not None:
             e.fee_delta = self.deltas[txid]
+            self.clusters.set_fee(txid, e.modified_fee)
         if self.deltas[txid] == 0:
             del self.deltas[txid]
 
@@ -1017,8 +1117,8 @@ class MemPool:
         package evaluation but the rest are still tried alone); those refused only for their fee
         or for inputs the package provides are then judged together at the package feerate, so a child
         may pay for a parent below the mempool minimum fee (and, for TRUC, below the minimum
-        relay fee). Package RBF is not supported: package members judged together may not
-        conflict with the pool ("bip125-replacement-disallowed").
+        relay fee). If those conflict with the pool, Core 31's package RBF rules apply (one
+        parent and one child, feerate diagram; package_msg "package RBF failed: ...").
 
         ``test_accept`` (``testmempoolaccept``): any well-formed package, each transaction judged
         on its own fees with the earlier ones' outputs available, and nothing kept.
@@ -1060,6 +1160,10 @@ class MemPool:
             quit_early = True
         if quit_early or (pending and len(txs) == 1):
             return PackageResult("transaction failed", results)
+        if len(pending) == 1:
+            # Core re-judges a lone leftover on its own (AcceptSubPackage of one): the same
+            # refusal again.
+            return PackageResult("transaction failed", results)
         if pending:
             self._quiet = True
             try:
@@ -1074,7 +1178,8 @@ class MemPool:
                     for f in self.on_added:
                         f(e)
             self.trim_to_size()
-        return PackageResult("success", results)
+        replaced = [t for r in results.values() for t in r.replaced]
+        return PackageResult("success", results, replaced)
 
     def _test_accept_many(self, txs: Sequence[Tx]) -> PackageResult:
         """testmempoolaccept of several transactions: stop at the first failure, keep nothing."""
@@ -1086,8 +1191,8 @@ class MemPool:
             for tx in txs:
                 try:
                     w = self._prechecks(tx, False, False, package_feerates=False)
-                    self._check_ephemeral_spends(tx, w, in_package=txs)
                     self._policy_checks(w)
+                    self._check_ephemeral_spends(tx, w, in_package=txs)
                     self._script_checks(w)
                 except Reject as r:
                     results[tx.wtxid] = AcceptResult(tx.txid, tx.wtxid, r.result, r.reason, r.debug)
@@ -1119,7 +1224,10 @@ class MemPool:
 
     def _accept_subpackage(self, txs: list[Tx], results: dict[bytes, AcceptResult]) -> str | None:
         """Judge ``txs`` together at their package feerate; None on success, else package_msg.
-        Each is added tentatively (quietly) so the next sees its outputs."""
+        Each is added tentatively (quietly) so the next sees its outputs. A package that
+        spends what pool transactions spend goes to :meth:`_accept_package_rbf`."""
+        if any((i.prevout.txid, i.prevout.index) in self.spenders for tx in txs for i in tx.inputs):
+            return self._accept_package_rbf(txs, results)
         works: list[_Work] = []
         added: list[bytes] = []
         try:
@@ -1158,6 +1266,145 @@ class MemPool:
                 effective_feerate=rate,
                 effective_includes=[x.tx.wtxid for x in works],
             )
+        return None
+
+    def _accept_package_rbf(self, txs: list[Tx], results: dict[bytes, AcceptResult]) -> str | None:
+        """Core 31's package RBF (``AcceptMultipleTransactions`` with ``PackageRBFChecks``):
+        nothing is added until every check passes. Each transaction is prechecked (replacement
+        allowed, no sibling eviction; a child sees its parent's outputs), then the package
+        feerate, then: exactly one parent and its child, neither with pool ancestors, direct
+        conflicts in at most 100 clusters, the package's fees pay for the replaced ones plus
+        its own relay, the package feerate above the parent's own, the cluster limits, and a
+        strictly better feerate diagram. The replaced transactions leave ("replaced") and the
+        two enter."""
+        works: list[_Work] = []
+        coins: dict[tuple[bytes, int], SpentCoin] = {}
+        next_height = self.chain.tip_height + 1
+        try:
+            for tx in txs:
+                w = self._prechecks(tx, False, True, package_feerates=True, package_coins=coins)
+                w.allow_sibling_eviction = False
+                self._truc_checks(w)
+                works.append(w)
+                for i, o in enumerate(tx.outputs):
+                    coins[(tx.txid, i)] = SpentCoin(o, next_height, False)
+        except Reject as r:
+            tx = txs[len(works)]
+            results[tx.wtxid] = AcceptResult(tx.txid, tx.wtxid, r.result, r.reason, r.debug)
+            return "transaction failed"
+        truc = self._package_truc_checks(works)
+        if truc is not None:
+            return f"TRUC-violation, {truc}"
+        fee = sum(w.modified_fee for w in works)
+        size = sum(w.vsize for w in works)
+        try:
+            self._check_fee_rate(size, fee)
+        except Reject as r:
+            for w in works:
+                results[w.tx.wtxid] = AcceptResult(
+                    w.tx.txid, w.tx.wtxid, TxResult.RECONSIDERABLE, r.reason, r.debug
+                )
+            return "transaction failed"
+        if len(works) != 2 or works[0].tx.txid not in {i.prevout.txid for i in works[1].tx.inputs}:
+            return "package RBF failed: package must be 1-parent-1-child"
+        if any(w.parents for w in works):
+            return "package RBF failed: new transaction cannot have mempool ancestors"
+        parent_w, child_w = works
+        child_hex = child_w.tx.txid_hex
+        conflicts = parent_w.conflicts | child_w.conflicts
+        err = self._too_many_clusters(child_hex, conflicts)
+        if err is not None:
+            return f"package RBF failed: too many potential replacements, {err}"
+        all_conflicts = self._conflict_set(conflicts)
+        conflicting_fees = sum(self.entries[c].modified_fee for c in all_conflicts)
+        err = self._pays_for_rbf(child_hex, conflicting_fees, fee, size)
+        if err is not None:
+            return f"package RBF failed: insufficient anti-DoS fees, {err}"
+        parent_rate = _feerate(parent_w.modified_fee, parent_w.vsize)
+        package_rate = _feerate(fee, size)
+        if package_rate <= parent_rate:
+            return (
+                "package RBF failed: package feerate is less than or equal to parent feerate, "
+                f"package feerate {_fmt_rate(package_rate)} <= parent feerate is "
+                f"{_fmt_rate(parent_rate)}"
+            )
+        parent_txid = parent_w.tx.txid
+        sizes = [
+            (parent_txid, parent_w.adjusted_weight, []),
+            (child_w.tx.txid, child_w.adjusted_weight, [parent_txid]),
+        ]
+        if not self.clusters.check_change(all_conflicts, sizes).ok:
+            return "too-large-cluster"
+        adds = [
+            (parent_txid, parent_w.modified_fee, parent_w.adjusted_weight, []),
+            (child_w.tx.txid, child_w.modified_fee, child_w.adjusted_weight, [parent_txid]),
+        ]
+        if not self._improves_diagram(all_conflicts, adds):
+            return "package RBF failed: insufficient feerate: does not improve feerate diagram"
+        for w in works:
+            try:
+                self._check_ephemeral_spends(w.tx, w, in_package=txs)
+                self._script_checks(w)
+            except Reject as r:
+                results[w.tx.wtxid] = AcceptResult(
+                    w.tx.txid, w.tx.wtxid, r.result, r.reason, r.debug
+                )
+                return "transaction failed"
+        replaced = [
+            self.entries[t].tx
+            for t in sorted(all_conflicts, key=lambda t: -self.entries[t].sequence)
+        ]
+        was = self._quiet
+        self._quiet = False  # the replaced leave with their announcements
+        try:
+            self._remove_set(all_conflicts, Removal.REPLACED)
+        finally:
+            self._quiet = was
+        includes = [w.tx.wtxid for w in works]
+        for n, w in enumerate(works):
+            w.conflicts = set()
+            w.all_conflicts = set()
+            self._finalize(w, None)
+            results[w.tx.wtxid] = AcceptResult(
+                w.tx.txid,
+                w.tx.wtxid,
+                TxResult.VALID,
+                fee=w.fee,
+                vsize=w.vsize,
+                replaced=replaced if n == 0 else [],
+                effective_feerate=package_rate,
+                effective_includes=list(includes),
+            )
+        return None
+
+    def _package_truc_checks(self, works: Sequence[_Work]) -> str | None:
+        """The part of Core's ``PackageTRUCChecks`` a parent and child in one package need: no
+        mixing of version 3 and other versions, and a TRUC child within 1,000 vB."""
+        by_txid = {w.tx.txid: w for w in works}
+        for w in works:
+            tx = w.tx
+            for parent_txid in {i.prevout.txid for i in tx.inputs}:
+                p = by_txid.get(parent_txid)
+                if p is None:
+                    continue
+                ptx = p.tx
+                parent_truc = ptx.version == policy.TRUC_VERSION
+                child_truc = tx.version == policy.TRUC_VERSION
+                if parent_truc and not child_truc:
+                    return (
+                        f"non-version=3 tx {tx.txid_hex} (wtxid={tx.wtxid_hex}) cannot spend "
+                        f"from version=3 tx {ptx.txid_hex} (wtxid={ptx.wtxid_hex})"
+                    )
+                if child_truc and not parent_truc:
+                    return (
+                        f"version=3 tx {tx.txid_hex} (wtxid={tx.wtxid_hex}) cannot spend from "
+                        f"non-version=3 tx {ptx.txid_hex} (wtxid={ptx.wtxid_hex})"
+                    )
+                if child_truc and w.vsize > policy.TRUC_CHILD_MAX_VSIZE:
+                    return (
+                        f"version=3 child tx {tx.txid_hex} (wtxid={tx.wtxid_hex}) is too big: "
+                        f"{w.vsize} > {policy.TRUC_CHILD_MAX_VSIZE} virtual bytes"
+                    )
         return None
 
     def _check_package_shape(self, txs: Sequence[Tx]) -> str | None:

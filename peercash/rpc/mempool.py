@@ -1,6 +1,7 @@
-"""Mempool RPCs, with Bitcoin Core 30's names, parameters, results and errors:
+"""Mempool RPCs, with Bitcoin Core 31's names, parameters, results and errors:
 sendrawtransaction, testmempoolaccept, submitpackage, getmempoolinfo, getrawmempool,
-getmempoolentry, getmempoolancestors, getmempooldescendants, gettxspendingprevout,
+getmempoolentry, getmempoolancestors, getmempooldescendants, getmempoolcluster,
+gettxspendingprevout,
 prioritisetransaction, getprioritisedtransactions, savemempool; and the JSON builders the REST
 ``/rest/mempool/…`` endpoints share with them.
 
@@ -127,8 +128,9 @@ def entry_to_json(pool: MemPool, txid: bytes) -> dict[str, Any]:
         "descendantsize": info["descendantsize"],
         "ancestorcount": info["ancestorcount"],
         "ancestorsize": info["ancestorsize"],
+        "chunkweight": info["chunkweight"],
         "wtxid": info["wtxid"],
-        "fees": {k: btc(fees[k]) for k in ("base", "modified", "ancestor", "descendant")},
+        "fees": {k: btc(fees[k]) for k in ("base", "modified", "ancestor", "descendant", "chunk")},
         "depends": info["depends"],
         "spentby": info["spentby"],
         "bip125-replaceable": _bip125_replaceable(pool, txid),
@@ -159,8 +161,9 @@ def mempool_info_json(pool: MemPool) -> dict[str, Any]:
         "fullrbf": info["fullrbf"],
         "permitbaremultisig": info["permitbaremultisig"],
         "maxdatacarriersize": info["maxdatacarriersize"],
-        "limitclustercount": pool.cluster_limit,
-        "limitclustersize": pool.cluster_size_limit_kvb * 1000,
+        "limitclustercount": info["limitclustercount"],
+        "limitclustersize": info["limitclustersize"],
+        "optimal": info["optimal"],
     }
 
 
@@ -505,7 +508,7 @@ def submitpackage(
     "blockchain",
     result_help="{loaded, size, bytes, usage, total_fee, maxmempool, mempoolminfee, "
     "minrelaytxfee, incrementalrelayfee, unbroadcastcount, fullrbf, permitbaremultisig, "
-    "maxdatacarriersize, limitclustercount, limitclustersize}",
+    "maxdatacarriersize, limitclustercount, limitclustersize, optimal}",
 )
 def getmempoolinfo(node: ChainNode) -> dict[str, Any]:
     """Returns details on the active state of the TX memory pool."""
@@ -544,13 +547,39 @@ def _pool_txid(pool: MemPool, txid: str) -> bytes:
     "blockchain",
     [Param("txid", str, help="The transaction id (must be in mempool)")],
     result_help="{vsize, weight, time, height, descendantcount, descendantsize, ancestorcount, "
-    "ancestorsize, wtxid, fees: {base, modified, ancestor, descendant}, depends, spentby, "
-    "bip125-replaceable, unbroadcast}",
+    "ancestorsize, chunkweight, wtxid, fees: {base, modified, ancestor, descendant, chunk}, "
+    "depends, spentby, bip125-replaceable, unbroadcast}",
 )
 def getmempoolentry(node: ChainNode, txid: str) -> dict[str, Any]:
     """Returns mempool data for given transaction."""
     pool = ensure_mempool(node)
     return entry_to_json(pool, _pool_txid(pool, txid))
+
+
+@rpc_method(
+    "getmempoolcluster",
+    "blockchain",
+    [Param("txid", str, help="The txid of a transaction in the cluster")],
+    result_help="{clusterweight, txcount, chunks: [{chunkfee, chunkweight, txs: [txid]}]}",
+)
+def getmempoolcluster(node: ChainNode, txid: str) -> dict[str, Any]:
+    """Returns mempool data for given cluster."""
+    pool = ensure_mempool(node)
+    info = pool.cluster_info(_pool_txid(pool, txid))
+    chunks = info["chunks"]
+    assert isinstance(chunks, list)
+    return {
+        "clusterweight": info["clusterweight"],
+        "txcount": info["txcount"],
+        "chunks": [
+            {
+                "chunkfee": btc(c["chunkfee"]),
+                "chunkweight": c["chunkweight"],
+                "txs": [hash_hex(t) for t in c["txs"]],
+            }
+            for c in chunks
+        ],
+    }
 
 
 def _related(pool: MemPool, txids: set[bytes], verbose: bool) -> Any:

@@ -61,7 +61,14 @@ def test_accept_valid_spend(h: Harness) -> None:
         "modified": 12_345,
         "ancestor": 12_345,
         "descendant": 12_345,
+        "chunk": 12_345,
     }
+    assert e["chunkweight"] == tx.weight()  # alone, its own chunk; few sigops: plain weight
+    assert (info["limitclustercount"], info["limitclustersize"], info["optimal"]) == (
+        64,
+        101_000,
+        True,
+    )
     assert (e["ancestorcount"], e["descendantcount"], e["depends"], e["spentby"]) == (1, 1, [], [])
     assert h.pool.spender(tx.inputs[0].prevout) == tx.txid
 
@@ -252,9 +259,17 @@ def test_prioritise_before_and_after(h: Harness) -> None:
     assert h.pool.prioritised() == {zero.txid: (1_000, False)}
     assert h.pool.accept(zero).allowed
     fees = h.pool.entry_info(zero.txid)["fees"]
-    assert fees == {"base": 0, "modified": 1_000, "ancestor": 1_000, "descendant": 1_000}
+    assert fees == {
+        "base": 0,
+        "modified": 1_000,
+        "ancestor": 1_000,
+        "descendant": 1_000,
+        "chunk": 1_000,
+    }
     h.pool.prioritise(zero.txid, 500)
     assert h.pool.entry_info(zero.txid)["fees"]["modified"] == 1_500  # type: ignore[index]
+    assert h.pool.entry_info(zero.txid)["fees"]["chunk"] == 1_500  # type: ignore[index]
+    assert h.pool.clusters.fee_and_size(zero.txid) == (1_500, zero.weight())
     assert h.pool.prioritised() == {zero.txid: (1_500, True)}
     h.pool.prioritise(zero.txid, -1_500)
     assert h.pool.prioritised() == {}

@@ -53,17 +53,39 @@ def test_replacement_disallowed(h: Harness) -> None:
     rejected(r, "bip125-replacement-disallowed")
 
 
-def test_replacement_needs_higher_feerate(h: Harness) -> None:
+DIAGRAM = "insufficient feerate: does not improve feerate diagram"
+
+
+def test_same_fee_same_size_fails_rule_4_before_the_diagram(h: Harness) -> None:
     coin = h.coin()
     original = h.spend([coin], fee=10_000)
     assert h.pool.accept(original).allowed
     same = h.spend([coin], fee=10_000, version=1)
     debug = rejected(h.pool.accept(same), "insufficient fee", TxResult.RECONSIDERABLE)
-    rate = 10_000 * 1000 // original.vsize()
-    shown = f"0.{rate:08d} BTC/kvB"
+    need = -(-100 * same.vsize() // 1000)
     assert debug == (
-        f"rejecting replacement {same.txid_hex}; new feerate {shown} <= old feerate {shown}"
+        f"rejecting replacement {same.txid_hex}, not enough additional fees to relay; "
+        f"0.00 < 0.{need:08d}".rstrip("0")
     )
+
+
+def test_bigger_replacement_with_lower_feerate_fails_the_diagram(h: Harness) -> None:
+    """Enough absolute fee (rules 3 and 4 pass) but a lower feerate: the new diagram is below
+    the old one at the start and above it at the end, incomparable, so refused."""
+    coin = h.coin()
+    original = h.spend([coin], fee=10_000)
+    assert h.pool.accept(original).allowed
+    total = value_of(h, coin)
+    outs = [TxOut((total - 20_000) // 60, P2WSH_OP_TRUE)] * 60
+    big = h.spend([coin], outs, fee=total - sum(o.value for o in outs))
+    assert big.vsize() > 2_000 and h.pool.entry(original.txid) is not None
+    fee = total - sum(o.value for o in outs)
+    assert fee >= 10_000 + -(-100 * big.vsize() // 1000)  # rules 3 and 4 hold
+    assert fee * original.vsize() < 10_000 * big.vsize()  # a lower feerate
+    r = h.pool.accept(big)
+    assert rejected(r, "replacement-failed", TxResult.RECONSIDERABLE) == DIAGRAM
+    assert r.reject_details == f"replacement-failed, {DIAGRAM}"
+    assert h.pool.txids() == [original.txid]
 
 
 def test_replacement_needs_more_absolute_fee(h: Harness) -> None:
@@ -96,7 +118,33 @@ def test_replacement_must_pay_its_own_relay(h: Harness) -> None:
     assert h.pool.accept(enough).allowed
 
 
-def test_too_many_potential_replacements(tmp_path: Path) -> None:
+def test_rule_5_counts_distinct_clusters(h: Harness) -> None:
+    """Core 31: a replacement may conflict directly with at most 100 clusters."""
+    fan = h.split(h.coin(), 101, fee=20_000)
+    h.mine([fan])  # confirmed: each spend of it is a cluster of its own
+    spends = [h.spend([out(fan, i)], fee=1_000) for i in range(101)]
+    for tx in spends:
+        assert h.pool.accept(tx).allowed
+    assert h.pool.clusters.count_distinct_clusters([t.txid for t in spends]) == 101
+    value = sum(value_of(h, out(fan, i)) for i in range(101))
+    greedy = h.spend([out(fan, i) for i in range(101)], [TxOut(value - COIN, P2WSH_OP_TRUE)],
+                     fee=COIN)  # fmt: skip
+    debug = rejected(h.pool.accept(greedy), "too many potential replacements")
+    assert debug == (
+        f"rejecting replacement {greedy.txid_hex}; too many conflicting clusters (101 > 100)"
+    )
+    assert len(h.pool) == 101
+    value = sum(value_of(h, out(fan, i)) for i in range(100))
+    hundred = h.spend([out(fan, i) for i in range(100)], [TxOut(value - COIN, P2WSH_OP_TRUE)],
+                      fee=COIN)  # fmt: skip
+    r = h.pool.accept(hundred)
+    assert r.allowed and len(r.replaced) == 100
+    assert set(h.pool.txids()) == {hundred.txid, spends[100].txid}
+
+
+def test_one_cluster_of_101_transactions_may_be_replaced(tmp_path: Path) -> None:
+    """The pre-cluster rule 5 counted evictions (101 > 100 refused this); Core 31 counts the
+    clusters the direct conflicts are in: here one."""
     h = Harness(tmp_path / "chain", cluster_limit=200)
     try:
         coin = h.coin()
@@ -105,11 +153,10 @@ def test_too_many_potential_replacements(tmp_path: Path) -> None:
         for i in range(100):
             assert h.pool.accept(h.spend([out(fan, i)], fee=1_000)).allowed
         replacement = h.spend([coin], fee=10 * COIN)
-        debug = rejected(h.pool.accept(replacement), "too many potential replacements")
-        assert debug == (
-            f"rejecting replacement {replacement.txid_hex}; too many potential replacements "
-            "(101 > 100)\n"
-        )
+        r = h.pool.accept(replacement)
+        assert r.allowed and len(r.replaced) == 101
+        assert h.pool.txids() == [replacement.txid]
+        assert sum(1 for _, why in h.removed if why is Removal.REPLACED) == 101
     finally:
         h.close()
 
@@ -127,14 +174,91 @@ def test_spends_conflicting_tx(h: Harness) -> None:
     assert debug == f"{bad.txid_hex} spends conflicting transaction {a.txid_hex}"
 
 
-def test_replacement_adds_unconfirmed(h: Harness) -> None:
+def test_replacement_may_add_unconfirmed_inputs(h: Harness) -> None:
+    """Core 31 dropped "replacement-adds-unconfirmed": a new unconfirmed parent is judged by the
+    diagram, which here improves (the parent pays well)."""
     coin = h.coin()
-    assert h.pool.accept(h.spend([coin])).allowed
+    original = h.spend([coin])
+    assert h.pool.accept(original).allowed
     unrelated = h.spend([h.coin()])
     assert h.pool.accept(unrelated).allowed
     replacement = h.spend([coin, out(unrelated)], fee=10 * COIN)
-    debug = rejected(h.pool.accept(replacement), "replacement-adds-unconfirmed")
-    assert debug == f"replacement {replacement.txid_hex} adds unconfirmed input, idx 1"
+    r = h.pool.accept(replacement)
+    assert r.allowed and [t.txid for t in r.replaced] == [original.txid]
+    assert h.pool.cluster(replacement.txid) == {unrelated.txid, replacement.txid}
+
+
+def test_a_new_low_fee_parent_fails_the_diagram(h: Harness) -> None:
+    """The replacement alone pays a higher feerate than what it replaces (the old rule 6
+    passes) but must be mined with the cheap parent it adds: their chunk is worse."""
+    coin = h.coin()
+    original = h.spend([coin], fee=10_000)
+    cheap = h.spend([h.coin()], fee=200)
+    assert h.pool.accept(original).allowed and h.pool.accept(cheap).allowed
+    replacement = h.spend([coin, out(cheap)], fee=20_000)
+    assert 20_000 * original.vsize() > 10_000 * replacement.vsize()  # higher own feerate
+    assert 20_200 * original.vsize() < 10_000 * (replacement.vsize() + cheap.vsize())
+    r = h.pool.accept(replacement)
+    assert rejected(r, "replacement-failed", TxResult.RECONSIDERABLE) == DIAGRAM
+    assert set(h.pool.txids()) == {original.txid, cheap.txid}
+
+
+def test_diagram_refuses_what_old_rule_6_allowed(h: Harness) -> None:
+    """A cheap conflict carried by a high-fee child: the old rule compared feerates with the
+    direct conflict only and passed; the replacement is big, so its diagram is worse than the
+    parent-and-child chunk it evicts."""
+    coin = h.coin()
+    parent = h.spend([coin], fee=1_000)
+    assert h.pool.accept(parent).allowed
+    child = h.spend([out(parent)], fee=20_000)
+    assert h.pool.accept(child).allowed
+    assert h.pool.entry_info(parent.txid)["chunkweight"] == parent.weight() + child.weight()
+    total = value_of(h, coin)
+    outs = [TxOut(1_000_000, P2WSH_OP_TRUE)] * 25
+    draft = h.spend([coin], [*outs, TxOut(total - 26_000_000, P2WSH_OP_TRUE)], fee=0)
+    fee = 21_000 + -(-100 * draft.vsize() // 1000)  # rules 3 and 4 exactly met
+    big = h.spend([coin], [*outs, TxOut(total - 25_000_000 - fee, P2WSH_OP_TRUE)], fee=fee)
+    assert big.vsize() == draft.vsize()
+    assert fee * parent.vsize() > 1_000 * big.vsize()  # old rule 6: higher than the conflict
+    r = h.pool.accept(big)
+    assert rejected(r, "replacement-failed", TxResult.RECONSIDERABLE) == DIAGRAM
+    assert set(h.pool.txids()) == {parent.txid, child.txid}
+
+
+def test_diagram_allows_what_old_rule_6_refused(h: Harness) -> None:
+    """The conflict is a high-fee child mined with its cheap parent; the replacement pays a
+    lower feerate than that child (old rule 6 refused) but leaves the parent alone and beats
+    their chunk everywhere on the diagram."""
+    cheap_parent = h.spend([h.coin()], fee=200)
+    assert h.pool.accept(cheap_parent).allowed
+    coin = h.coin()
+    conflict = h.spend([out(cheap_parent), coin], fee=10_000)
+    assert h.pool.accept(conflict).allowed
+    outs = [TxOut(1_000_000, P2WSH_OP_TRUE)] * 3
+    outs.append(TxOut(value_of(h, coin) - 3_000_000 - 10_300, P2WSH_OP_TRUE))
+    replacement = h.spend([coin], outs, fee=10_300)
+    # Old rule 6 refuses: a lower feerate than the transaction it directly replaces.
+    assert 10_300 * conflict.vsize() < 10_000 * replacement.vsize()
+    # ... but a higher one than the chunk that conflict was mined in.
+    assert 10_300 * (cheap_parent.vsize() + conflict.vsize()) > 10_200 * replacement.vsize()
+    r = h.pool.accept(replacement)
+    assert r.allowed, r.reject_details
+    assert [t.txid for t in r.replaced] == [conflict.txid]
+    assert set(h.pool.txids()) == {cheap_parent.txid, replacement.txid}
+
+
+def test_prioritisation_counts_in_replacement(h: Harness) -> None:
+    coin = h.coin()
+    original = h.spend([coin], fee=10_000)
+    assert h.pool.accept(original).allowed
+    h.pool.prioritise(original.txid, 50_000)
+    bump = h.spend([coin], fee=40_000, version=1)
+    debug = rejected(h.pool.accept(bump), "insufficient fee", TxResult.RECONSIDERABLE)
+    assert debug == (
+        f"rejecting replacement {bump.txid_hex}, less fees than conflicting txs; 0.0004 < 0.0006"
+    )
+    h.pool.prioritise(bump.txid, 30_000)
+    assert h.pool.accept(bump).allowed
 
 
 # -- TRUC ---------------------------------------------------------------------------------------
@@ -199,8 +323,9 @@ def test_truc_sibling_eviction(h: Harness) -> None:
     assert h.pool.accept(first).allowed
     cheap_sibling = h.spend([out(parent, 1)], fee=1_000, version=3)
     reason = "insufficient fee (including sibling eviction)"
-    assert rejected(h.pool.accept(cheap_sibling), reason, TxResult.RECONSIDERABLE).startswith(
-        f"rejecting replacement {cheap_sibling.txid_hex}; new feerate"
+    assert rejected(h.pool.accept(cheap_sibling), reason, TxResult.RECONSIDERABLE) == (
+        f"rejecting replacement {cheap_sibling.txid_hex}, not enough additional fees to relay; "
+        "0.00 < 0.0000001"
     )
     sibling = h.spend([out(parent, 1)], fee=5_000, version=3)
     r = h.pool.accept(sibling)

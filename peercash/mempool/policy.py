@@ -336,8 +336,8 @@ def dust_threshold(txout: TxOut, dust_relay_fee: int = DUST_RELAY_TX_FEE) -> int
     if (n and spk[0] == 0x6A) or n > 10_000:
         return 0
     size = 8 + (1 if n < 0xFD else 3) + n  # the serialized output: value, compact size, script
-    if _witness_program(spk) is not None:
-        size += 32 + 4 + 1 + 107 // WITNESS_SCALE_FACTOR + 4
+    if 4 <= n <= 42 and spk[1] + 2 == n and (spk[0] == 0 or 0x51 <= spk[0] <= 0x60):
+        size += 32 + 4 + 1 + 107 // WITNESS_SCALE_FACTOR + 4  # a witness program
     else:
         size += 32 + 4 + 1 + 107 + 4
     return fee_for(dust_relay_fee, size)
@@ -350,7 +350,8 @@ def is_dust(txout: TxOut, dust_relay_fee: int = DUST_RELAY_TX_FEE) -> bool:
 
 def dust_outputs(tx: Tx, dust_relay_fee: int = DUST_RELAY_TX_FEE) -> list[int]:
     """Core's ``GetDust``: the indexes of ``tx``'s dust outputs."""
-    return [i for i, out in enumerate(tx.outputs) if is_dust(out, dust_relay_fee)]
+    threshold = dust_threshold
+    return [i for i, out in enumerate(tx.outputs) if out.value < threshold(out, dust_relay_fee)]
 
 
 # -- the transaction on its own ------------------------------------------------------------------
@@ -378,9 +379,12 @@ def check_standard_tx(
     if weight > MAX_STANDARD_TX_WEIGHT:
         raise PolicyError("tx-size")
     for txin in tx.inputs:
-        if len(txin.script_sig) > MAX_STANDARD_SCRIPTSIG_SIZE:
+        script_sig = txin.script_sig
+        if not script_sig:
+            continue  # segwit spends: nothing to check
+        if len(script_sig) > MAX_STANDARD_SCRIPTSIG_SIZE:
             raise PolicyError("scriptsig-size")
-        if not _is_push_only(txin.script_sig):
+        if not _is_push_only(script_sig):
             raise PolicyError("scriptsig-not-pushonly")
     datacarrier_left = max_datacarrier_bytes if max_datacarrier_bytes is not None else 0
     for out in tx.outputs:

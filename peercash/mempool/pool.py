@@ -595,10 +595,12 @@ class MemPool:
     def _truc_checks(self, w: _Work) -> None:
         """Core's ``SingleTRUCChecks`` (BIP431); may turn a sibling into a conflict to evict."""
         tx = w.tx
+        is_truc = tx.version == policy.TRUC_VERSION
+        if not is_truc and not w.parents:
+            return  # no TRUC transaction involved: nothing to check
         txid = tx.txid_hex
         wtxid = tx.wtxid_hex
         parents = [self.entries[p] for p in w.parents]
-        is_truc = tx.version == policy.TRUC_VERSION
         for p in parents:
             parent_truc = p.tx.version == policy.TRUC_VERSION
             if parent_truc and not is_truc:
@@ -782,10 +784,11 @@ class MemPool:
         """Core's ``Finalize``: evict what the transaction replaces, then add it."""
         replaced: list[Tx] = []
         doomed = w.all_conflicts or set(w.conflicts)
-        for t in sorted(doomed, key=lambda t: -self.entries[t].sequence):
-            if t in self.entries:
-                replaced.append(self.entries[t].tx)
-        self._remove_set(doomed, Removal.REPLACED)
+        if doomed:
+            for t in sorted(doomed, key=lambda t: -self.entries[t].sequence):
+                if t in self.entries:
+                    replaced.append(self.entries[t].tx)
+            self._remove_set(doomed, Removal.REPLACED)
         now = int(self.clock()) if accept_time is None else accept_time
         self._sequence += 1
         tx = w.tx

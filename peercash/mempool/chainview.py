@@ -26,7 +26,7 @@ from peercash.consensus.contextual import (
     evaluate_sequence_locks,
     is_final_tx,
 )
-from peercash.consensus.primitives import Tx, TxOut
+from peercash.consensus.primitives import SEQUENCE_LOCKTIME_DISABLE_FLAG, Tx, TxOut
 from peercash.consensus.script.errors import ScriptError
 
 if TYPE_CHECKING:
@@ -83,6 +83,8 @@ class ChainStateView:
     def __init__(self, chain: ChainState) -> None:
         self.chain = chain
         self.params = chain.params
+        self._flags_tip: bytes | None = None
+        self._flags = 0
 
     @property
     def tip_height(self) -> int:
@@ -104,12 +106,27 @@ class ChainStateView:
 
     def script_flags(self) -> int:
         # The next block's hash is unknown; exception blocks are historical, so none applies.
-        return int(deployments.block_script_flags(self.params, self.chain.height + 1, b""))
+        # They depend on the next height only: computed once per tip (every acceptance asks).
+        tip = self.chain.tip.hash
+        if tip != self._flags_tip:
+            self._flags = int(
+                deployments.block_script_flags(self.params, self.chain.height + 1, b"")
+            )
+            self._flags_tip = tip
+        return self._flags
 
     def is_final(self, tx: Tx) -> bool:
+        if tx.locktime == 0:
+            return True  # what is_final_tx answers first, without the median time past
         return is_final_tx(tx, self.chain.height + 1, self.median_time_past())
 
     def sequence_locks_ok(self, tx: Tx, coin_heights: Sequence[int]) -> bool:
+        # Without a BIP68 lock on any input (version 1, or every input's disable flag set)
+        # calculate_sequence_locks gives (-1, -1), which every block satisfies.
+        if (tx.version & 0xFFFFFFFF) < 2 or all(
+            txin.sequence & SEQUENCE_LOCKTIME_DISABLE_FLAG for txin in tx.inputs
+        ):
+            return True
         # Always enforced, as Core's standard lock-time flags do (not only once CSV is active).
         height = self.chain.height + 1
         chain = self.chain.chain  # the active chain by height: O(1) ancestors

@@ -191,12 +191,34 @@ def _witness_program(script: bytes) -> tuple[int, bytes] | None:
 
 
 def _is_push_only(script: bytes, start: int = 0) -> bool:
-    try:
-        for opcode, _, _ in iter_ops(script[start:]):
-            if opcode > 0x60:
-                return False
-    except BadScript:
-        return False
+    """Core's ``IsPushOnly`` of ``script[start:]``: every opcode is a push or OP_1NEGATE,
+    OP_RESERVED, OP_1..OP_16, and no push runs past the end.
+
+    Walks the bytes inline, reading pushes as ``get_op`` does (every scriptSig is checked)."""
+    pos = start
+    end = len(script)
+    while pos < end:
+        op = script[pos]
+        pos += 1
+        if op < 0x4C:
+            pos += op
+        elif op <= 0x4E:
+            if op == 0x4C:
+                if pos + 1 > end:
+                    return False
+                pos += 1 + script[pos]
+            elif op == 0x4D:
+                if pos + 2 > end:
+                    return False
+                pos += 2 + (script[pos] | script[pos + 1] << 8)
+            else:
+                if pos + 4 > end:
+                    return False
+                pos += 4 + int.from_bytes(script[pos : pos + 4], "little")
+        elif op > 0x60:
+            return False
+        if pos > end:
+            return False
     return True
 
 
@@ -269,6 +291,25 @@ def solver(script: bytes) -> tuple[TxoutType, tuple[int, int] | None]:
 
 def is_standard_script(script: bytes) -> tuple[bool, TxoutType]:
     """Core's ``IsStandard(scriptPubKey)``: known type, and bare multisig of 1..3 keys."""
+    # The common templates first, by their exact bytes (what solver answers for them).
+    n = len(script)
+    if n == 22:
+        if script[0] == 0 and script[1] == 0x14:
+            return True, TxoutType.WITNESS_V0_KEYHASH
+    elif n == 34:
+        if script[1] == 0x20:
+            if script[0] == 0x51:
+                return True, TxoutType.WITNESS_V1_TAPROOT
+            if script[0] == 0:
+                return True, TxoutType.WITNESS_V0_SCRIPTHASH
+    elif n == 25 and (
+        script[0] == 0x76
+        and script[1] == 0xA9
+        and script[2] == 0x14
+        and script[23] == 0x88
+        and script[24] == 0xAC
+    ):
+        return True, TxoutType.PUBKEYHASH
     kind, ms = solver(script)
     if kind is TxoutType.NONSTANDARD:
         return False, kind
@@ -291,11 +332,12 @@ def dust_threshold(txout: TxOut, dust_relay_fee: int = DUST_RELAY_TX_FEE) -> int
     (OP_RETURN or oversized) outputs have no threshold.
     """
     spk = txout.script_pubkey
-    if (spk and spk[0] == 0x6A) or len(spk) > 10_000:
+    n = len(spk)
+    if (n and spk[0] == 0x6A) or n > 10_000:
         return 0
-    size = len(txout.serialize())
-    if _witness_program(spk) is not None:
-        size += 32 + 4 + 1 + 107 // WITNESS_SCALE_FACTOR + 4
+    size = 8 + (1 if n < 0xFD else 3) + n  # the serialized output: value, compact size, script
+    if 4 <= n <= 42 and spk[1] + 2 == n and (spk[0] == 0 or 0x51 <= spk[0] <= 0x60):
+        size += 32 + 4 + 1 + 107 // WITNESS_SCALE_FACTOR + 4  # a witness program
     else:
         size += 32 + 4 + 1 + 107 + 4
     return fee_for(dust_relay_fee, size)
@@ -308,7 +350,8 @@ def is_dust(txout: TxOut, dust_relay_fee: int = DUST_RELAY_TX_FEE) -> bool:
 
 def dust_outputs(tx: Tx, dust_relay_fee: int = DUST_RELAY_TX_FEE) -> list[int]:
     """Core's ``GetDust``: the indexes of ``tx``'s dust outputs."""
-    return [i for i, out in enumerate(tx.outputs) if is_dust(out, dust_relay_fee)]
+    threshold = dust_threshold
+    return [i for i, out in enumerate(tx.outputs) if out.value < threshold(out, dust_relay_fee)]
 
 
 # -- the transaction on its own ------------------------------------------------------------------
@@ -336,9 +379,12 @@ def check_standard_tx(
     if weight > MAX_STANDARD_TX_WEIGHT:
         raise PolicyError("tx-size")
     for txin in tx.inputs:
-        if len(txin.script_sig) > MAX_STANDARD_SCRIPTSIG_SIZE:
+        script_sig = txin.script_sig
+        if not script_sig:
+            continue  # segwit spends: nothing to check
+        if len(script_sig) > MAX_STANDARD_SCRIPTSIG_SIZE:
             raise PolicyError("scriptsig-size")
-        if not _is_push_only(txin.script_sig):
+        if not _is_push_only(script_sig):
             raise PolicyError("scriptsig-not-pushonly")
     datacarrier_left = max_datacarrier_bytes if max_datacarrier_bytes is not None else 0
     for out in tx.outputs:
@@ -385,13 +431,24 @@ def _push_stack(script_sig: bytes) -> list[bytes] | None:
     return stack
 
 
+def _is_native_witness_v0_v1(spk: bytes) -> bool:
+    """P2WPKH, P2WSH or P2TR by their exact bytes (``solver``'s three standard witness types)."""
+    n = len(spk)
+    if n == 22:
+        return spk[0] == 0 and spk[1] == 0x14
+    return n == 34 and spk[1] == 0x20 and (spk[0] == 0 or spk[0] == 0x51)
+
+
 def _legacy_sigops_within_limit(tx: Tx, spent: Sequence[TxOut]) -> bool:
     """Core's ``CheckSigopsBIP54``: accurately counted scriptSig and spent-scriptPubKey sigops
     (the P2SH redeem script's for a P2SH spend) stay within ``MAX_TX_LEGACY_SIGOPS``."""
     sigops = 0
     for txin, prev in zip(tx.inputs, spent, strict=True):
-        sigops += script_sigops(txin.script_sig, True)
         spk = prev.script_pubkey
+        script_sig = txin.script_sig
+        if not script_sig and _is_native_witness_v0_v1(spk):
+            continue  # no scriptSig, and a version byte and one push: no sigops
+        sigops += script_sigops(script_sig, True)
         if len(spk) == 23 and spk[0] == 0xA9 and spk[1] == 0x14 and spk[22] == 0x87:
             stack = _push_stack(txin.script_sig)
             if stack:
@@ -411,7 +468,10 @@ def check_inputs_standard(tx: Tx, spent: Sequence[TxOut]) -> None:
     if not _legacy_sigops_within_limit(tx, spent):
         raise PolicyError("bad-txns-nonstandard-inputs", "non-witness sigops exceed bip54 limit")
     for i, (txin, prev) in enumerate(zip(tx.inputs, spent, strict=True)):
-        kind, _ = solver(prev.script_pubkey)
+        spk = prev.script_pubkey
+        if _is_native_witness_v0_v1(spk):
+            continue  # P2WPKH, P2WSH or P2TR: standard, and not P2SH
+        kind, _ = solver(spk)
         if kind is TxoutType.NONSTANDARD:
             raise PolicyError("bad-txns-nonstandard-inputs", f"input {i}: script-unknown")
         if kind is TxoutType.WITNESS_UNKNOWN:
@@ -439,6 +499,8 @@ def check_witness_standard(tx: Tx, spent: Sequence[TxOut]) -> None:
         if not witness:
             continue
         script = prev.script_pubkey
+        if len(script) == 22 and script[0] == 0 and script[1] == 0x14:
+            continue  # P2WPKH: a witness program with no further limits here
         if script == ANCHOR_SCRIPT:
             raise PolicyError("bad-witness-nonstandard", f"input {i}: witness on an anchor")
         p2sh = False

@@ -504,35 +504,46 @@ class MemPool:
             raise self._reject(TxResult.CONFLICT, "txn-same-nonwitness-data-in-mempool")
 
         w = _Work(tx, allow_replacement=allow_replacement)
+        # One pass over the inputs: the pool transactions they conflict with (a conflict when
+        # replacement is not allowed stops here, before any missing input is reported), then
+        # the coin each spends, from a pool parent or the chain.
+        spenders = self.spenders
+        entries = self.entries
+        get_coin = chain.get_coin
+        next_height = chain.tip_height + 1
+        spent_coins: list[SpentCoin] = []
+        missing = False
         for txin in tx.inputs:
-            spender = self.spenders.get((txin.prevout.txid, txin.prevout.index))
+            p = txin.prevout
+            ptxid = p.txid
+            index = p.index
+            spender = spenders.get((ptxid, index))
             if spender is not None:
                 if not allow_replacement:
                     raise self._reject(TxResult.MEMPOOL_POLICY, "bip125-replacement-disallowed")
                 w.conflicts.add(spender)
-
-        next_height = chain.tip_height + 1
-        coins: list[SpentCoin | None] = []
-        for txin in tx.inputs:
-            p = txin.prevout
-            parent = self.entries.get(p.txid)
+            parent = entries.get(ptxid)
             if parent is not None:
-                if p.index < len(parent.tx.outputs):
-                    coins.append(SpentCoin(parent.tx.outputs[p.index], next_height, False))
-                    w.parents.add(p.txid)
+                outs = parent.tx.outputs
+                if index < len(outs):
+                    spent_coins.append(SpentCoin(outs[index], next_height, False))
+                    w.parents.add(ptxid)
                 else:
-                    coins.append(None)
+                    missing = True
                 continue
-            if package_coins is not None and (p.txid, p.index) in package_coins:
-                coins.append(package_coins[(p.txid, p.index)])
+            if package_coins is not None and (ptxid, index) in package_coins:
+                spent_coins.append(package_coins[(ptxid, index)])
                 continue
-            coins.append(chain.get_coin(p.txid, p.index))
-        if any(c is None for c in coins):
+            coin = get_coin(ptxid, index)
+            if coin is None:
+                missing = True
+            else:
+                spent_coins.append(coin)
+        if missing:
             for i in range(len(tx.outputs)):
-                if chain.get_coin(txid, i) is not None:
+                if get_coin(txid, i) is not None:
                     raise self._reject(TxResult.CONFLICT, "txn-already-known")
             raise self._reject(TxResult.MISSING_INPUTS, "bad-txns-inputs-missingorspent")
-        spent_coins: list[SpentCoin] = [c for c in coins if c is not None]
         w.spent = [c.txout for c in spent_coins]
         w.coin_heights = [c.height for c in spent_coins]
         w.spends_coinbase = any(c.coinbase for c in spent_coins)
@@ -603,6 +614,8 @@ class MemPool:
     def _check_ephemeral_spends(self, tx: Tx, w: _Work, in_package: Sequence[Tx]) -> None:
         """Core's ``CheckEphemeralSpends``: every dust output of an unconfirmed parent must be
         spent by this child ("missing-ephemeral-spends")."""
+        if not w.parents and not in_package:
+            return  # no unconfirmed parent: nothing to check
         spent = {(i.prevout.txid, i.prevout.index) for i in tx.inputs}
         parents: dict[bytes, Tx] = {}
         for p in w.parents:
@@ -643,10 +656,12 @@ class MemPool:
     def _truc_checks(self, w: _Work) -> None:
         """Core's ``SingleTRUCChecks`` (BIP431); may turn a sibling into a conflict to evict."""
         tx = w.tx
+        is_truc = tx.version == policy.TRUC_VERSION
+        if not is_truc and not w.parents:
+            return  # no TRUC transaction involved: nothing to check
         txid = tx.txid_hex
         wtxid = tx.wtxid_hex
         parents = [self.entries[p] for p in w.parents]
-        is_truc = tx.version == policy.TRUC_VERSION
         for p in parents:
             parent_truc = p.tx.version == policy.TRUC_VERSION
             if parent_truc and not is_truc:
@@ -833,10 +848,11 @@ class MemPool:
         """Core's ``Finalize``: evict what the transaction replaces, then add it."""
         replaced: list[Tx] = []
         doomed = w.all_conflicts or set(w.conflicts)
-        for t in sorted(doomed, key=lambda t: -self.entries[t].sequence):
-            if t in self.entries:
-                replaced.append(self.entries[t].tx)
-        self._remove_set(doomed, Removal.REPLACED)
+        if doomed:
+            for t in sorted(doomed, key=lambda t: -self.entries[t].sequence):
+                if t in self.entries:
+                    replaced.append(self.entries[t].tx)
+            self._remove_set(doomed, Removal.REPLACED)
         now = int(self.clock()) if accept_time is None else accept_time
         self._sequence += 1
         tx = w.tx

@@ -17,7 +17,16 @@ Error contract: :class:`DescriptorError` (a ``ValueError``) with Bitcoin Core's 
 
 from .checksum import add_checksum, descriptor_checksum, split_checksum
 from .errors import DescriptorError
-from .keys import BIP32Key, ConstKey, Context, Derive, KeyExpression, KeyOrigin, OriginKey, parse_key
+from .keys import (
+    BIP32Key,
+    ConstKey,
+    Context,
+    Derive,
+    KeyExpression,
+    KeyOrigin,
+    OriginKey,
+    parse_key,
+)
 from .parser import (
     Descriptor,
     DescriptorInfo,

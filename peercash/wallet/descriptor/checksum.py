@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from .errors import DescriptorError
 
-__all__ = ["CHECKSUM_CHARSET", "INPUT_CHARSET", "add_checksum", "descriptor_checksum", "split_checksum"]
+__all__ = [
+    "CHECKSUM_CHARSET",
+    "INPUT_CHARSET",
+    "add_checksum",
+    "descriptor_checksum",
+    "split_checksum",
+]
 
 INPUT_CHARSET = (
     "0123456789()[],'/*abcdefgh@:$%{}"

@@ -331,7 +331,7 @@ def _parse_path(elems: list[str], marker: _Marker, allow_multipath: bool) -> lis
             path.append(_path_element(elem, marker))
     if slot is None:
         return [tuple(path)]
-    return [tuple(path[:slot]) + (v,) + tuple(path[slot + 1 :]) for v in values]
+    return [(*path[:slot], v, *path[slot + 1 :]) for v in values]
 
 
 def _hex_key(text: str, ctx: Context, params: NetworkParams) -> ConstKey:
@@ -364,7 +364,9 @@ def _extended(text: str, params: NetworkParams) -> ExtendedKey | None:
         return None
 
 
-def _parse_inner(text: str, ctx: Context, params: NetworkParams, marker: _Marker) -> list[KeyExpression]:
+def _parse_inner(
+    text: str, ctx: Context, params: NetworkParams, marker: _Marker
+) -> list[KeyExpression]:
     split = text.split("/")
     head = split[0]
     if not head:

@@ -228,7 +228,9 @@ class _Parser:
                 f"P2SH script is too large, {script_size + 3} bytes is larger than "
                 f"{MAX_SCRIPT_ELEMENT_SIZE} bytes"
             )
-        branches = _branches(providers, "multi(): Multipath derivation paths have mismatched lengths")
+        branches = _branches(
+            providers, "multi(): Multipath derivation paths have mismatched lengths"
+        )
         cls = MultiAExpr if tap else MultiExpr
         return [cls(threshold, tuple(keys), sort) for keys in branches]
 
@@ -405,9 +407,7 @@ class Descriptor:
         inner = expr.sub if isinstance(expr, SHExpr) else expr
         witness = inner.witness_script(pos) if isinstance(inner, WSHExpr) else None
         taproot = expr.taproot(pos) if isinstance(expr, TRExpr) else None
-        return Expansion(
-            tuple(expr.expand(pos)), pubkeys, secrets, redeem, witness, taproot
-        )
+        return Expansion(tuple(expr.expand(pos)), pubkeys, secrets, redeem, witness, taproot)
 
 
 def _is_p2pk(script: bytes) -> bool:

@@ -229,10 +229,7 @@ class MultiExpr(ScriptExpression):
             pubs.sort()
         body = b"".join(push_data(pub) for pub in pubs)
         return [
-            push_int(self.threshold)
-            + body
-            + push_int(len(pubs))
-            + bytes((Op.OP_CHECKMULTISIG,))
+            push_int(self.threshold) + body + push_int(len(pubs)) + bytes((Op.OP_CHECKMULTISIG,))
         ]
 
 

@@ -158,7 +158,7 @@ def wait_connected(net: Net) -> None:
                 return False
         return True
 
-    wait_until(linked, 30, 0.1, "the mesh to connect")
+    wait_until(linked, 60, 0.1, "the mesh to connect")
 
 
 @pytest.fixture
@@ -187,7 +187,7 @@ def net(tmp_path: Path) -> Iterator[Net]:
         with net.logs_on_failure():
             wait_until(
                 lambda: all(n.call("getbestblockhash") == hashes[-1] for n in nodes),
-                90,
+                300,  # 5 nodes and bcoin on 2 cores shared with the rest of the suite
                 0.2,
                 "the peercash nodes to sync bcoin's chain",
             )

@@ -95,6 +95,7 @@ def test_an_accepted_transaction_in_every_view(node: NodeProcess, coins: NodeCoi
         "modified": btc(2_000),
         "ancestor": btc(2_000),
         "descendant": btc(3_000),
+        "chunk": btc(2_000),  # Core 31: the parent pays more per vB than its child, a chunk alone
     }
     assert e["depends"] == [] and e["spentby"] == [child.txid_hex]
     # Sequence 0xfffffffe does not signal BIP125 (the pool replaces anyway: full RBF).

@@ -42,7 +42,7 @@ from pathlib import Path
 
 from peercash.atomicfile import write_atomic
 from peercash.consensus.checks import check_transaction
-from peercash.consensus.contextual import SpentCoin, check_tx_inputs
+from peercash.consensus.contextual import SpentCoin, check_tx_inputs, format_money
 from peercash.consensus.errors import DecodeError, RuleError
 from peercash.consensus.primitives import WITNESS_SCALE_FACTOR, Block, OutPoint, Tx, TxOut
 from peercash.consensus.script.errors import ScriptError
@@ -754,14 +754,14 @@ class MemPool:
         if replacement_fees < original_fees:
             return (
                 f"rejecting replacement {txid_hex}, less fees than conflicting txs; "
-                f"{_fmt_btc(replacement_fees)} < {_fmt_btc(original_fees)}"
+                f"{format_money(replacement_fees)} < {format_money(original_fees)}"
             )
         additional = replacement_fees - original_fees
         needed = fee_for(self.incremental_relay_fee, vsize)
         if additional < needed:
             return (
                 f"rejecting replacement {txid_hex}, not enough additional fees to relay; "
-                f"{_fmt_btc(additional)} < {_fmt_btc(needed)}"
+                f"{format_money(additional)} < {format_money(needed)}"
             )
         return None
 
@@ -1260,15 +1260,8 @@ class MemPool:
             results[tx.wtxid] = AcceptResult(tx.txid, tx.wtxid, r.result, r.reason, r.debug)
             self._rollback(added)
             return "transaction failed"
-        fee = sum(w.modified_fee for w in works)
-        size = sum(w.vsize for w in works)
-        try:
-            self._check_fee_rate(size, fee)
-        except Reject as r:
-            for w in works:
-                results[w.tx.wtxid] = AcceptResult(
-                    w.tx.txid, w.tx.wtxid, TxResult.RECONSIDERABLE, r.reason, r.debug
-                )
+        fee, size = self._package_fee_and_size(works)
+        if not self._package_feerate_ok(works, fee, size, results):
             self._rollback(added)
             return "transaction failed"
         rate = _feerate(fee, size)
@@ -1283,6 +1276,25 @@ class MemPool:
                 effective_includes=[x.tx.wtxid for x in works],
             )
         return None
+
+    @staticmethod
+    def _package_fee_and_size(works: Sequence[_Work]) -> tuple[int, int]:
+        return sum(w.modified_fee for w in works), sum(w.vsize for w in works)
+
+    def _package_feerate_ok(
+        self, works: Sequence[_Work], fee: int, size: int, results: dict[bytes, AcceptResult]
+    ) -> bool:
+        """The package feerate against the pool's minimums; a failure is reconsiderable for
+        every transaction of the package."""
+        try:
+            self._check_fee_rate(size, fee)
+        except Reject as r:
+            for w in works:
+                results[w.tx.wtxid] = AcceptResult(
+                    w.tx.txid, w.tx.wtxid, TxResult.RECONSIDERABLE, r.reason, r.debug
+                )
+            return False
+        return True
 
     def _accept_package_rbf(self, txs: list[Tx], results: dict[bytes, AcceptResult]) -> str | None:
         """Core 31's package RBF (``AcceptMultipleTransactions`` with ``PackageRBFChecks``):
@@ -1311,15 +1323,8 @@ class MemPool:
         truc = self._package_truc_checks(works)
         if truc is not None:
             return f"TRUC-violation, {truc}"
-        fee = sum(w.modified_fee for w in works)
-        size = sum(w.vsize for w in works)
-        try:
-            self._check_fee_rate(size, fee)
-        except Reject as r:
-            for w in works:
-                results[w.tx.wtxid] = AcceptResult(
-                    w.tx.txid, w.tx.wtxid, TxResult.RECONSIDERABLE, r.reason, r.debug
-                )
+        fee, size = self._package_fee_and_size(works)
+        if not self._package_feerate_ok(works, fee, size, results):
             return "transaction failed"
         if len(works) != 2 or works[0].tx.txid not in {i.prevout.txid for i in works[1].tx.inputs}:
             return "package RBF failed: package must be 1-parent-1-child"
@@ -1557,16 +1562,6 @@ def _feerate(fee: int, vsize: int) -> int:
 def _fmt_rate(sat_per_kvb: int) -> str:
     """Core's ``CFeeRate::ToString``: "0.00001000 BTC/kvB"."""
     return f"{sat_per_kvb // 100_000_000}.{sat_per_kvb % 100_000_000:08d} BTC/kvB"
-
-
-def _fmt_btc(sats: int) -> str:
-    """Core's ``FormatMoney``: BTC with 8 decimals, trailing zeros beyond two trimmed."""
-    sign = "-" if sats < 0 else ""
-    sats = abs(sats)
-    text = f"{sats // 100_000_000}.{sats % 100_000_000:08d}"
-    while text.endswith("0") and len(text.split(".")[1]) > 2:
-        text = text[:-1]
-    return sign + text
 
 
 __all__ = [

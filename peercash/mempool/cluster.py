@@ -39,7 +39,7 @@ import heapq
 from bisect import bisect_right
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 __all__ = [
     "DEFAULT_CLUSTER_COUNT_LIMIT",
@@ -734,6 +734,23 @@ class _ChunkKey:
         return self.pos < other.pos
 
 
+_FLOAT_EXACT_LIMIT = 1 << 51
+
+
+def _float_order_is_exact(clusters: Sequence[_Cluster[Any]]) -> bool:
+    """Whether ordering these chunks by ``fee / size`` as floats gives the exact order.
+
+    Two different feerates a/b and c/d with sizes at most S differ by at least 1/S²; a float
+    quotient is correctly rounded, so it is off by at most |a/b|·2⁻⁵³. While every |feerate| is
+    below 2⁵¹/S² the two errors together stay under half that gap: unequal feerates keep their
+    order and equal ones give the same float (then seq and pos decide, as in _ChunkKey)."""
+    rates = [r for cluster in clusters for r in cluster.chunk_rates]
+    if any(r.size <= 0 for r in rates):
+        return False
+    square = max((r.size for r in rates), default=0) ** 2
+    return all(abs(r.fee) * square < _FLOAT_EXACT_LIMIT * r.size for r in rates)
+
+
 class _WorstKey:
     """Order of chunks for eviction: lowest feerate first; at equal feerate the cluster that
     changed later, then the later chunk (the reverse of :class:`_ChunkKey`)."""
@@ -955,9 +972,41 @@ class ClusterSet(Generic[K]):
     def iter_chunks_best_first(self) -> Iterator[tuple[FeeFrac, list[K]]]:
         """Every chunk of every cluster, highest feerate first (for block building). Within a
         cluster chunks come in linearisation order, so parents precede children. Lazy: a
-        builder that stops early pays little more than a heap of the clusters."""
+        builder that stops early pays little more than a heap of the clusters.
+
+        The heap is keyed by the float feerate where that gives exactly the order of
+        :class:`_ChunkKey` (see :func:`_float_order_is_exact`): tuples compare in C, which
+        makes a 50,000-transaction template several times cheaper to order."""
+        clusters = self._unique_clusters()
+        if _float_order_is_exact(clusters):
+            return self._iter_best_first_float(clusters)
+        return self._iter_best_first_exact(clusters)
+
+    def _iter_best_first_float(
+        self, clusters: list[_Cluster[K]]
+    ) -> Iterator[tuple[FeeFrac, list[K]]]:
+        heap: list[tuple[float, int, int, int, _Cluster[K]]] = []
+        for n, cluster in enumerate(clusters):
+            r = cluster.chunk_rates[0]
+            heap.append((-r.fee / r.size, cluster.seq, 0, n, cluster))
+        heapq.heapify(heap)
+        while heap:
+            _, seq, pos, n, cluster = heap[0]
+            rates = cluster.chunk_rates
+            start = cluster.chunk_ends[pos - 1] if pos else 0
+            chunk_keys = cluster.keys[start : cluster.chunk_ends[pos]]
+            if pos + 1 < len(rates):
+                r = rates[pos + 1]
+                heapq.heapreplace(heap, (-r.fee / r.size, seq, pos + 1, n, cluster))
+            else:
+                heapq.heappop(heap)
+            yield rates[pos], chunk_keys
+
+    def _iter_best_first_exact(
+        self, clusters: list[_Cluster[K]]
+    ) -> Iterator[tuple[FeeFrac, list[K]]]:
         heap: list[tuple[_ChunkKey, int, _Cluster[K]]] = []
-        for n, cluster in enumerate(self._unique_clusters()):
+        for n, cluster in enumerate(clusters):
             heap.append((_ChunkKey(cluster.chunk_rates[0], cluster.seq, 0), n, cluster))
         heapq.heapify(heap)
         while heap:
@@ -1043,9 +1092,7 @@ class ClusterSet(Generic[K]):
         return entry is not None and entry.cluster is cluster
 
     def _unique_clusters(self) -> list[_Cluster[K]]:
-        seen: dict[int, _Cluster[K]] = {}
-        for entry in self._entries.values():
-            seen.setdefault(entry.cluster.seq, entry.cluster)
+        seen = {entry.cluster.seq: entry.cluster for entry in self._entries.values()}
         return [seen[s] for s in sorted(seen)]
 
     # -- changes ------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from peercash.mempool.cluster import (
     DiagramOrder,
     FeeFrac,
     LimitCheck,
+    _float_order_is_exact,
     ancestor_linearize,
     chunk,
     chunk_feerates,
@@ -717,6 +718,28 @@ def test_clusterset_model(ops: list[tuple[str, int, int, int]]) -> None:
     assert seen == set(model)
     worst = list(cs.iter_chunks_worst_first())
     assert [ks for _, ks in worst] == [ks for _, ks in reversed(list(cs.iter_chunks_best_first()))]
+    # The float-keyed fast path gives exactly the exact path's order.
+    clusters = cs._unique_clusters()
+    assert list(cs._iter_best_first_float(clusters)) == list(cs._iter_best_first_exact(clusters))
+
+
+def test_block_order_fast_path_is_exact_on_near_ties_and_falls_back_on_huge_fees() -> None:
+    """Feerates that differ by the least possible amount (1/(b*d)) keep their order in the
+    float-keyed path; beyond its bound (a huge prioritised fee) the exact path is used."""
+    cs: ClusterSet[str] = ClusterSet(max_count=64, max_vsize=101_000)
+    # 1_000_001/100_000 and 999_989/99_999 lie within 1e-4 of 10/1 on either side.
+    cs.add("a", 1_000_001, 100_000)
+    cs.add("b", 999_989, 99_999)
+    cs.add("c", 10, 1)
+    cs.add("d", 20, 2)  # equal to c: the earlier cluster first
+    clusters = cs._unique_clusters()
+    assert _float_order_is_exact(clusters)
+    fast = [ks for _, ks in cs._iter_best_first_float(clusters)]
+    assert fast == [ks for _, ks in cs._iter_best_first_exact(clusters)]
+    assert fast == [["a"], ["c"], ["d"], ["b"]]
+    cs.add("e", 1 << 40, 100)
+    assert not _float_order_is_exact(cs._unique_clusters())
+    assert [ks for _, ks in cs.iter_chunks_best_first()] == [["e"], ["a"], ["c"], ["d"], ["b"]]
 
 
 def test_permutations_do_not_change_the_optimal_diagram() -> None:

@@ -1034,17 +1034,46 @@ def select_coins(
     target: int,
     params: CoinSelectionParams,
     rng: random.Random,
+    preset: Sequence[Coin] = (),
+    allow_other_inputs: bool = True,
     **kw: object,
 ) -> SelectionResult:
-    """Check the wallet can pay at all (effective values, or raw values with SFFO), then run
-    :func:`automatic_coin_selection` (Core's ``SelectCoins`` without preset inputs)."""
-    if params.subtract_fee_outputs:
-        available = sum(c.value for c in coins)
-    else:
-        available = sum(c.effective_value for c in coins)
-    if target > available:
+    """Core's ``SelectCoins``: spend the ``preset`` coins (coin control) first, select the rest
+    of ``target`` automatically if allowed, after checking the wallet can pay at all (effective
+    values, or raw values with SFFO)."""
+    sffo = params.subtract_fee_outputs
+    preset_total = sum(c.value if sffo else c.effective_value for c in preset)
+    selection_target = target - preset_total
+    if not allow_other_inputs and selection_target > 0:
+        raise CoinSelectionError(
+            "The preselected coins total amount does not cover the transaction target. "
+            "Please allow other inputs to be automatically selected or include more coins "
+            "manually"
+        )
+    waste_args = (params.min_viable_change, params.cost_of_change, params.change_fee)
+    preset_groups = [OutputGroup.single(c, sffo) for c in preset]
+    if selection_target <= 0:
+        manual = SelectionResult.of(preset_groups, target, SelectionAlgorithm.MANUAL)
+        return manual.with_waste(*waste_args)
+    available = sum(c.value if sffo else c.effective_value for c in coins)
+    if selection_target > available:
         raise InsufficientFunds
-    return automatic_coin_selection(coins, target, params, rng, **kw)  # type: ignore[arg-type]
+    result = automatic_coin_selection(coins, selection_target, params, rng, **kw)  # type: ignore[arg-type]
+    if not preset:
+        return result
+    both = SelectionResult.of(
+        [*(OutputGroup.single(c, sffo) for c in result.inputs), *preset_groups],
+        target,
+        result.algorithm,
+    ).with_waste(*waste_args)
+    max_weight = MAX_STANDARD_TX_WEIGHT if params.max_tx_weight is None else params.max_tx_weight
+    if both.weight > max_weight - params.tx_noinputs_size * WITNESS_SCALE_FACTOR:
+        raise CoinSelectionError(
+            "The combination of the pre-selected inputs and the wallet automatic inputs "
+            "selection exceeds the transaction maximum weight. Please try sending a smaller "
+            "amount or manually consolidating your wallet's UTXOs"
+        )
+    return both
 
 
 def check_max_tx_fee(fee: int, max_tx_fee: int) -> None:

@@ -271,6 +271,59 @@ def test_knapsack_behaviours() -> None:
     assert kn([6 * c, 7 * c, 20 * c], 12 * c, 1 * c) == [6 * c, 7 * c]
 
 
+KN = DATA["knapsack"]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_knapsack_core_script(seed: int) -> None:
+    """Core's knapsack_solver_test: coins are added step by step and each check filters them
+    (Core's ``filter_standard`` etc.) and runs the solver with a 1 CENT change target."""
+    rng = random.Random(seed)
+    filters = {k: CoinEligibilityFilter(*v) for k, v in KN["filters"].items()}
+    coins: list[Coin] = []
+    checked = 0
+    for op in KN["ops"]:
+        if "clear" in op:
+            coins = []
+        elif "add" in op:
+            coins += [coin(v, depth=depth, from_me=me) for v, depth, me in op["add"]]
+        else:
+            name, target, want_value, want_count, ok = op["check"]
+            pool = [g for g in map(OutputGroup.single, coins) if g.eligible(filters[name])]
+            if not ok:
+                with pytest.raises(InsufficientFunds):
+                    knapsack_solver(pool, target, KN["change_target"], rng)
+            else:
+                got = knapsack_solver(pool, target, KN["change_target"], rng)
+                assert got.selected_value == want_value, op
+                if want_count is not None:
+                    assert len(got.inputs) == want_count, op
+            checked += 1
+    assert checked == 29
+
+
+@pytest.mark.parametrize("amount", KN["many_inputs"]["amounts"])
+def test_knapsack_many_inputs(amount: int) -> None:
+    m = KN["many_inputs"]
+    pool = [group(amount) for _ in range(m["count"])]
+    got = knapsack_solver(pool, m["target"], CENT, random.Random(amount))
+    if amount - m["target"] < CENT:
+        size = -(-(m["target"] + CENT) // amount)
+        assert (got.selected_value, len(got.inputs)) == (amount * size, size)
+    else:
+        assert (got.selected_value, len(got.inputs)) == (amount, 1)
+
+
+def test_knapsack_draws_differ_between_runs() -> None:
+    """Picking 50 of 100 equal coins depends on the random draws: two runs differ."""
+    pool = [group(COIN) for _ in range(100)]
+    rng = random.Random(11)
+    a = knapsack_solver(pool, 50 * COIN, CENT, rng)
+    b = knapsack_solver(pool, 50 * COIN, CENT, rng)
+    assert a.selected_value == b.selected_value == 50 * COIN
+    assert {c.outpoint for c in a.inputs} != {c.outpoint for c in b.inputs}
+
+
 def test_knapsack_errors() -> None:
     with pytest.raises(InsufficientFunds):
         knapsack_solver([group(CENT)], 2 * CENT, 0, random.Random(0))
@@ -537,6 +590,55 @@ def test_select_coins_checks_balance_first() -> None:
     p = params(5000)
     with pytest.raises(InsufficientFunds):
         select_coins([coin(1000, 68, 5000)], 1000, p, random.Random(0))
+
+
+def _bnb_search_params() -> CoinSelectionParams:
+    # coinselector_tests.cpp bnb_search_test: change fee and cost of change set at 3 sat/vB,
+    # then the feerates moved to 5 (effective) and 3 (long-term) sat/vB.
+    return CoinSelectionParams(
+        change_output_size=31,
+        change_spend_size=68,
+        min_change_target=0,
+        effective_feerate=FeeRate(5000),
+        long_term_feerate=FeeRate(3000),
+        discard_feerate=FeeRate(1000),
+        change_fee=93,
+        cost_of_change=204 + 93,
+        min_viable_change=204,
+    )
+
+
+def test_preset_input_is_kept_even_if_disadvantageous() -> None:
+    p = _bnb_search_params()
+    fee = FeeRate(5000).fee(68)
+    ten, nine, one = (p.priced(next(_ids), v * CENT + fee, 68) for v in (10, 9, 1))
+    got = select_coins([ten, one], 10 * CENT, p, random.Random(0), preset=[nine])
+    assert values(got) == [1 * CENT + fee, 9 * CENT + fee]
+    assert got.target == 10 * CENT
+    assert got.waste == 2 * (fee - FeeRate(3000).fee(68))
+
+
+def test_preset_only() -> None:
+    p = _bnb_search_params()
+    nine = p.priced(next(_ids), 9 * CENT, 68)
+    got = select_coins([], 5 * CENT, p, random.Random(0), preset=[nine])
+    assert got.algorithm is SelectionAlgorithm.MANUAL and values(got) == [9 * CENT]
+
+
+def test_preset_effective_value_must_cover_target() -> None:
+    """Core's SelectCoins_effective_value_test: value above target, effective value below."""
+    p = CoinSelectionParams(
+        change_output_size=34,
+        change_spend_size=148,
+        min_change_target=1000,
+        effective_feerate=FeeRate(3000),
+        long_term_feerate=FeeRate(1000),
+        discard_feerate=FeeRate(1000),
+    )
+    c = p.priced(next(_ids), 100_000, 37)  # input weight 148 WU
+    assert c.effective_value < 99_900 < c.value
+    with pytest.raises(CoinSelectionError, match=r"^The preselected coins total amount does not"):
+        select_coins([], 99_900, p, random.Random(0), preset=[c], allow_other_inputs=False)
 
 
 def test_max_tx_fee() -> None:

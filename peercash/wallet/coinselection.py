@@ -22,7 +22,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import random
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
@@ -797,9 +797,9 @@ def choose_selection_result(
     results: list[SelectionResult] = []
     errors: list[CoinSelectionError] = []
 
-    def attempt(run: object) -> None:
+    def attempt(run: Callable[[], SelectionResult]) -> None:
         try:
-            results.append(run())  # type: ignore[operator]
+            results.append(run())
         except InsufficientFunds:
             pass
         except CoinSelectionError as e:

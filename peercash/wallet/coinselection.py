@@ -19,6 +19,7 @@ Concurrency: every value is immutable; the injected ``random.Random`` is the onl
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import itertools
 import random
@@ -883,6 +884,20 @@ def eligibility_filters(
     return out
 
 
+def _chunks(coins: Sequence[Coin], sffo: bool) -> list[list[OutputGroup]]:
+    """Coins to the same script and output type, in groups of ``OUTPUT_GROUP_MAX_ENTRIES``."""
+    by_script: dict[tuple[str, bytes], list[Coin]] = {}
+    for c in coins:
+        by_script.setdefault((c.output_type, c.script), []).append(c)
+    return [
+        [
+            OutputGroup(tuple(same[i : i + OUTPUT_GROUP_MAX_ENTRIES]), sffo)
+            for i in range(0, len(same), OUTPUT_GROUP_MAX_ENTRIES)
+        ]
+        for same in by_script.values()
+    ]
+
+
 def group_outputs(
     coins: Sequence[Coin],
     params: CoinSelectionParams,
@@ -890,42 +905,44 @@ def group_outputs(
 ) -> tuple[dict[CoinEligibilityFilter, dict[str, Groups]], list[OutputGroup]]:
     """Groups per filter and output type, and the groups no filter admits.
 
-    Without avoid-partial-spends each coin is its own group. With it, coins to one script form
-    groups of up to ``OUTPUT_GROUP_MAX_ENTRIES``; a trailing partial group is used only by filters
-    that include partial groups, or when it is the script's only group."""
+    Without avoid-partial-spends each coin is its own group (positive when its selection amount
+    is). With it, coins to one script form groups of up to ``OUTPUT_GROUP_MAX_ENTRIES``, built
+    once over all coins (for Knapsack) and once over the coins of positive effective value (for
+    the others); when a script has several groups its last one counts as partial and is used
+    only by filters that include partial groups."""
     sffo = params.subtract_fee_outputs
-    candidates: list[tuple[OutputGroup, bool]] = []  # (group, is a partial trailing group)
-    if not params.avoid_partial_spends:
-        candidates = [(OutputGroup.single(c, sffo), False) for c in coins]
-    else:
-        by_script: dict[tuple[str, bytes], list[Coin]] = {}
-        for c in coins:
-            by_script.setdefault((c.output_type, c.script), []).append(c)
-        for script_coins in by_script.values():
-            chunks = [
-                script_coins[i : i + OUTPUT_GROUP_MAX_ENTRIES]
-                for i in range(0, len(script_coins), OUTPUT_GROUP_MAX_ENTRIES)
-            ]
-            for j, chunk in enumerate(chunks):
-                partial = j == len(chunks) - 1 and j > 0 and len(chunk) < OUTPUT_GROUP_MAX_ENTRIES
-                candidates.append((OutputGroup(tuple(chunk), sffo), partial))
     building: dict[CoinEligibilityFilter, dict[str, tuple[list[OutputGroup], list[OutputGroup]]]]
     building = {}
     discarded: list[OutputGroup] = []
-    for group, partial in candidates:
+
+    def push(group: OutputGroup, partial: bool, positive: bool, mixed: bool) -> bool:
         used = False
-        kind = group.coins[0].output_type
         for sf in filters:
             f = sf.filter
-            if (partial and not f.include_partial_groups) or not group.eligible(f):
+            if not group.eligible(f) or (partial and not f.include_partial_groups):
                 continue
             used = True
-            positive, mixed = building.setdefault(f, {}).setdefault(kind, ([], []))
-            if group.selection_amount > 0:
-                positive.append(group)
-            mixed.append(group)
-        if not used:
-            discarded.append(group)
+            pos, mix = building.setdefault(f, {}).setdefault(group.coins[0].output_type, ([], []))
+            if positive:
+                pos.append(group)
+            if mixed:
+                mix.append(group)
+        return used
+
+    if not params.avoid_partial_spends:
+        for c in coins:
+            g = OutputGroup.single(c, sffo)
+            if not push(g, False, g.selection_amount > 0, True):
+                discarded.append(g)
+    else:
+        # Last group first, as Core walks each script's groups backwards.
+        for groups in _chunks(coins, sffo):
+            for j, g in reversed(list(enumerate(groups))):
+                if not push(g, len(groups) > 1 and j == len(groups) - 1, False, True):
+                    discarded.append(g)
+        for groups in _chunks([c for c in coins if c.effective_value > 0], sffo):
+            for j, g in reversed(list(enumerate(groups))):
+                push(g, len(groups) > 1 and j == len(groups) - 1, True, False)
     table = {
         f: {kind: Groups(tuple(pos), tuple(mix)) for kind, (pos, mix) in by_type.items()}
         for f, by_type in building.items()
@@ -943,14 +960,10 @@ def attempt_selection(
     """Fund from one output type if possible (least waste among types), else mix types if
     allowed (Core's ``AttemptSelection``)."""
     results: list[SelectionResult] = []
-    errors: list[CoinSelectionError] = []
     for groups in groups_by_type.values():
-        try:
+        # Only "insufficient funds" moves on to the next type; any other error ends the attempt.
+        with contextlib.suppress(InsufficientFunds):
             results.append(choose_selection_result(groups, target, params, rng))
-        except InsufficientFunds:
-            pass
-        except CoinSelectionError as e:
-            errors.append(e)
     if results:
         best = results[0]
         for r in results[1:]:
@@ -963,8 +976,6 @@ def attempt_selection(
             tuple(g for gs in groups_by_type.values() for g in gs.mixed),
         )
         return choose_selection_result(mixed, target, params, rng)
-    if errors:
-        raise errors[0]
     raise InsufficientFunds
 
 
@@ -1013,7 +1024,10 @@ def automatic_coin_selection(
         # problem again (Core re-runs it; only the random draws would differ): skip it.
         key = (
             sf.allow_mixed_output_types,
-            *((kind, *(id(g) for g in gs.mixed)) for kind, gs in sorted(by_type.items())),
+            *(
+                (kind, tuple(map(id, gs.positive)), tuple(map(id, gs.mixed)))
+                for kind, gs in sorted(by_type.items())
+            ),
         )
         if key in tried:
             continue

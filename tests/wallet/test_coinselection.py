@@ -36,6 +36,7 @@ from peercash.wallet.coinselection import (
     coin_grinder,
     eligibility_filters,
     generate_change_target,
+    group_outputs,
     knapsack_solver,
     select_coins,
     select_coins_bnb,
@@ -584,6 +585,30 @@ def test_avoid_partial_spends_spends_whole_groups() -> None:
     got = automatic_coin_selection(coins, CENT // 2, p, random.Random(0))
     scripts = [c.script for c in got.inputs]
     assert scripts in ([b"a"] * 3, [b"b"])
+
+
+def test_avoid_partial_spends_uses_the_partial_group_last() -> None:
+    p = params(0, long_rate=0, avoid_partial_spends=True)
+    coins = [coin(CENT, script=b"a") for _ in range(150)]
+    fs = eligibility_filters()
+    table, discarded = group_outputs(coins, p, fs)
+    strict = table[fs[0].filter][""]
+    assert [len(g.coins) for g in strict.mixed] == [100]  # the partial 50 is held back
+    assert [len(g.coins) for g in table[fs[5].filter][""].mixed] == [50, 100]
+    assert discarded == []
+    assert len(automatic_coin_selection(coins, 90 * CENT, p, random.Random(0)).inputs) == 100
+    assert len(automatic_coin_selection(coins, 120 * CENT, p, random.Random(0)).inputs) == 150
+
+
+def test_output_types_are_not_mixed_while_one_type_suffices() -> None:
+    p = params(0, long_rate=0)
+    coins = [coin(CENT, output_type="bech32") for _ in range(2)]
+    coins.append(coin(5 * CENT, output_type="bech32m"))
+    for seed in range(10):
+        got = automatic_coin_selection(coins, CENT + CENT // 2, p, random.Random(seed))
+        assert len({c.output_type for c in got.inputs}) == 1
+    got = automatic_coin_selection(coins, 6 * CENT, p, random.Random(0))
+    assert {c.output_type for c in got.inputs} == {"bech32", "bech32m"}
 
 
 def test_select_coins_checks_balance_first() -> None:

@@ -735,3 +735,57 @@ def test_property_coin_grinder_is_lightest(specs: list[tuple[int, int]], target:
     got = coin_grinder(pool, target, change)
     assert got.weight == lightest
     assert got.selected_effective_value >= target + change
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(20_000, 3 * CENT), st.integers(40, 200)), min_size=1, max_size=9
+    ),
+    st.integers(1, 10 * CENT),
+    st.sampled_from([10_000, 25_000, 80_000]),
+)
+def test_property_bnb_least_waste_at_high_feerates(
+    specs: list[tuple[int, int]], target: int, rate: int
+) -> None:
+    """With fees at or above the long-term rate, BnB's pick has the least waste of every input
+    set in the window (checked by brute force)."""
+    pool = [g for g in (group(v, vb, rate, 10_000) for v, vb in specs) if g.selection_amount > 0]
+    cost = 359
+    best = None
+    for r in range(1, len(pool) + 1):
+        for combo in itertools.combinations(pool, r):
+            total = sum(g.selection_amount for g in combo)
+            if target <= total <= target + cost:
+                w = sum(g.fee - g.long_term_fee for g in combo) + total - target
+                best = w if best is None else min(best, w)
+    if best is None:
+        with pytest.raises(InsufficientFunds):
+            select_coins_bnb(pool, target, cost)
+        return
+    assert select_coins_bnb(pool, target, cost).waste == best
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(1_000, COIN), min_size=1, max_size=30), st.integers(0, 3))
+def test_property_avoid_partial_with_distinct_scripts_is_per_coin(vals: list[int], d: int) -> None:
+    """Grouping by script when every coin has its own script gives the per-coin groups."""
+    coins = [coin(v, 68, 5000, depth=d, script=i.to_bytes(2, "big")) for i, v in enumerate(vals)]
+    fs = eligibility_filters()
+    plain, plain_dropped = group_outputs(coins, params(5000), fs)
+    grouped, grouped_dropped = group_outputs(coins, params(5000, avoid_partial_spends=True), fs)
+
+    def shape(table: dict[CoinEligibilityFilter, dict[str, Groups]]) -> dict[object, object]:
+        return {
+            f: {
+                k: (
+                    sorted(id(c) for g in gs.positive for c in g.coins),
+                    sorted(id(c) for g in gs.mixed for c in g.coins),
+                )
+                for k, gs in t.items()
+            }
+            for f, t in table.items()
+        }
+
+    assert shape(plain) == shape(grouped)
+    assert [g.coins for g in plain_dropped] == [g.coins for g in grouped_dropped]

@@ -1,4 +1,5 @@
-"""The wallet: keys (BIP32/BIP39), output descriptors, and (later) storage, coin selection, PSBT.
+"""The wallet: keys (BIP32/BIP39), output descriptors, coin selection, encryption at rest, and
+(later) storage and PSBT.
 
 Layer 3. It may use consensus, chain, mempool, mining and p2p, never rpc, explorer or node; the
 node reaches it only through narrow interfaces wired in ``node.py``.
@@ -8,8 +9,13 @@ code: no I/O beyond reading the vendored BIP39 word list once, no clock, no rand
 pass entropy in). An import-linter contract keeps sockets, asyncio, time, sqlite3 and the upper
 layers out of them.
 
-Error contract: each module raises one family rooted at ``ValueError``: ``bip32.Bip32Error``,
-``bip39.MnemonicError`` and ``descriptor.DescriptorError``.
+``coinselection`` and ``crypter`` are pure too: the caller injects randomness (a ``random.Random``
+for coin selection, an ``rng(n) -> bytes`` for keys and salts) and the clock (timed unlock).
 
-Concurrency: every object here is immutable; any thread may share them.
+Error contract: each module raises one family rooted at ``ValueError``: ``bip32.Bip32Error``,
+``bip39.MnemonicError``, ``descriptor.DescriptorError``, ``coinselection.CoinSelectionError`` and
+``crypter.CrypterError``.
+
+Concurrency: every object here is immutable and may be shared by any thread, except
+``crypter.UnlockState``, which the wallet guards with its lock.
 """

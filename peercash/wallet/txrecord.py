@@ -47,7 +47,7 @@ class WalletTx:
         return 0
 
     def blocks_to_maturity(self, tip_height: int, maturity: int) -> int:
-        if not self.tx.is_coinbase:
+        if not self.tx.is_coinbase():
             return 0
         return max(0, maturity + 1 - self.depth(tip_height))
 

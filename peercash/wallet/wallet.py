@@ -255,7 +255,7 @@ class Wallet:
         block_hash = block.header.hash
         for pos, tx in enumerate(block.txs):
             self._add_if_mine(tx, (block_hash, height, pos, block.header.time), None, rescan=rescan)
-            if not tx.is_coinbase:
+            if not tx.is_coinbase():
                 self._mark_conflicts(tx, block_hash, height)
 
     def _add_if_mine(
@@ -308,7 +308,7 @@ class Wallet:
 
     def _index(self, wtx: WalletTx) -> None:
         self.txs[wtx.tx.txid] = wtx
-        if not wtx.tx.is_coinbase:
+        if not wtx.tx.is_coinbase():
             for i in wtx.tx.inputs:
                 self.spends.setdefault(i.prevout, set()).add(wtx.tx.txid)
 

@@ -188,10 +188,11 @@ class RpcServer:
         body = await self.read_body(request)
         if isinstance(body, web.Response):
             return body
+        wallet = request.match_info.get("wallet")  # aiohttp has already URL-decoded it
         loop = asyncio.get_running_loop()
         try:
             status, reply = await self.work_queue.run(
-                handle_body_sync, self.services, body, self.registry, loop
+                handle_body_sync, self.services, body, self.registry, loop, wallet
             )
         except WorkQueueFull:
             log.warning("Request rejected because http work queue depth exceeded.")

@@ -237,7 +237,9 @@ class WalletDB:
     def descriptors(self) -> list[DescriptorRow]:
         rows = self.conn.execute(f"SELECT {_DESC_COLUMNS} FROM descriptors ORDER BY rowid")
         return [
-            DescriptorRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], None if r[7] is None else bool(r[7]))
+            DescriptorRow(
+                r[0], r[1], r[2], r[3], r[4], r[5], r[6], None if r[7] is None else bool(r[7])
+            )
             for r in rows
         ]
 
@@ -281,8 +283,22 @@ class WalletDB:
     def transactions(self) -> list[TxRow]:
         rows = self.conn.execute(f"SELECT {_TX_COLUMNS} FROM transactions ORDER BY order_pos")
         return [
-            TxRow(bytes(r[0]), bytes(r[1]), r[2], _b(r[3]), *r[4:8], _b(r[8]), r[9], _b(r[10]),
-                  *r[11:14])
+            TxRow(
+                txid=bytes(r[0]),
+                raw=bytes(r[1]),
+                state=r[2],
+                block_hash=_b(r[3]),
+                block_height=r[4],
+                block_pos=r[5],
+                time_received=r[6],
+                order_pos=r[7],
+                conflict_hash=_b(r[8]),
+                conflict_height=r[9],
+                replaced_by=_b(r[10]),
+                comment=r[11],
+                block_time=r[12],
+                time_smart=r[13],
+            )
             for r in rows
         ]
 
@@ -345,5 +361,5 @@ class WalletDB:
             target.close()
 
 
-def _b(value: object) -> bytes | None:
-    return None if value is None else bytes(value)  # type: ignore[arg-type]
+def _b(value: bytes | None) -> bytes | None:
+    return None if value is None else bytes(value)

@@ -124,7 +124,9 @@ class Wallet:
         """A new wallet file at ``path``: default descriptors from ``entropy`` (a BIP32 seed)
         or from a BIP39 ``mnemonic`` + ``passphrase``, unless blank or watch-only."""
         if path.exists():
-            raise WalletError(f"Failed to create database path '{path.parent}'. Database already exists.")
+            raise WalletError(
+                f"Failed to create database path '{path.parent}'. Database already exists."
+            )
         db = WalletDB(path, create=True)
         wallet = cls(name, db, params, keypool=keypool, clock=clock)
         flags = {
@@ -175,10 +177,8 @@ class Wallet:
                 break
         with self.db.batch():
             for wtx in self.txs.values():
-                if wtx.state == CONFIRMED and wtx.block_height is not None and wtx.block_height > fork:
-                    wtx.set_unconfirmed(INACTIVE)
-                    self._save(wtx)
-                elif wtx.state == CONFLICTED and (wtx.conflict_height or 0) > fork:
+                height = wtx.block_height if wtx.state == CONFIRMED else wtx.conflict_height
+                if wtx.state in (CONFIRMED, CONFLICTED) and (height or 0) > fork:
                     wtx.set_unconfirmed(INACTIVE)
                     self._save(wtx)
         return fork
@@ -190,7 +190,7 @@ class Wallet:
     def _set_tip(self, height: int) -> None:
         node = self.node
         assert node is not None
-        entries = []
+        entries: list[tuple[int, bytes]] = []
         step, h = 1, height
         while h >= 0 and len(entries) < LOCATOR_DEPTH:
             block_hash = node.block_hash(h)
@@ -288,10 +288,7 @@ class Wallet:
     def _mark_conflicts(self, tx: Tx, block_hash: bytes, height: int) -> None:
         """Wallet txs spending a coin this confirmed tx spends are conflicted, with children."""
         todo = [
-            other
-            for i in tx.inputs
-            for other in self.spends.get(i.prevout, ())
-            if other != tx.txid
+            other for i in tx.inputs for other in self.spends.get(i.prevout, ()) if other != tx.txid
         ]
         while todo:
             wtx = self.txs[todo.pop()]
@@ -394,9 +391,20 @@ class Wallet:
 
     def is_change(self, out: TxOut) -> bool:
         """Core's ``OutputIsChange``: ours, and not in the address book."""
-        if not self.keys.is_mine(out.script_pubkey):
+        return self.is_change_script(out.script_pubkey)
+
+    def is_change_script(self, script: bytes) -> bool:
+        if not self.keys.is_mine(script):
             return False
-        return self._address(out.script_pubkey) not in self.address_book
+        return self._address(script) not in self.address_book
+
+    def conflicts(self, wtx: WalletTx) -> list[bytes]:
+        """Other wallet transactions spending a coin ``wtx`` spends (``walletconflicts``)."""
+        if wtx.tx.is_coinbase():
+            return []
+        found = {t for i in wtx.tx.inputs for t in self.spends.get(i.prevout, ())}
+        found.discard(wtx.tx.txid)
+        return sorted(found)
 
     def _address(self, script: bytes) -> str | None:
         from peercash.consensus.address import script_to_address
@@ -424,7 +432,10 @@ class Wallet:
                     trusted += credit
                 if not is_trusted and depth == 0 and wtx.state == MEMPOOL:
                     pending += credit
-                if wtx.blocks_to_maturity(self.last_height, self.params.coinbase_maturity) > 0 and depth > 0:
+                if (
+                    wtx.blocks_to_maturity(self.last_height, self.params.coinbase_maturity) > 0
+                    and depth > 0
+                ):
                     immature += self.credit(wtx.tx)
             return Balance(trusted, pending, immature)
 
@@ -538,3 +549,97 @@ class Wallet:
 
     def info(self) -> dict[str, Any]:
         return {"flags": dict(self.flags), "txcount": len(self.txs)}
+
+    # -- descriptors ----------------------------------------------------------------------
+
+    def import_descriptor(
+        self,
+        text: str,
+        *,
+        timestamp: int,
+        active: bool = False,
+        internal: bool = False,
+        range_: tuple[int, int] | None = None,
+        next_index: int | None = None,
+        label: str | None = None,
+    ) -> list[str]:
+        """Core's ``ProcessDescriptorImport`` for one request; the warnings. Raises
+        ``InvalidParameter`` / ``InvalidAddress`` / ``WalletError`` with Core's messages."""
+        with self.lock:
+            descs = parse_descriptor(text, self.params, require_checksum=True)
+            if len(descs) > 1 and label:
+                raise InvalidParameter("Multipath descriptors should not have a label")
+            warnings: list[str] = []
+            with self.db.batch():
+                for n, desc in enumerate(descs):
+                    this_internal = internal if len(descs) == 1 else bool(n)
+                    warnings += self._import_one(
+                        desc, timestamp, active, this_internal, range_, next_index, label
+                    )
+            return warnings
+
+    def _import_one(
+        self,
+        desc: Descriptor,
+        timestamp: int,
+        active: bool,
+        internal: bool,
+        range_: tuple[int, int] | None,
+        next_index: int | None,
+        label: str | None,
+    ) -> list[str]:
+        if not desc.is_range and range_ is not None:
+            raise InvalidParameter("Range should not be specified for an un-ranged descriptor")
+        if active and not desc.is_range:
+            raise InvalidParameter("Active descriptors must be ranged")
+        in_range = range_ is None or next_index is None or range_[0] <= next_index <= range_[1]
+        if desc.is_range and not in_range:
+            raise InvalidParameter("next_index is out of range")
+        if label and active:
+            raise InvalidParameter("Active descriptors cannot have a label")
+        if label and internal:
+            raise InvalidParameter("Internal addresses should not have a label")
+        if active and desc.to_string().startswith("combo("):
+            raise InvalidParameter("Combo descriptors cannot be set to active")
+        warnings = []
+        if desc.has_private_keys and self.flags.get("disable_private_keys"):
+            raise WalletError("Cannot import private keys to a wallet with private keys disabled")
+        if not desc.has_all_private_keys and not self.flags.get("disable_private_keys"):
+            warnings.append(
+                "Not all private keys provided. Some wallet functionality may return "
+                "unexpected errors"
+            )
+        try:
+            self.keys.add(
+                desc,
+                timestamp=timestamp,
+                range_=range_,
+                next_index=next_index,
+                active=active,
+                internal=internal,
+            )
+        except KeyManError as e:
+            raise InvalidParameter(str(e)) from None
+        if label is not None and not desc.is_range:
+            for address in _addresses(desc):
+                self.address_book[address] = (label, "receive")
+                self.db.put_address(address, label, "receive")
+        if self.flags.get("blank") and desc.has_private_keys:
+            self.flags["blank"] = False
+            self.db.set_setting("flags", json.dumps(self.flags, sort_keys=True))
+        return warnings
+
+    def rescan_since(self, timestamp: int) -> None:
+        """Rescan from the first block within ``TIMESTAMP_WINDOW`` of ``timestamp``."""
+        if self.node is None:
+            return
+        start = self.node.first_block_at_or_after(max(0, timestamp - TIMESTAMP_WINDOW))
+        if start is not None:
+            self.rescan(start, None)
+
+
+def _addresses(desc: Descriptor) -> list[str]:
+    try:
+        return desc.addresses(0)
+    except DescriptorError:
+        return []

@@ -37,7 +37,9 @@ class SimNode:
         height = len(self.blocks)
         prev = self.blocks[-1].header.hash if self.blocks else b"\x00" * 32
         self.time += 600
-        header = Header(4, prev, height.to_bytes(32, "little"), self.time, 0x207FFFFF, len(self.blocks))
+        header = Header(
+            4, prev, height.to_bytes(32, "little"), self.time, 0x207FFFFF, len(self.blocks)
+        )
         block = Block(header, [coinbase(height, to), *txs])
         self.blocks.append(block)
         for tx in txs:

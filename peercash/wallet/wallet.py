@@ -157,6 +157,9 @@ class Wallet:
         """Follow ``node``: catch up from the stored locator (or ``rescan_from``), subscribe."""
         with self.lock:
             self.node = node
+            # Subscribe first: a block that connects meanwhile waits for this lock, then is
+            # seen again (harmless), instead of being missed.
+            node.subscribe(self)
             height, _ = node.tip()
             start = rescan_from
             if start is None:
@@ -166,7 +169,6 @@ class Wallet:
                     start = self._fork_height(node) + 1
             if start is not None and start <= height:
                 self.rescan(start, None, advance=True)
-            node.subscribe(self)
 
     def _fork_height(self, node: NodeClient) -> int:
         """The highest locator entry still on the active chain; txs above it lose their block."""

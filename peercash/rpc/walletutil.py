@@ -14,14 +14,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from peercash.wallet.descriptor import DescriptorError
-from peercash.wallet.keyman import KeyManError
 from peercash.wallet.manager import (
     WalletAlreadyLoaded,
     WalletManager,
     WalletNotFound,
     WalletNotSpecified,
 )
-from peercash.wallet.wallet import InvalidAddress, InvalidParameter, Wallet, WalletError
+from peercash.wallet.wallet import InvalidAddress, InvalidParameter, Wallet
 
 from .jsonrpc import REQUEST_WALLET
 from .registry import (
@@ -76,7 +75,7 @@ def wallet_errors(func: F) -> F:
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (WalletError, KeyManError, DescriptorError) as e:
+        except ValueError as e:  # WalletError, KeyManError, DescriptorError, MnemonicError…
             raise rpc_error(e) from None
 
     return wrapped  # type: ignore[return-value]

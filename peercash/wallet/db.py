@@ -218,6 +218,10 @@ class WalletDB:
         self._depth = 0
         self.conn.execute("COMMIT")
 
+    @property
+    def in_batch(self) -> bool:
+        return self._depth > 0
+
     def _write(self, sql: str, args: tuple[object, ...] = ()) -> None:
         if not self._depth:
             raise RuntimeError("wallet writes must happen inside WalletDB.batch()")

@@ -18,7 +18,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,15 @@ from .txrecord import ABANDONED, CONFIRMED, CONFLICTED, INACTIVE, MEMPOOL, Walle
 FLAGS = ("avoid_reuse", "blank", "descriptors", "disable_private_keys")
 LOCATOR_DEPTH = 12
 TIMESTAMP_WINDOW = 2 * 60 * 60  # Core: a key's birth time may precede its first block by this
+
+
+def flags_for(blank: bool, disable_private_keys: bool, avoid_reuse: bool) -> dict[str, bool]:
+    return {
+        "avoid_reuse": avoid_reuse,
+        "blank": blank,
+        "descriptors": True,
+        "disable_private_keys": disable_private_keys,
+    }
 
 
 class WalletError(ValueError):
@@ -89,19 +99,42 @@ class Wallet:
         self.clock = clock
         self.lock = threading.RLock()
         self.node: NodeClient | None = None
+        self.keypool = keypool
         self.keys = KeyManager(db, params, keypool)
         self.txs: dict[bytes, WalletTx] = {}
         self.spends: dict[OutPoint, set[bytes]] = {}
-        for row in db.transactions():
-            self._index(WalletTx.from_row(row))
-        self.address_book = db.address_book()
+        self.address_book: dict[str, tuple[str, str]] = {}
+        self.locator: list[tuple[int, bytes]] = []
+        self._load_state(keys=False)
         self.locked: set[OutPoint] = {OutPoint(t, v) for t, v in db.locked_coins()}
         self.flags: dict[str, bool] = json.loads(db.get_setting("flags") or "{}")
-        self.locator: list[tuple[int, bytes]] = [
-            (h, bytes.fromhex(x)) for h, x in json.loads(db.get_setting("locator") or "[]")
-        ]
         self.signer: object | None = None  # seam: the signer (psbt/signer.py) plugs in here
         self.coin_selector: object | None = None  # seam: coin selection plugs in here
+
+    def _load_state(self, keys: bool = True) -> None:
+        """(Re)read what the file holds: after a failed batch, memory follows the file."""
+        if keys:
+            self.keys = KeyManager(self.db, self.params, self.keypool)
+        self.txs, self.spends = {}, {}
+        for row in self.db.transactions():
+            self._index(WalletTx.from_row(row))
+        self.address_book = self.db.address_book()
+        self.locator = [
+            (h, bytes.fromhex(x)) for h, x in json.loads(self.db.get_setting("locator") or "[]")
+        ]
+
+    @contextmanager
+    def _change(self) -> Iterator[None]:
+        """One atomic change: the wallet's lock and one batch; on failure the batch rolls back
+        and the in-memory state is read again from the file."""
+        with self.lock:
+            try:
+                with self.db.batch():
+                    yield
+            except BaseException:
+                if not self.db.in_batch:
+                    self._load_state()
+                raise
 
     # -- creation -------------------------------------------------------------------------
 
@@ -128,13 +161,27 @@ class Wallet:
                 f"Failed to create database path '{path.parent}'. Database already exists."
             )
         db = WalletDB(path, create=True)
-        wallet = cls(name, db, params, keypool=keypool, clock=clock)
-        flags = {
-            "avoid_reuse": avoid_reuse,
-            "blank": blank,
-            "descriptors": True,
-            "disable_private_keys": disable_private_keys,
-        }
+        try:
+            wallet = cls(name, db, params, keypool=keypool, clock=clock)
+            wallet._setup(
+                flags_for(blank, disable_private_keys, avoid_reuse), entropy, mnemonic, passphrase
+            )
+        except BaseException:
+            db.close()
+            for leftover in (
+                path,
+                path.with_name(path.name + "-wal"),
+                path.with_name(path.name + "-shm"),
+            ):
+                leftover.unlink(missing_ok=True)
+            raise
+        return wallet
+
+    def _setup(
+        self, flags: dict[str, bool], entropy: bytes | None, mnemonic: str | None, passphrase: str
+    ) -> None:
+        wallet, db, params, clock = self, self.db, self.params, self.clock
+        blank, disable_private_keys = flags["blank"], flags["disable_private_keys"]
         with db.batch():
             wallet.flags = flags
             db.set_setting("flags", json.dumps(flags, sort_keys=True))
@@ -149,7 +196,6 @@ class Wallet:
                 for d in default_descriptors(master, params):
                     desc = parse_descriptor(d.text, params)[0]
                     wallet.keys.add(desc, timestamp=now, active=True, internal=d.internal)
-        return wallet
 
     # -- node attachment ------------------------------------------------------------------
 
@@ -177,7 +223,7 @@ class Wallet:
             if node.block_hash(h) == block_hash:
                 fork = h
                 break
-        with self.db.batch():
+        with self._change():
             for wtx in self.txs.values():
                 height = wtx.block_height if wtx.state == CONFIRMED else wtx.conflict_height
                 if wtx.state in (CONFIRMED, CONFLICTED) and (height or 0) > fork:
@@ -205,7 +251,7 @@ class Wallet:
 
     def _store_locator(self, entries: list[tuple[int, bytes]]) -> None:
         self.locator = entries
-        with self.db.batch():
+        with self._change():
             self.db.set_setting("locator", json.dumps([(h, x.hex()) for h, x in entries]))
 
     def close(self) -> None:
@@ -218,7 +264,7 @@ class Wallet:
     # -- following the chain (ChainListener) ----------------------------------------------
 
     def block_connected(self, block: Block, height: int) -> None:
-        with self.lock, self.db.batch():
+        with self._change():
             self._scan_block(block, height)
             if height > self.last_height:
                 self.locator = [(height, block.header.hash), *self.locator][:LOCATOR_DEPTH]
@@ -226,7 +272,7 @@ class Wallet:
 
     def block_disconnected(self, block: Block, height: int) -> None:
         block_hash = block.header.hash
-        with self.lock, self.db.batch():
+        with self._change():
             for wtx in self.txs.values():
                 if (wtx.state == CONFIRMED and wtx.block_hash == block_hash) or (
                     wtx.state == CONFLICTED and wtx.conflict_hash == block_hash
@@ -237,7 +283,7 @@ class Wallet:
             self._store_locator([(height - 1, block.header.prev_hash), *rest][:LOCATOR_DEPTH])
 
     def transaction_added(self, tx: Tx) -> None:
-        with self.lock, self.db.batch():
+        with self._change():
             wtx = self.txs.get(tx.txid)
             if wtx is not None:
                 if wtx.state in (INACTIVE, ABANDONED):
@@ -247,7 +293,7 @@ class Wallet:
             self._add_if_mine(tx, None, None, rescan=False)
 
     def transaction_removed(self, tx: Tx, reason: str) -> None:
-        with self.lock, self.db.batch():
+        with self._change():
             wtx = self.txs.get(tx.txid)
             if wtx is not None and wtx.state == MEMPOOL:
                 wtx.set_unconfirmed(INACTIVE)
@@ -332,7 +378,7 @@ class Wallet:
                 block = node.read_block(height)
                 if block is None:
                     raise WalletError(f"Rescan failed: block {height} not found")
-                with self.db.batch():
+                with self._change():
                     self._scan_block(block, height, rescan=True)
             if advance or last > self.last_height:
                 self._set_tip(last)
@@ -484,7 +530,7 @@ class Wallet:
     def get_new_address(self, label: str = "", output_type: str = "bech32") -> str:
         with self.lock:
             self._check_keys()
-            with self.db.batch():
+            with self._change():
                 try:
                     script, _, _ = self.keys.next_script(output_type, False)
                 except KeyManError as e:
@@ -498,7 +544,7 @@ class Wallet:
     def get_change_address(self, output_type: str = "bech32") -> str:
         with self.lock:
             self._check_keys()
-            with self.db.batch():
+            with self._change():
                 try:
                     script, _, _ = self.keys.next_script(output_type, True)
                 except KeyManError as e:
@@ -508,7 +554,7 @@ class Wallet:
             return address
 
     def set_label(self, address: str, label: str) -> None:
-        with self.lock, self.db.batch():
+        with self._change():
             purpose = self.address_book.get(address, ("", "receive"))[1]
             self.address_book[address] = (label, purpose)
             self.db.put_address(address, label, purpose)
@@ -519,7 +565,7 @@ class Wallet:
     # -- other changes --------------------------------------------------------------------
 
     def lock_coin(self, outpoint: OutPoint, locked: bool, persistent: bool = False) -> None:
-        with self.lock, self.db.batch():
+        with self._change():
             if locked:
                 self.locked.add(outpoint)
             else:
@@ -528,7 +574,7 @@ class Wallet:
                 self.db.lock_coin(outpoint.txid, outpoint.index, locked)
 
     def unlock_all(self) -> None:
-        with self.lock, self.db.batch():
+        with self._change():
             self.locked.clear()
             self.db.unlock_all()
 
@@ -540,7 +586,7 @@ class Wallet:
                 raise InvalidAddress("Invalid or non-wallet transaction id")
             if self.depth(wtx) != 0 or wtx.state == MEMPOOL or wtx.state == ABANDONED:
                 raise InvalidAddress("Transaction not eligible for abandonment")
-            with self.db.batch():
+            with self._change():
                 todo = [txid]
                 while todo:
                     child = self.txs[todo.pop()]
@@ -572,7 +618,7 @@ class Wallet:
             if len(descs) > 1 and label:
                 raise InvalidParameter("Multipath descriptors should not have a label")
             warnings: list[str] = []
-            with self.db.batch():
+            with self._change():
                 for n, desc in enumerate(descs):
                     this_internal = internal if len(descs) == 1 else bool(n)
                     warnings += self._import_one(

@@ -27,7 +27,7 @@ ELSEWHERE = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"  # not any test walle
 def wcall(node: NodeProcess, wallet: str | None, method: str, *params: Any) -> Any:
     """A JSON-RPC call on ``/wallet/<wallet>`` (``/`` for None); raises ``RpcCallError``."""
     path = "/" if wallet is None else "/wallet/" + urllib.parse.quote(wallet, safe="")
-    status, body, _ = node.post({"method": method, "params": list(params), "id": 1}, path=path)
+    _, body, _ = node.post({"method": method, "params": list(params), "id": 1}, path=path)
     reply = json.loads(body, parse_float=Decimal)
     if reply.get("error"):
         raise RpcCallError(reply["error"]["code"], reply["error"]["message"])

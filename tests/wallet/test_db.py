@@ -71,7 +71,7 @@ def test_failure_mid_batch_leaves_the_file_unchanged(tmp_path: Path) -> None:
 
 def test_writes_outside_a_batch_are_refused(tmp_path: Path) -> None:
     db = WalletDB(tmp_path / "wallet.dat", create=True)
-    with pytest.raises(RuntimeError, match="inside WalletDB.batch"):
+    with pytest.raises(RuntimeError, match=r"inside WalletDB\.batch"):
         db.set_setting("x", "y")
     db.close()
 

@@ -1,4 +1,12 @@
-"""The wallet: keys (BIP32/BIP39), output descriptors, and (later) storage, coin selection, PSBT.
+"""The wallet: keys (BIP32/BIP39), output descriptors, storage, following the chain; (later)
+coin selection, PSBT, signing, encryption.
+
+Modules: ``db`` (one SQLite file per wallet: schema, migrations, atomic batches, backup),
+``hdsetup`` (Core's default descriptors of a new wallet), ``keyman`` (descriptors, derived
+scripts, keypool/gap limit), ``txrecord`` (a wallet transaction and its state), ``wallet``
+(``Wallet``: one wallet following the chain, balances, coins), ``manager`` (``WalletManager``:
+the loaded wallets, the wallet directory, load on startup), ``interfaces`` (``NodeClient``: all
+the wallet sees of the node).
 
 Layer 3. It may use consensus, chain, mempool, mining and p2p, never rpc, explorer or node; the
 node reaches it only through narrow interfaces wired in ``node.py``.
@@ -9,7 +17,10 @@ pass entropy in). An import-linter contract keeps sockets, asyncio, time, sqlite
 layers out of them.
 
 Error contract: each module raises one family rooted at ``ValueError``: ``bip32.Bip32Error``,
-``bip39.MnemonicError`` and ``descriptor.DescriptorError``.
+``bip39.MnemonicError``, ``descriptor.DescriptorError``, ``db.WalletDBError``,
+``keyman.KeyManError`` and ``wallet.WalletError`` (with ``manager``'s subclasses).
 
-Concurrency: every object here is immutable; any thread may share them.
+Concurrency: the key and descriptor objects are immutable; any thread may share them. A
+``Wallet`` is used under its own ``lock`` (its public methods take it); the node delivers chain
+notifications on one thread of its own.
 """

@@ -154,3 +154,64 @@ def test_import_and_list_descriptors_in_a_watch_only_wallet(rpc: Any) -> None:
     watched = rpc("getaddressinfo", first, wallet="watch")
     assert watched["ismine"] is True and watched["solvable"] is True
     assert rpc("getnewaddress", wallet="watch")[:2] == ("error", -4)
+
+
+def test_history_of_a_send_with_change(rpc: Any) -> None:
+    from peercash.consensus.address import address_to_script
+    from peercash.consensus.primitives import OutPoint
+
+    from ..wallet.chainsim import spend
+
+    node = rpc.node
+    rpc("createwallet", "h")
+    receive = rpc("getnewaddress", "pay")
+    block = node.mine([], to=address_to_script(receive, P))
+    for _ in range(100):
+        node.mine([])
+    change = address_to_script(rpc("getrawchangeaddress"), P)
+    elsewhere = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
+    tx = spend(
+        [OutPoint(block.txs[0].txid, 0)],
+        [(10 * 10**8, address_to_script(elsewhere, P)), (39 * 10**8, change)],
+    )
+    node.add_to_mempool(tx)
+    got = rpc("gettransaction", tx.txid_hex)
+    assert got["amount"] == Decimal("-10.00000000") and got["fee"] == Decimal("-1.00000000")
+    assert got["confirmations"] == 0 and got["trusted"] is True
+    assert got["details"] == [
+        {"address": elsewhere, "category": "send", "amount": Decimal("-10.00000000"),
+         "vout": 0, "fee": Decimal("-1.00000000"), "abandoned": False}
+    ]  # fmt: skip
+    assert got["hex"] == tx.serialize().hex()
+    assert rpc("getbalances")["mine"] == {
+        "trusted": Decimal("39.00000000"), "untrusted_pending": 0, "immature": 0
+    }  # fmt: skip
+    history = rpc("listtransactions", "*", 10)
+    assert [(e["category"], e["amount"]) for e in history] == [
+        ("generate", Decimal("50.00000000")),
+        ("send", Decimal("-10.00000000")),
+    ]
+    assert rpc("listtransactions", "*", 1, 1)[0]["category"] == "generate"
+    assert [e["category"] for e in rpc("listtransactions", "pay")] == ["generate"]
+    since = rpc("listsinceblock", node.blocks[100].header.hash_hex)
+    assert [e["txid"] for e in since["transactions"]] == [tx.txid_hex]
+    assert since["lastblock"] == node.blocks[-1].header.hash_hex
+    node.mine([tx])
+    assert rpc("gettransaction", tx.txid_hex)["blockheight"] == 102
+    assert rpc("listsinceblock", node.blocks[101].header.hash_hex)["transactions"][0][
+        "confirmations"
+    ] == 1
+    assert rpc("gettransaction", "00" * 32)[:2] == ("error", -5)
+    assert rpc("rescanblockchain", 5, 4) == (
+        "error", -8, "stop_height must be greater than start_height"
+    )  # fmt: skip
+    assert rpc("rescanblockchain", 100) == {"start_height": 100, "stop_height": 102}
+    unspent = rpc("listunspent")
+    assert [(u["vout"], u["amount"], u["confirmations"]) for u in unspent] == [
+        (1, Decimal("39.00000000"), 1)
+    ]
+    assert "label" not in unspent[0]  # change has no address book entry
+    assert rpc("lockunspent", False, [{"txid": tx.txid_hex, "vout": 1}]) is True
+    assert rpc("lockunspent", False, [{"txid": tx.txid_hex, "vout": 1}])[:2] == ("error", -8)
+    assert rpc("listunspent") == []
+    assert rpc("getbalance", "x")[:2] == ("error", -32)

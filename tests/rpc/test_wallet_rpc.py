@@ -63,8 +63,7 @@ def test_routing_and_error_codes(rpc: Any) -> None:
     assert rpc("getbalance") == (
         "error",
         -19,
-        "Wallet file not specified (must request wallet RPC through /wallet/<filename> "
-        "uri-path).",
+        "Wallet file not specified (must request wallet RPC through /wallet/<filename> uri-path).",
     )
     assert rpc("getbalance", wallet="b") == 0
     assert rpc("getbalance", wallet="zz") == (
@@ -198,9 +197,10 @@ def test_history_of_a_send_with_change(rpc: Any) -> None:
     assert since["lastblock"] == node.blocks[-1].header.hash_hex
     node.mine([tx])
     assert rpc("gettransaction", tx.txid_hex)["blockheight"] == 102
-    assert rpc("listsinceblock", node.blocks[101].header.hash_hex)["transactions"][0][
-        "confirmations"
-    ] == 1
+    assert (
+        rpc("listsinceblock", node.blocks[101].header.hash_hex)["transactions"][0]["confirmations"]
+        == 1
+    )
     assert rpc("gettransaction", "00" * 32)[:2] == ("error", -5)
     assert rpc("rescanblockchain", 5, 4) == (
         "error", -8, "stop_height must be greater than start_height"

@@ -38,7 +38,7 @@ def test_lookup_rules(tmp_path: Path) -> None:
     with pytest.raises(WalletNotSpecified) as e2:
         wallets.get(None)
     assert str(e2.value) == NOT_SPECIFIED
-    with pytest.raises(WalletAlreadyLoaded, match='Wallet "b" is already loaded.'):
+    with pytest.raises(WalletAlreadyLoaded, match='Wallet "b" is already loaded'):
         wallets.load("b")
     wallets.unload("b")
     with pytest.raises(WalletError, match="Database already exists"):

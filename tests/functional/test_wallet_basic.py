@@ -60,6 +60,13 @@ def test_wallet_lifecycle(tmp_path: Path) -> None:
         assert balances == {"trusted": 0, "untrusted_pending": 0, "immature": Decimal(50)}
         [entry] = wcall(node, None, "listtransactions")
         assert entry["category"] == "immature" and entry["confirmations"] == 1
+        assert sorted(entry) == sorted(
+            ["address", "category", "amount", "label", "vout", "parent_descs", "confirmations",
+             "generated", "blockhash", "blockheight", "blockindex", "blocktime", "txid", "wtxid",
+             "walletconflicts", "mempoolconflicts", "time", "timereceived",
+             "bip125-replaceable"]
+        )  # fmt: skip
+        assert (entry["address"], entry["blockhash"], entry["blockheight"]) == (default, block, 1)
         node.call("generatetoaddress", 99, ELSEWHERE)
         assert wcall(node, None, "getbalance") == 0  # depth 100: still immature
         node.call("generatetoaddress", 1, ELSEWHERE)
@@ -101,6 +108,13 @@ def test_wallet_lifecycle(tmp_path: Path) -> None:
         assert wcall(node, "w2", "getbalance") == 0
         assert wcall(node, "w1", "getbalance") == Decimal("50.00000000")
         assert sorted(wcall(node, None, "listwallets")) == ["w1", "w2"]
+        cli = node.cli("-rpcwallet=w2", "getwalletinfo")
+        assert cli.returncode == 0, cli.stderr
+        info2 = json.loads(cli.stdout)
+        assert (info2["walletname"], info2["txcount"], info2["descriptors"]) == ("w2", 0, True)
+        assert info2["keypoolsize"] == 4 * 30 and info2["private_keys_enabled"] is True
+        assert info2["lastprocessedblock"]["height"] == 101
+        assert node.cli("getwalletinfo").returncode != 0  # two wallets, no -rpcwallet
         with pytest.raises(RpcCallError) as err:
             wcall(node, None, "createwallet", "w2")
         assert err.value.code == -35

@@ -215,3 +215,14 @@ def test_history_of_a_send_with_change(rpc: Any) -> None:
     assert rpc("lockunspent", False, [{"txid": tx.txid_hex, "vout": 1}])[:2] == ("error", -8)
     assert rpc("listunspent") == []
     assert rpc("getbalance", "x")[:2] == ("error", -32)
+
+
+def test_without_a_wallet_manager_the_methods_are_not_found(tmp_path: Path) -> None:
+    services = Services(None)  # type: ignore[arg-type]
+    body = json.dumps({"method": "getbalance", "params": [], "id": 1}).encode()
+    status, reply = handle_body_sync(services, body)
+    assert status == 404
+    assert json.loads(reply or b"")["error"] == {
+        "code": -32601,
+        "message": "Method not found (wallet is disabled)",
+    }

@@ -74,6 +74,7 @@ class RpcServer:
         self.app = web.Application(client_max_size=max_body, middlewares=[self._filter_clients])
         self.app.router.add_route("*", "/", self._handle_rpc)
         self.app.router.add_route("*", "/wallet/{wallet}", self._handle_rpc)
+        self.app.router.add_route("*", "/wallet/", self._handle_rpc)  # the default wallet ""
         if rest:
             from .rest import add_rest_routes
 
@@ -188,7 +189,8 @@ class RpcServer:
         body = await self.read_body(request)
         if isinstance(body, web.Response):
             return body
-        wallet = request.match_info.get("wallet")  # aiohttp has already URL-decoded it
+        # aiohttp has already URL-decoded the name; "/wallet/" names the default wallet "".
+        wallet = request.match_info.get("wallet", "" if request.path == "/wallet/" else None)
         loop = asyncio.get_running_loop()
         try:
             status, reply = await self.work_queue.run(

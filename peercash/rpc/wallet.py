@@ -31,6 +31,7 @@ from .util import Destination, address_to_script, decode_destination, describe_a
 from .walletutil import manager, request_wallet, rpc_error, wallet_errors
 
 CAT = "wallet"
+RPC_WALLET_INVALID_LABEL_NAME = -11
 
 
 def _startup(value: Any) -> bool | None:
@@ -238,7 +239,7 @@ def _output_type(address_type: str | None) -> str:
 
 def _label(label: str) -> str:
     if label == "*":
-        raise RpcError(RPC_WALLET_ERROR, "Invalid label name")
+        raise RpcError(RPC_WALLET_INVALID_LABEL_NAME, "Invalid label name")
     return label
 
 

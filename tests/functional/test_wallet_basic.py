@@ -130,10 +130,15 @@ def test_wallet_lifecycle(tmp_path: Path) -> None:
         assert wcall(node, None, "restorewallet", "w1copy", str(backup)) == {"name": "w1copy"}
         assert wcall(node, "w1copy", "getbalance") == Decimal("50.00000000")
         names = [w["name"] for w in wcall(node, None, "listwalletdir")["wallets"]]
-        assert sorted(names) == ["w1", "w1copy", "w2"]
+        assert sorted(names) == ["w1", "w1copy", "w2"]  # before the default wallet exists
         with pytest.raises(RpcCallError) as err:
             wcall(node, None, "createwallet", "legacy", False, False, "", False, False)
         assert err.value.code == -4
+        wcall(node, None, "createwallet", "")  # the default wallet: "/wallet/" reaches it
+        assert wcall(node, "", "getwalletinfo")["walletname"] == ""
+        with pytest.raises(RpcCallError) as err:
+            wcall(node, "w1", "getnewaddress", "*")
+        assert err.value.code == -11
 
     # Restart with -wallet=w1: balance and history come back.
     with NodeProcess(tmp_path / "n", extra_args=["-wallet", "w1"]).start() as node:

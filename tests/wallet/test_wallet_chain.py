@@ -220,3 +220,22 @@ def test_watch_only_and_blank_wallets(tmp_path: Path) -> None:
     assert blank.flags["blank"] is True and blank.keys.rows == {}
     with pytest.raises(ValueError, match="This wallet has no available keys"):
         blank.get_new_address()
+
+
+def test_import_with_a_timestamp_rescans_from_that_time(tmp_path: Path) -> None:
+    node = SimNode(P)
+    keys = make(tmp_path, node, "keys", mnemonic=MNEMONIC)
+    script = script_of(keys)
+    node.mine([spend([OutPoint(b"\x42" * 32, 0)], [(2 * COIN, script)])])
+    for _ in range(20):
+        node.mine([])  # 600 s apart
+    watch = make(tmp_path, node, "watch", disable_private_keys=True)
+    row = keys.keys.active("bech32", False)
+    assert row is not None
+    public = keys.keys.descs[row.id].to_string()
+    assert watch.import_descriptor(public, timestamp=node.time) == []  # no rescan: too late
+    assert watch.balance().trusted == 0
+    watch.rescan_since(node.blocks[1].header.time)
+    assert watch.balance().trusted == 2 * COIN
+    with pytest.raises(ValueError, match="Cannot import private keys"):
+        watch.import_descriptor(keys.keys.descs[row.id].to_string(private=True), timestamp=0)

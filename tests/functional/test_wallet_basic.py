@@ -167,3 +167,22 @@ def test_restore_from_mnemonic_finds_every_coin(tmp_path: Path) -> None:
         assert len(wcall(node, "b", "listunspent")) == 5
         assert wcall(node, "b", "rescanblockchain") == {"start_height": 0, "stop_height": 105}
         assert wcall(node, "b", "getbalance") == Decimal("250.00000000")
+
+
+def test_reorg_through_invalidateblock(tmp_path: Path) -> None:
+    with NodeProcess(tmp_path / "n", extra_args=["--keypool", "5"]).start() as node:
+        wcall(node, None, "createwallet", "r")
+        address = wcall(node, None, "getnewaddress")
+        [block] = node.call("generatetoaddress", 1, address)
+        node.call("generatetoaddress", 100, ELSEWHERE)
+        assert wcall(node, None, "getbalance") == Decimal(50)
+        node.call("invalidateblock", block)
+        assert wcall(node, None, "getbalances")["mine"] == {
+            "trusted": 0, "untrusted_pending": 0, "immature": 0
+        }  # fmt: skip
+        [entry] = wcall(node, None, "listtransactions")
+        assert (entry["category"], entry["confirmations"]) == ("orphan", 0)
+        assert wcall(node, None, "getwalletinfo")["lastprocessedblock"]["height"] == 0
+        node.call("reconsiderblock", block)
+        assert wcall(node, None, "getbalance") == Decimal(50)
+        assert wcall(node, None, "gettransaction", entry["txid"])["blockhash"] == block

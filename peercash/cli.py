@@ -386,6 +386,17 @@ def node(
             help="implicit whitelist permissions include forcerelay (off)",
         ),
     ] = None,
+    wallet: Annotated[
+        list[str] | None,
+        typer.Option("--wallet", "-wallet", help="load this wallet at start, repeatable"),
+    ] = None,
+    disablewallet: Annotated[
+        bool | None,
+        typer.Option("--disablewallet/--no-disablewallet", help="no wallet, no wallet RPCs"),
+    ] = None,
+    keypool: Annotated[
+        int | None, typer.Option(help="scripts derived ahead per active descriptor (1000)")
+    ] = None,
 ) -> None:
     """Run a node in the foreground; Ctrl-C shuts it down cleanly.
 
@@ -416,6 +427,7 @@ def node(
         "blocksonly": blocksonly, "acceptstalefeeestimates": acceptstalefeeestimates,
         "whitelist": whitelist, "whitebind": whitebind,
         "whitelistrelay": whitelistrelay, "whitelistforcerelay": whitelistforcerelay,
+        "wallet": wallet, "disablewallet": disablewallet, "keypool": keypool,
     }  # fmt: skip
     try:
         config = load_config(options)

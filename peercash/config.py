@@ -42,7 +42,7 @@ SECTIONS = {"main": ("main",), "testnet": ("test", "testnet"), "testnet4": ("tes
 _ALL_SECTIONS = frozenset(s for names in SECTIONS.values() for s in names)
 
 LIST_KEYS = frozenset({"rpcbind", "rpcallowip", "rpcauth", "connect", "addnode", "debug", "bind",
-                       "seednode", "externalip", "whitelist", "whitebind"})  # fmt: skip
+                       "seednode", "externalip", "whitelist", "whitebind", "wallet"})  # fmt: skip
 BOOL_KEYS = frozenset(
     {
         "listen",
@@ -61,10 +61,11 @@ BOOL_KEYS = frozenset(
         "acceptstalefeeestimates",
         "whitelistrelay",
         "whitelistforcerelay",
+        "disablewallet",
     }
 )
 INT_KEYS = frozenset({"port", "rpcport", "dbcache", "par", "rpcservertimeout", "rpcthreads",
-                      "rpcworkqueue", "flushinterval", "maxconnections", "peertimeout",
+                      "rpcworkqueue", "flushinterval", "keypool", "maxconnections", "peertimeout",
                       "maxsendbuffer", "maxreceivebuffer", "maxmempool", "mempoolexpiry",
                       "datacarriersize", "limitclustercount", "limitclustersize"})  # fmt: skip
 STR_KEYS = frozenset({"network", "datadir", "rpcuser", "rpcpassword", "assumevalid", "conf",
@@ -158,6 +159,12 @@ class Config:
     acceptnonstdtxn: bool = False
     """Relay and mine non-standard transactions (test networks only, as Core)."""
     blocksonly: bool = False
+    disablewallet: bool = False
+    """Do not load the wallet and disable the wallet RPCs."""
+    wallet: tuple[str, ...] = ()
+    """Wallets to load at start (``-wallet``, repeatable), besides ``settings.json``'s."""
+    keypool: int = 1000
+    """Scripts each active ranged descriptor keeps derived past its next index."""
     """Core's ``-blocksonly``: no transaction relay with peers (RPC submissions still count)."""
     acceptstalefeeestimates: bool = False
     """Core's ``-acceptstalefeeestimates`` (regtest only): use ``fee_estimates.dat`` even when it
@@ -531,6 +538,7 @@ def load_config(options: Mapping[str, Any] | None = None) -> Config:
     # Core clamps both to at least 1.
     rpcthreads, rpcworkqueue = max(1, rpcthreads), max(1, rpcworkqueue)
     flushinterval = integer("flushinterval", DEFAULT_FLUSH_INTERVAL)
+    keypool = max(integer("keypool", 1000), 1)
     if flushinterval < 1:
         raise ConfigError(f"-flushinterval must be at least 1 (seconds), got {flushinterval}")
     rpcallowip = many("rpcallowip")
@@ -696,6 +704,9 @@ def load_config(options: Mapping[str, Any] | None = None) -> Config:
         whitebind=whitebind,
         whitelistrelay=whitelistrelay,
         whitelistforcerelay=whitelistforcerelay,
+        disablewallet=boolean("disablewallet", False),
+        wallet=many("wallet"),
+        keypool=keypool,
         warnings=tuple(warnings),
     )
 

@@ -65,6 +65,7 @@ from peercash.mempool.chainview import ChainStateView
 from peercash.mempool.feefeed import MAX_FEE_ESTIMATION_TIP_AGE, FeeEstimatorFeed
 from peercash.mempool.fees import FEE_ESTIMATES_FILENAME, FEE_FLUSH_INTERVAL, BlockPolicyEstimator
 from peercash.mempool.pool import MemPool
+from peercash.nodewallet import NodeChainClient
 from peercash.p2p.addrman import PEERS_FILE_NAME, AddrMan
 from peercash.p2p.banman import BANLIST_FILE, BanMan
 from peercash.p2p.connman import ConnectionManager, ConnOptions, DefaultHandler, MessageHandler
@@ -78,6 +79,7 @@ from peercash.rpc.blockchain import initial_block_download
 from peercash.rpc.mempool import MEMPOOL_FILE_NAME, track_sequence
 from peercash.rpc.server import RpcServer
 from peercash.rpc.services import NodeServices
+from peercash.wallet.manager import WalletManager
 
 if TYPE_CHECKING:
     from peercash.chain.index import BlockIndexEntry
@@ -113,6 +115,8 @@ class Node:
         self.txindex: TxIndex | None = None
         self.server: RpcServer | None = None
         self._lock = DataDirLock(self.datadir)
+        self.wallets: WalletManager | None = None
+        self.wallet_client: NodeChainClient | None = None
         self._log: LogControl | None = None
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -205,6 +209,7 @@ class Node:
                 self.loop_lag.start()
                 services.loop_lag = self.loop_lag
                 await self._start_p2p(services)
+                await self._start_wallets(services)
                 services.set_warmup(None)
                 log.info("Done loading; tip %s at height %d", self._tip_text(), self._height())
                 self._flusher = asyncio.create_task(self._flush_periodically())
@@ -330,6 +335,43 @@ class Node:
         else:
             pool.loaded = True
         services.mempool = pool
+
+    async def _start_wallets(self, services: NodeServices) -> None:
+        """Unless ``-disablewallet``: the wallet manager over a ``NodeChainClient``, with the
+        ``-wallet`` names and ``settings.json``'s list loaded (a failure is a warning)."""
+        if self.config.disablewallet or self.chain is None:
+            return
+        services.set_warmup("Loading wallet…")
+        client = NodeChainClient(
+            self.chain,
+            self.mempool,
+            services.chain_lock,
+            fee_estimator=self.fee_estimator,
+        )
+        self.wallet_client = client
+        wallets = WalletManager(
+            self.datadir / "wallets", self.params, client, keypool=self.config.keypool
+        )
+        self.wallets = wallets
+        names = list(self.config.wallet)
+        warnings = await asyncio.get_running_loop().run_in_executor(
+            None, wallets.load_startup, names
+        )
+        for warning in warnings:
+            log.warning("%s", warning)
+        services.wallets = wallets
+
+    def _close_wallets(self) -> None:
+        if self.services is not None:
+            self.services.wallets = None
+        if self.wallet_client is not None:
+            self.wallet_client.sync()
+        if self.wallets is not None:
+            self.wallets.close_all()
+            self.wallets = None
+        if self.wallet_client is not None:
+            self.wallet_client.close()
+            self.wallet_client = None
 
     def _start_fee_estimation(self, services: NodeServices, pool: MemPool) -> None:
         """Read ``fee_estimates.dat`` and subscribe the estimator to the pool (Core builds its
@@ -600,6 +642,7 @@ class Node:
                 self.sync = None
             if self.server is not None:
                 await self.server.stop()
+            self._close_wallets()  # after the RPC calls, before the chain closes
             await self.loop_lag.stop()
             if self.chain is not None:
                 log.info("Flushing chain state at height %d", self.chain.height)

@@ -22,6 +22,7 @@ is declared ``lock=False``), so a batch or a long call lets other clients in bet
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import decimal
 import inspect
 import itertools
@@ -208,6 +209,12 @@ def _named_with_args(method_params: tuple[Any, ...], params: dict[str, Any]) -> 
 
 _call_numbers = itertools.count(1)
 
+REQUEST_WALLET: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "REQUEST_WALLET", default=None
+)
+"""The wallet a request's URI names (``/wallet/<name>``), None for ``/``; set for the calls of
+one HTTP request by ``handle_body_sync`` (Core's ``JSONRPCRequest::URI``)."""
+
 MAX_BATCH_REQUESTS = 100_000
 """Requests in one batch; a larger batch is refused whole (Core has no limit; the body limit of
 32 MiB alone would let a batch of tiny requests take gigabytes to parse and answer)."""
@@ -313,9 +320,24 @@ def handle_body_sync(
     body: bytes,
     registry: Registry = REGISTRY,
     loop: asyncio.AbstractEventLoop | None = None,
+    wallet: str | None = None,
 ) -> tuple[int, bytes | None]:
     """One HTTP POST body in, (HTTP status, reply body or None for 204) out; runs on a worker
-    thread (``loop`` is the event loop that async methods run on)."""
+    thread (``loop`` is the event loop that async methods run on; ``wallet`` the wallet the
+    URI names)."""
+    token = REQUEST_WALLET.set(wallet)
+    try:
+        return _handle_body(services, body, registry, loop)
+    finally:
+        REQUEST_WALLET.reset(token)
+
+
+def _handle_body(
+    services: NodeServices,
+    body: bytes,
+    registry: Registry,
+    loop: asyncio.AbstractEventLoop | None,
+) -> tuple[int, bytes | None]:
     req = Request()
     try:
         try:

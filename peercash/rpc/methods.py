@@ -6,7 +6,18 @@ registers its functions in ``registry.REGISTRY`` when imported.
 
 from __future__ import annotations
 
-from . import blockchain, blocktemplate, fees, mempool, mining, net, rawtransactions, util
+from . import (
+    blockchain,
+    blocktemplate,
+    fees,
+    mempool,
+    mining,
+    net,
+    rawtransactions,
+    util,
+    wallet,
+    wallettx,
+)
 
 __all__ = [
     "blockchain",
@@ -17,4 +28,6 @@ __all__ = [
     "net",
     "rawtransactions",
     "util",
+    "wallet",
+    "wallettx",
 ]

@@ -74,6 +74,7 @@ class RpcServer:
         self.app = web.Application(client_max_size=max_body, middlewares=[self._filter_clients])
         self.app.router.add_route("*", "/", self._handle_rpc)
         self.app.router.add_route("*", "/wallet/{wallet}", self._handle_rpc)
+        self.app.router.add_route("*", "/wallet/", self._handle_rpc)  # the default wallet ""
         if rest:
             from .rest import add_rest_routes
 
@@ -188,10 +189,12 @@ class RpcServer:
         body = await self.read_body(request)
         if isinstance(body, web.Response):
             return body
+        # aiohttp has already URL-decoded the name; "/wallet/" names the default wallet "".
+        wallet = request.match_info.get("wallet", "" if request.path == "/wallet/" else None)
         loop = asyncio.get_running_loop()
         try:
             status, reply = await self.work_queue.run(
-                handle_body_sync, self.services, body, self.registry, loop
+                handle_body_sync, self.services, body, self.registry, loop, wallet
             )
         except WorkQueueFull:
             log.warning("Request rejected because http work queue depth exceeded.")

@@ -79,6 +79,8 @@ class NodeServices:
         self.txindex: object | None = None
         self.mempool: object | None = None
         self.fee_estimator: object | None = None
+        self.wallets: object | None = None
+        """The ``WalletManager`` (``rpc.walletutil``); None with ``-disablewallet``."""
         """The fee estimator (``rpc.fees``); None without a mempool or with ``-blocksonly``."""
         self.connman: ConnectionManager | None = None
         """The P2P connection manager (``rpc.net``); it lives on the event loop thread, so

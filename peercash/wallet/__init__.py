@@ -1,5 +1,13 @@
-"""The wallet: keys (BIP32/BIP39), output descriptors, coin selection, encryption at rest, and
-(later) storage and PSBT.
+"""The wallet: keys (BIP32/BIP39), output descriptors, storage, following the chain, coin
+selection and encryption at rest; (later) PSBT and signing.
+
+Modules: ``db`` (one SQLite file per wallet: schema, migrations, atomic batches, backup),
+``hdsetup`` (Core's default descriptors of a new wallet), ``keyman`` (descriptors, derived
+scripts, keypool/gap limit), ``txrecord`` (a wallet transaction and its state), ``wallet``
+(``Wallet``: one wallet following the chain, balances, coins), ``manager`` (``WalletManager``:
+the loaded wallets, the wallet directory, load on startup), ``interfaces`` (``NodeClient``: all
+the wallet sees of the node), ``coinselection`` (Core's algorithms and waste metric),
+``crypter`` (the master key and encrypted secrets).
 
 Layer 3. It may use consensus, chain, mempool, mining and p2p, never rpc, explorer or node; the
 node reaches it only through narrow interfaces wired in ``node.py``.
@@ -13,9 +21,11 @@ layers out of them.
 for coin selection, an ``rng(n) -> bytes`` for keys and salts) and the clock (timed unlock).
 
 Error contract: each module raises one family rooted at ``ValueError``: ``bip32.Bip32Error``,
-``bip39.MnemonicError``, ``descriptor.DescriptorError``, ``coinselection.CoinSelectionError`` and
-``crypter.CrypterError``.
+``bip39.MnemonicError``, ``descriptor.DescriptorError``, ``coinselection.CoinSelectionError``,
+``crypter.CrypterError``, ``db.WalletDBError``, ``keyman.KeyManError`` and
+``wallet.WalletError`` (with ``manager``'s subclasses).
 
-Concurrency: every object here is immutable and may be shared by any thread, except
-``crypter.UnlockState``, which the wallet guards with its lock.
+Concurrency: the key and descriptor objects are immutable; any thread may share them. A
+``Wallet`` is used under its own ``lock`` (its public methods take it; it also guards a
+``crypter.UnlockState``); the node delivers chain notifications on one thread of its own.
 """

@@ -744,8 +744,10 @@ def _tap_derivation_bytes(entry: tuple[tuple[bytes, ...], KeyOrigin]) -> bytes:
     return compact_size(len(hashes)) + b"".join(hashes) + _origin_bytes(origin)
 
 
-def _write_map(entries: list[tuple[bytes, bytes]]) -> bytes:
-    entries.sort(key=lambda e: e[0])
+def _write_map(entries: list[tuple[bytes, bytes]], order: dict[bytes, bytes] | None = None) -> bytes:
+    """Entries in Core's order: by key, except where ``order`` gives a key another sort key (its
+    C++ maps hold partial signatures by key id and leaf scripts by script)."""
+    entries.sort(key=lambda e: order.get(e[0], e[0]) if order else e[0])
     return b"".join(var_bytes(k) + var_bytes(v) for k, v in entries) + b"\x00"
 
 
@@ -770,9 +772,18 @@ def _serialize(psbt: Psbt) -> bytes:
     g.extend(psbt.proprietary.items())
     g.extend(psbt.unknown.items())
     parts = [MAGIC, _write_map(g)]
-    parts.extend(_write_map(_input_entries(i)) for i in psbt.inputs)
+    parts.extend(_write_map(_input_entries(i), _input_order(i)) for i in psbt.inputs)
     parts.extend(_write_map(_output_entries(o)) for o in psbt.outputs)
     return b"".join(parts)
+
+
+def _input_order(inp: PsbtInput) -> dict[bytes, bytes]:
+    order = {_k(I_PARTIAL_SIG, pub): _k(I_PARTIAL_SIG, hash160(pub)) for pub in inp.partial_sigs}
+    for cb, (script, ver) in inp.tap_leaf_scripts.items():
+        order[_k(I_TAP_LEAF_SCRIPT, cb)] = (
+            _k(I_TAP_LEAF_SCRIPT, script) + bytes((ver,)) + len(cb).to_bytes(2, "big") + cb
+        )
+    return order
 
 
 def _input_entries(inp: PsbtInput) -> list[tuple[bytes, bytes]]:

@@ -293,6 +293,10 @@ class _Context:
             internal = inp.tap_internal_key
             secret = _xonly_secret(self.keys, internal) if internal is not None else None
             if secret is None:
+                if internal:
+                    # Core lists no taproot keys here; we list the internal key's id so that
+                    # analyze says "signer" rather than "updater" for an unsigned key path.
+                    self.solution.missing_sigs.append(hash160(internal))
                 return None
             assert internal is not None
             secret = crypto.tweak_secret_xonly(secret, taptweak_hash(internal, inp.tap_merkle_root))

@@ -1,0 +1,181 @@
+"""The BIP174/370/371 vectors: every invalid PSBT is refused, every valid one round-trips."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from peercash.wallet.psbt import Psbt, PsbtError
+from peercash.wallet.psbt.model import TapTreeLeaf
+
+DATA = Path(__file__).parents[2] / "data/psbt"
+
+
+def _cases(name: str) -> list[dict[str, str]]:
+    cases: list[dict[str, str]] = json.loads((DATA / f"{name}.json").read_text())["cases"]
+    return cases
+
+
+ALL = [(name, c) for name in ("bip174_cases", "bip370_cases", "bip371_cases") for c in _cases(name)]
+INVALID = [c for _, c in ALL if c["section"] == "invalid"]
+PARSEABLE = [c for _, c in ALL if c["section"] != "invalid"]
+
+# The first error each invalid vector meets (Core's message where Core has the check).
+EXPECTED_ERRORS = [
+    "Invalid PSBT magic bytes",
+    "Outputs provided does not match the number of outputs in transaction.",
+    "Unsigned tx does not have empty scriptSigs and scriptWitnesses.",
+    "No unsigned transaction was provided",
+    "Duplicate Key, input non-witness utxo already provided",
+    "Global unsigned tx key is more than one byte type",
+    "Witness utxo key is more than one byte type",
+    "Size of key was not the expected size for the type partial signature pubkey",
+    "Input redeemScript key is more than one byte type",
+    "Input witnessScript key is more than one byte type",
+    "Size of key was not the expected size for the type BIP32 keypath",
+    "Non-witness utxo key is more than one byte type",
+    "Final scriptSig key is more than one byte type",
+    "Final scriptWitness key is more than one byte type",
+    "Size of key was not the expected size for the type BIP32 keypath",
+    "Sighash type key is more than one byte type",
+    "Output redeemScript key is more than one byte type",
+    "Output witnessScript key is more than one byte type",
+    "Truncated transaction output",
+    "Size of value was not the stated size",
+    # BIP370
+    "PSBTv2 must not have the global unsigned transaction",
+    *["PSBTv0 has PSBTv2 global fields"] * 5,
+    *["PSBTv0 input has a PSBTv2 field"] * 5,
+    *["PSBTv0 output has a PSBTv2 field"] * 2,
+    "PSBTv2 must not have the global unsigned transaction",
+    "PSBTv2 missing the global input count",
+    "PSBTv2 missing the global output count",
+    "PSBTv2 missing the global transaction version",
+    "Previous TXID is required in PSBTv2",
+    "Previous output's index is required in PSBTv2",
+    "Output amount is required in PSBTv2",
+    "Output script is required in PSBTv2",
+    "Required time based locktime is invalid (less than 500000000)",
+    "Required height based locktime is invalid (greater than or equal to 500000000)",
+    "Required height based locktime is invalid (0)",
+    # BIP371
+    "Size of value was not the stated size",
+    "Input Taproot key path signature is shorter than 64 bytes",
+    "Input Taproot key path signature is longer than 65 bytes",
+    "Input Taproot BIP32 keypath key is not at 33 bytes",
+    "Size of value was not the stated size",
+    "Output Taproot BIP32 keypath key is not at 33 bytes",
+    "Input Taproot script signature key is not 65 bytes",
+    "Input Taproot script path signature is longer than 65 bytes",
+    "Input Taproot script path signature is shorter than 64 bytes",
+    "Input Taproot leaf script key is not valid",
+    "Input Taproot leaf script key is not valid",
+]
+
+
+def test_vector_counts() -> None:
+    assert len(INVALID) == 20 + 24 + 11
+    assert len(PARSEABLE) == 14 + 23 + 6
+    assert len(EXPECTED_ERRORS) == len(INVALID)
+
+
+@pytest.mark.parametrize(
+    ("case", "message"), list(zip(INVALID, EXPECTED_ERRORS)), ids=lambda c: str(c)[:60]
+)
+def test_invalid_vectors_fail(case: dict[str, str], message: str) -> None:
+    with pytest.raises(PsbtError) as info:
+        Psbt.from_base64(case["base64"])
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("case", PARSEABLE, ids=lambda c: c["case"][:60])
+def test_valid_vectors_round_trip(case: dict[str, str]) -> None:
+    raw = base64.b64decode(case["base64"])
+    psbt = Psbt.parse(raw)
+    assert psbt.serialize() == raw
+    assert Psbt.parse(psbt.serialize()) == psbt
+
+
+def _v370(section: str) -> list[dict[str, str]]:
+    return [c for c in _cases("bip370_cases") if c["section"] == section]
+
+
+def test_bip370_locktime_determination() -> None:
+    checked = 0
+    for section in ("locktime:0", "locktime:10000", "locktime:1657048460", "locktime:none"):
+        expected = None if section.endswith("none") else int(section.split(":")[1])
+        for case in _v370(section):
+            psbt = Psbt.from_base64(case["base64"])
+            assert psbt.compute_locktime() == expected, case["case"]
+            checked += 1
+    assert checked == 9
+
+
+def test_bip370_unsigned_tx_of_a_v2_psbt() -> None:
+    psbt = Psbt.from_base64(_v370("valid")[-1]["base64"])  # "with all PSBTv2 fields"
+    tx = psbt.compute_unsigned_tx()
+    assert psbt.version == 2 and tx.version == psbt.tx_version
+    assert [i.prevout.txid for i in tx.inputs] == [i.previous_txid for i in psbt.inputs]
+    assert [(o.value, o.script_pubkey) for o in tx.outputs] == [
+        (o.amount, o.script) for o in psbt.outputs
+    ]
+    assert tx.inputs[0].sequence == psbt.inputs[0].sequence
+
+
+def test_bip370_modifiable_flags() -> None:
+    flags = [Psbt.from_base64(c["base64"]).tx_modifiable for c in _v370("valid")]
+    assert flags == [None, None, None, None, 1, 2, 4, 8, 3, 5, 6, 7, 255, 7]
+
+
+def test_bip371_fields() -> None:
+    valid = [c for c in _cases("bip371_cases") if c["section"] == "valid"]
+    key_only = Psbt.from_base64(valid[1]["base64"])
+    assert key_only.inputs[0].tap_internal_key is not None
+    assert key_only.inputs[0].tap_key_sig is not None and len(key_only.inputs[0].tap_key_sig) == 64
+    out_tree = Psbt.from_base64(valid[4]["base64"])
+    tree = out_tree.outputs[0].tap_tree
+    assert tree is not None and all(isinstance(leaf, TapTreeLeaf) for leaf in tree)
+    assert [leaf.depth for leaf in tree] == [2, 2, 1]
+    script_path = Psbt.from_base64(valid[5]["base64"])
+    inp = script_path.inputs[0]
+    assert len(inp.tap_leaf_scripts) == 3 and len(inp.tap_script_sigs) == 3
+    assert inp.tap_merkle_root is not None
+
+
+def test_unknown_and_proprietary_are_kept() -> None:
+    case = next(c for c in _cases("bip174_cases") if c["case"].startswith("PSBT with unknown"))
+    psbt = Psbt.from_base64(case["base64"])
+    assert psbt.inputs[0].unknown
+    assert psbt.to_base64() == case["base64"]
+    psbt.proprietary[b"\xfc\x05peerc\x00"] = b"\x01"
+    again = Psbt.parse(psbt.serialize())
+    assert again.proprietary == {b"\xfc\x05peerc\x00": b"\x01"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"psbt", "Invalid PSBT magic bytes"),
+        (b"psbt\xff", "Separator is missing at the end of a map"),
+        (b"psbt\xff\x00", "No unsigned transaction was provided"),
+        (b"psbt\xff\x01\xfb\x04\x01\x00\x00\x00\x00", "Unsupported version number"),
+    ],
+)
+def test_small_malformed(raw: bytes, message: str) -> None:
+    with pytest.raises(PsbtError) as info:
+        Psbt.parse(raw)
+    assert str(info.value) == message
+
+
+def test_trailing_bytes_refused() -> None:
+    case = _cases("bip174_cases")[20]
+    with pytest.raises(PsbtError, match="^Unexpected data after the last output map$"):
+        Psbt.parse(base64.b64decode(case["base64"]) + b"\x00")
+
+
+def test_bad_base64() -> None:
+    with pytest.raises(PsbtError, match="^invalid base64$"):
+        Psbt.from_base64("not base64!")

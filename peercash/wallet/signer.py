@@ -158,11 +158,7 @@ def _is_p2pk(script: bytes) -> bytes | None:
 
 
 def _is_p2pkh(script: bytes) -> bytes | None:
-    if (
-        len(script) == 25
-        and script[:3] == b"\x76\xa9\x14"
-        and script[23:] == b"\x88\xac"
-    ):
+    if len(script) == 25 and script[:3] == b"\x76\xa9\x14" and script[23:] == b"\x88\xac":
         return script[3:23]
     return None
 
@@ -197,9 +193,8 @@ def _lookup(keys: KeySource | None, pubkey: bytes) -> bytes | None:
 def _xonly_secret(keys: KeySource | None, xonly: bytes) -> bytes | None:
     for candidate in (xonly, b"\x02" + xonly, b"\x03" + xonly):
         secret = _lookup(keys, candidate)
-        if secret is not None:
-            if crypto.xonly_from_secret(secret) == xonly:
-                return secret
+        if secret is not None and crypto.xonly_from_secret(secret) == xonly:
+            return secret
     return None
 
 
@@ -305,7 +300,13 @@ class _Context:
             if secret is None:
                 return None
         msg = taproot_sighash(
-            self.tx, self.index, hash_type, self.txdata, 0 if leaf_hash is None else 1, None, leaf_hash
+            self.tx,
+            self.index,
+            hash_type,
+            self.txdata,
+            0 if leaf_hash is None else 1,
+            None,
+            leaf_hash,
         )
         if msg is None:
             return None
@@ -339,12 +340,12 @@ def _solve_script(ctx: _Context, script: bytes, sigversion: int) -> list[bytes] 
     multi = match_multisig(script)
     if multi is not None:
         m, keys = multi
-        sigs = []
+        sigs: list[bytes] = []
         for key in keys:
             sig = ctx.ecdsa_sig(key, script, sigversion)
             if sig is not None and len(sigs) < m:
                 sigs.append(sig)
-        return [b""] + sigs if len(sigs) >= m else None
+        return [b"", *sigs] if len(sigs) >= m else None
     if ctx.satisfier is not None:
         preimages = {h: p for (_, h), p in ctx.inp.preimages.items()}
         return ctx.satisfier.satisfy(

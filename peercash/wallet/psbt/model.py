@@ -158,9 +158,7 @@ class PsbtInput:
     """(x-only key, leaf hash) → signature."""
     tap_leaf_scripts: dict[bytes, tuple[bytes, int]] = field(default_factory=dict)
     """control block → (script, leaf version)."""
-    tap_bip32_derivs: dict[bytes, tuple[tuple[bytes, ...], KeyOrigin]] = field(
-        default_factory=dict
-    )
+    tap_bip32_derivs: dict[bytes, tuple[tuple[bytes, ...], KeyOrigin]] = field(default_factory=dict)
     """x-only key → (leaf hashes, origin)."""
     tap_internal_key: bytes | None = None
     tap_merkle_root: bytes | None = None
@@ -184,9 +182,7 @@ class PsbtOutput:
     script: bytes | None = None
     tap_internal_key: bytes | None = None
     tap_tree: tuple[TapTreeLeaf, ...] | None = None
-    tap_bip32_derivs: dict[bytes, tuple[tuple[bytes, ...], KeyOrigin]] = field(
-        default_factory=dict
-    )
+    tap_bip32_derivs: dict[bytes, tuple[tuple[bytes, ...], KeyOrigin]] = field(default_factory=dict)
     proprietary: dict[bytes, bytes] = field(default_factory=dict)
     unknown: dict[bytes, bytes] = field(default_factory=dict)
 
@@ -250,9 +246,7 @@ class Psbt:
             return self.tx.locktime
         heights = [i.height_locktime for i in self.inputs if i.height_locktime is not None]
         times = [i.time_locktime for i in self.inputs if i.time_locktime is not None]
-        both_ok = all(
-            i.height_locktime is not None or i.time_locktime is None for i in self.inputs
-        )
+        both_ok = all(i.height_locktime is not None or i.time_locktime is None for i in self.inputs)
         time_ok = all(i.time_locktime is not None or i.height_locktime is None for i in self.inputs)
         if not heights and not times:
             return self.fallback_locktime or 0
@@ -317,14 +311,14 @@ def _origin(value: bytes) -> KeyOrigin:
 def _valid_pubkey(key: bytes) -> bool:
     from ...consensus.crypto import _parsed_pubkey
 
-    if len(key) == 33 and key[0] in (2, 3) or len(key) == 65 and key[0] == 4:
+    if (len(key) == 33 and key[0] in (2, 3)) or (len(key) == 65 and key[0] == 4):
         return _parsed_pubkey(key) is not None
     return False
 
 
 def _read_map(r: Reader) -> list[tuple[int, bytes, bytes, bytes]]:
     """(type, key data, whole key, value) for each entry up to the separator."""
-    entries = []
+    entries: list[tuple[int, bytes, bytes, bytes]] = []
     while True:
         if r.remaining() == 0:
             raise PsbtError("Separator is missing at the end of a map")
@@ -431,9 +425,7 @@ def _parse(data: bytes) -> Psbt:
         psbt.inputs.append(_parse_input(r, psbt.version))
     for _ in range(n_out):
         if r.remaining() == 0:
-            raise PsbtError(
-                "Outputs provided does not match the number of outputs in transaction."
-            )
+            raise PsbtError("Outputs provided does not match the number of outputs in transaction.")
         psbt.outputs.append(_parse_output(r, psbt.version))
     if r.remaining():
         raise PsbtError("Unexpected data after the last output map")
@@ -533,7 +525,9 @@ def _parse_input(r: Reader, version: int) -> PsbtInput:
         elif ktype in _PREIMAGE_HASHES:
             name, size, fn = _PREIMAGE_HASHES[ktype]
             if len(keydata) != size:
-                raise PsbtError(f"Size of key was not the expected size for the type {name} preimage")
+                raise PsbtError(
+                    f"Size of key was not the expected size for the type {name} preimage"
+                )
             if fn(value) != keydata:
                 raise PsbtError(f"Provided {name} preimage does not match the hash")
             inp.preimages[(ktype, keydata)] = value
@@ -744,7 +738,9 @@ def _tap_derivation_bytes(entry: tuple[tuple[bytes, ...], KeyOrigin]) -> bytes:
     return compact_size(len(hashes)) + b"".join(hashes) + _origin_bytes(origin)
 
 
-def _write_map(entries: list[tuple[bytes, bytes]], order: dict[bytes, bytes] | None = None) -> bytes:
+def _write_map(
+    entries: list[tuple[bytes, bytes]], order: dict[bytes, bytes] | None = None
+) -> bytes:
     """Entries in Core's order: by key, except where ``order`` gives a key another sort key (its
     C++ maps hold partial signatures by key id and leaf scripts by script)."""
     entries.sort(key=lambda e: order.get(e[0], e[0]) if order else e[0])

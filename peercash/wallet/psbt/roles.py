@@ -218,7 +218,9 @@ def update(
                 inp.witness_utxo = spent
             else:
                 inp.non_witness_utxo = prev_tx
-        _add_keys(inp.bip32_derivs, provider, (spent.script_pubkey, inp.redeem_script, inp.witness_script))
+        _add_keys(
+            inp.bip32_derivs, provider, (spent.script_pubkey, inp.redeem_script, inp.witness_script)
+        )
         _fill_taproot_input(inp, spent.script_pubkey, provider)
     tx = psbt.compute_unsigned_tx()
     for out, txout in zip(psbt.outputs, tx.outputs):
@@ -395,7 +397,12 @@ def extract(psbt: Psbt) -> Tx:
         if not inp.is_final:
             raise PsbtError("PSBT is not complete")
         ins.append(
-            TxIn(txin.prevout, inp.final_script_sig or b"", txin.sequence, inp.final_script_witness or ())
+            TxIn(
+                txin.prevout,
+                inp.final_script_sig or b"",
+                txin.sequence,
+                inp.final_script_witness or (),
+            )
         )
     return Tx(tx.version, ins, tx.outputs, tx.locktime)
 
@@ -438,10 +445,14 @@ def analyze(psbt: Psbt, satisfier: Satisfier | None = None) -> Analysis:
             calc_fee = False
             continue
         if not 0 <= spent.value <= MAX_MONEY or not 0 <= in_total + spent.value <= MAX_MONEY:
-            return Analysis(inputs, "creator", error=f"PSBT is not valid. Input {k} has invalid value")
+            return Analysis(
+                inputs, "creator", error=f"PSBT is not valid. Input {k} has invalid value"
+            )
         in_total += spent.value
         if spent.script_pubkey[:1] == b"\x6a":
-            return Analysis(inputs, "creator", error=f"PSBT is not valid. Input {k} spends unspendable output")
+            return Analysis(
+                inputs, "creator", error=f"PSBT is not valid. Input {k} spends unspendable output"
+            )
         if inp.is_final:
             inputs.append(InputAnalysis(True, True, "extractor"))
             continue
@@ -480,7 +491,14 @@ def analyze(psbt: Psbt, satisfier: Satisfier | None = None) -> Analysis:
     for k, txin in enumerate(tx.inputs):
         inp = work.inputs[k]
         if inp.is_final:
-            ins.append(TxIn(txin.prevout, inp.final_script_sig or b"", txin.sequence, inp.final_script_witness or ()))
+            ins.append(
+                TxIn(
+                    txin.prevout,
+                    inp.final_script_sig or b"",
+                    txin.sequence,
+                    inp.final_script_witness or (),
+                )
+            )
             continue
         sol = solve_input(work, k, None, dummy=True, satisfier=satisfier)
         if not sol.complete:

@@ -172,10 +172,10 @@ def test_small_malformed(raw: bytes, message: str) -> None:
 
 def test_trailing_bytes_refused() -> None:
     case = _cases("bip174_cases")[20]
-    with pytest.raises(PsbtError, match="^Unexpected data after the last output map$"):
+    with pytest.raises(PsbtError, match=r"^Unexpected data after the last output map$"):
         Psbt.parse(base64.b64decode(case["base64"]) + b"\x00")
 
 
 def test_bad_base64() -> None:
-    with pytest.raises(PsbtError, match="^invalid base64$"):
+    with pytest.raises(PsbtError, match=r"^invalid base64$"):
         Psbt.from_base64("not base64!")

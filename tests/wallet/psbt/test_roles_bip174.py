@@ -13,8 +13,7 @@ from peercash.consensus.params import TESTNET
 from peercash.consensus.primitives import OutPoint, Tx, TxIn, TxOut
 from peercash.wallet.bip32 import ExtendedKey, parse_path
 from peercash.wallet.descriptor import KeyOrigin
-from peercash.wallet.psbt import Psbt, PsbtError
-from peercash.wallet.psbt import roles
+from peercash.wallet.psbt import Psbt, PsbtError, roles
 from peercash.wallet.signer import sign_psbt
 
 DATA = json.loads((Path(__file__).parents[2] / "data/psbt/bip174_roles.json").read_text())
@@ -102,5 +101,5 @@ def test_combiner_refuses_other_transactions() -> None:
 
 
 def test_extract_refuses_incomplete() -> None:
-    with pytest.raises(PsbtError, match="^PSBT is not complete$"):
+    with pytest.raises(PsbtError, match=r"^PSBT is not complete$"):
         roles.extract(Psbt.from_base64(DATA["combiner"]))

@@ -15,8 +15,7 @@ from peercash.consensus.script.interpreter import verify_input
 from peercash.consensus.script.script import push_int
 from peercash.consensus.script.taproot import TapLeaf, taproot_output
 from peercash.wallet.descriptor import KeyOrigin
-from peercash.wallet.psbt import Psbt, PsbtError
-from peercash.wallet.psbt import roles
+from peercash.wallet.psbt import Psbt, PsbtError, roles
 from peercash.wallet.signer import Solution, sign_psbt, solve_input
 
 
@@ -34,7 +33,9 @@ KEYS[UNCOMPRESSED] = SECRETS[11]
 
 
 def _multisig(m: int, keys: list[bytes]) -> bytes:
-    return push_int(m) + b"".join(bytes((len(k),)) + k for k in keys) + push_int(len(keys)) + b"\xae"
+    return (
+        push_int(m) + b"".join(bytes((len(k),)) + k for k in keys) + push_int(len(keys)) + b"\xae"
+    )
 
 
 def _p2sh(script: bytes) -> bytes:
@@ -53,7 +54,9 @@ MULTI = _multisig(2, PUBS[3:6])
 WPKH_NESTED = _p2wpkh(PUBS[6])
 MULTI_W = _multisig(2, [PUBS[7], PUBS[8], PUBS[0]])
 PK_LEAF = TapLeaf(b"\x20" + XONLY[9] + b"\xac")
-MULTI_A = TapLeaf(b"\x20" + XONLY[1] + b"\xac\x20" + XONLY[2] + b"\xba\x20" + XONLY[10] + b"\xba\x52\x9c")
+MULTI_A = TapLeaf(
+    b"\x20" + XONLY[1] + b"\xac\x20" + XONLY[2] + b"\xba\x20" + XONLY[10] + b"\xba\x52\x9c"
+)
 NUMS = bytes.fromhex("50929b74c1a04954b78b4b6035e97a5e078a5a0f28ec96d547bfee9ace803ac0")
 TR_KEY = taproot_output(XONLY[4], None)
 TR_TREE_KEYPATH = taproot_output(XONLY[5], [PK_LEAF, MULTI_A])
@@ -74,7 +77,11 @@ SCRIPTS = {
     "p2tr_script": TR_SCRIPT.script_pubkey,
 }
 NAMES = list(SCRIPTS)
-FUNDING = Tx(2, [TxIn(OutPoint(b"\x11" * 32, 0))], [TxOut(100_000 + k, s) for k, s in enumerate(SCRIPTS.values())])
+FUNDING = Tx(
+    2,
+    [TxIn(OutPoint(b"\x11" * 32, 0))],
+    [TxOut(100_000 + k, s) for k, s in enumerate(SCRIPTS.values())],
+)
 
 
 def _provider() -> roles.Provider:
@@ -164,7 +171,9 @@ def test_stored_sighash_is_used_and_a_conflict_refused() -> None:
     psbt.inputs[0].sighash_type = 0x83
     sign_psbt(psbt, KEYS)
     assert psbt.inputs[0].partial_sigs[PUBS[2]][-1] == 0x83
-    with pytest.raises(PsbtError, match="^Specified sighash value does not match value stored in PSBT$"):
+    with pytest.raises(
+        PsbtError, match=r"^Specified sighash value does not match value stored in PSBT$"
+    ):
         sign_psbt(_psbt_with_sighash(), KEYS, 0x01)
 
 
@@ -198,7 +207,10 @@ def test_witness_utxo_alone_does_not_sign_a_legacy_input() -> None:
 def test_analyze_fee_and_size_estimate() -> None:
     psbt = _psbt(["p2wpkh", "p2tr_key"])
     analysis = roles.analyze(psbt)
-    spent = FUNDING.outputs[NAMES.index("p2wpkh")].value + FUNDING.outputs[NAMES.index("p2tr_key")].value
+    spent = (
+        FUNDING.outputs[NAMES.index("p2wpkh")].value
+        + FUNDING.outputs[NAMES.index("p2tr_key")].value
+    )
     assert analysis.fee == spent - 90_000
     assert analysis.next == "signer"
     sign_psbt(psbt, KEYS)
@@ -226,7 +238,9 @@ def test_analyze_missing_pubkey_is_updater() -> None:
 
 
 def test_analyze_missing_redeem_script() -> None:
-    psbt = roles.create([TxIn(OutPoint(FUNDING.txid, NAMES.index("p2sh_multisig")))], [TxOut(1, b"\x51")])
+    psbt = roles.create(
+        [TxIn(OutPoint(FUNDING.txid, NAMES.index("p2sh_multisig")))], [TxOut(1, b"\x51")]
+    )
     roles.update(psbt, roles.Provider(), [FUNDING])
     analysis = roles.analyze(psbt)
     assert analysis.next == "updater"
@@ -238,7 +252,9 @@ class _OpTrueSatisfier:
 
     calls = 0
 
-    def satisfy(self, script: bytes, sigversion: int, signature: object, preimages: object) -> list[bytes] | None:
+    def satisfy(
+        self, script: bytes, sigversion: int, signature: object, preimages: object
+    ) -> list[bytes] | None:
         self.calls += 1
         return [] if script == b"\x51" else None
 

@@ -6,7 +6,7 @@ registers its functions in ``registry.REGISTRY`` when imported.
 
 from __future__ import annotations
 
-from . import blockchain, blocktemplate, fees, mempool, mining, net, rawtransactions, util
+from . import blockchain, blocktemplate, fees, mempool, mining, net, psbt, rawtransactions, util
 
 __all__ = [
     "blockchain",
@@ -15,6 +15,7 @@ __all__ = [
     "mempool",
     "mining",
     "net",
+    "psbt",
     "rawtransactions",
     "util",
 ]

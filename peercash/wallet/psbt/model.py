@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from ...consensus.errors import DecodeError
 from ...consensus.hashing import hash160, hash256, ripemd160, sha256
 from ...consensus.primitives import OutPoint, Tx, TxIn, TxOut
+from ...consensus.script.interpreter import is_valid_signature_encoding
 from ...consensus.script.taproot import (
     TAPROOT_CONTROL_BASE_SIZE,
-    TAPROOT_CONTROL_MAX_SIZE,
     TAPROOT_CONTROL_NODE_SIZE,
     TAPROOT_LEAF_MASK,
 )
@@ -103,22 +103,20 @@ O_TAP_INTERNAL_KEY = 0x05
 O_TAP_TREE = 0x06
 O_TAP_BIP32_DERIVATION = 0x07
 
-_V2_GLOBALS = (G_TX_VERSION, G_FALLBACK_LOCKTIME, G_INPUT_COUNT, G_OUTPUT_COUNT, G_TX_MODIFIABLE)
-_V2_INPUTS = (
-    I_PREVIOUS_TXID,
-    I_OUTPUT_INDEX,
-    I_SEQUENCE,
-    I_REQUIRED_TIME_LOCKTIME,
-    I_REQUIRED_HEIGHT_LOCKTIME,
-)
-_V2_OUTPUTS = (O_AMOUNT, O_SCRIPT)
+_V2_GLOBAL_NAMES = {
+    G_TX_VERSION: "PSBT_GLOBAL_TX_VERSION",
+    G_FALLBACK_LOCKTIME: "PSBT_GLOBAL_FALLBACK_LOCKTIME",
+    G_INPUT_COUNT: "PSBT_GLOBAL_INPUT_COUNT",
+    G_OUTPUT_COUNT: "PSBT_GLOBAL_OUTPUT_COUNT",
+    G_TX_MODIFIABLE: "PSBT_GLOBAL_TX_MODIFIABLE",
+}
 
 
 _PREIMAGE_HASHES: dict[int, tuple[str, int, Callable[[bytes], bytes]]] = {
-    I_RIPEMD160: ("ripemd160", 20, ripemd160),
-    I_SHA256: ("sha256", 32, sha256),
-    I_HASH160: ("hash160", 20, hash160),
-    I_HASH256: ("hash256", 32, hash256),
+    I_RIPEMD160: ("RIPEMD160", 20, ripemd160),
+    I_SHA256: ("SHA256", 32, sha256),
+    I_HASH160: ("Hash160", 20, hash160),
+    I_HASH256: ("Hash256", 32, hash256),
 }
 
 
@@ -316,12 +314,12 @@ def _valid_pubkey(key: bytes) -> bool:
     return False
 
 
-def _read_map(r: Reader) -> list[tuple[int, bytes, bytes, bytes]]:
+def _read_map(r: Reader, which: str) -> list[tuple[int, bytes, bytes, bytes]]:
     """(type, key data, whole key, value) for each entry up to the separator."""
     entries: list[tuple[int, bytes, bytes, bytes]] = []
     while True:
         if r.remaining() == 0:
-            raise PsbtError("Separator is missing at the end of a map")
+            raise PsbtError(f"Separator is missing at the end of {which}")
         key = r.var_bytes()
         if not key:
             return entries
@@ -334,9 +332,10 @@ def _read_map(r: Reader) -> list[tuple[int, bytes, bytes, bytes]]:
             raise PsbtError("Too many entries in a PSBT map")
 
 
-def _one_byte(keydata: bytes, what: str) -> None:
-    if keydata:
-        raise PsbtError(f"{what} key is more than one byte type")
+def _key_size(keydata: bytes, what: str, size: int = 1) -> None:
+    """Core's ``ExpectedKeySize``: the whole key (type byte included) must be ``size`` bytes."""
+    if len(keydata) + 1 != size:
+        raise PsbtError(f"Size of key was not {size} for the type {what}")
 
 
 def _parse_tx(value: bytes, allow_witness: bool) -> Tx:
@@ -357,29 +356,32 @@ def _parse(data: bytes) -> Psbt:
     input_count: int | None = None
     output_count: int | None = None
     present: set[int] = set()
-    for ktype, keydata, key, value in _read_map(r):
+    for ktype, keydata, key, value in _read_map(r, "the global map"):
         if key in seen:
-            raise PsbtError(_duplicate_global(ktype))
+            raise PsbtError(f'Duplicate Key, global key "{key.hex()}" already provided')
         seen.add(key)
         present.add(ktype)
         if ktype == G_UNSIGNED_TX:
-            _one_byte(keydata, "Global unsigned tx")
+            _key_size(keydata, "Global Unsigned TX")
             tx = _parse_tx(value, allow_witness=False)
             if any(i.script_sig or i.witness for i in tx.inputs):
                 raise PsbtError("Unsigned tx does not have empty scriptSigs and scriptWitnesses.")
             psbt.tx = tx
         elif ktype == G_XPUB:
-            if len(keydata) != 78:
-                raise PsbtError("Size of key was not the expected size for the type global xpub")
+            _key_size(keydata, "Global XPUB", 79)
+            if not _valid_pubkey(keydata[45:]):
+                raise PsbtError("Invalid pubkey")
             psbt.xpubs[keydata] = _origin(value)
         elif ktype == G_TX_VERSION:
-            _one_byte(keydata, "Global transaction version")
+            _key_size(keydata, "Global Transaction Version")
             psbt.tx_version = _u32(value)
         elif ktype == G_FALLBACK_LOCKTIME:
-            _one_byte(keydata, "Global fallback locktime")
+            _key_size(keydata, "Global Fallback Locktime")
             psbt.fallback_locktime = _u32(value)
         elif ktype in (G_INPUT_COUNT, G_OUTPUT_COUNT):
-            _one_byte(keydata, "Global input/output count")
+            _key_size(
+                keydata, "Global Input Count" if ktype == G_INPUT_COUNT else "Global Output Count"
+            )
             vr = Reader(value)
             n = vr.compact_size(MAX_PSBT_ENTRIES)
             if vr.remaining():
@@ -389,14 +391,14 @@ def _parse(data: bytes) -> Psbt:
             else:
                 output_count = n
         elif ktype == G_TX_MODIFIABLE:
-            _one_byte(keydata, "Global tx modifiable")
+            _key_size(keydata, "Global TX Modifiable Flags")
             if len(value) != 1:
                 raise PsbtError("Size of value was not the stated size")
             psbt.tx_modifiable = value[0]
         elif ktype == G_VERSION:
-            _one_byte(keydata, "Global version")
+            _key_size(keydata, "Global PSBT Version")
             version = _u32(value)
-            if version not in (0, 2):
+            if version > 2:
                 raise PsbtError("Unsupported version number")
         elif ktype == PROPRIETARY:
             psbt.proprietary[key] = value
@@ -406,18 +408,19 @@ def _parse(data: bytes) -> Psbt:
     if psbt.version == 0:
         if psbt.tx is None:
             raise PsbtError("No unsigned transaction was provided")
-        if present & set(_V2_GLOBALS):
-            raise PsbtError("PSBTv0 has PSBTv2 global fields")
+        for ktype, name in _V2_GLOBAL_NAMES.items():
+            if ktype in present:
+                raise PsbtError(f"{name} is not allowed in PSBTv0")
         n_in, n_out = len(psbt.tx.inputs), len(psbt.tx.outputs)
+    elif psbt.version == 1:
+        raise PsbtError("There is no PSBT version 1")
     else:
+        for ktype in (G_TX_VERSION, G_INPUT_COUNT, G_OUTPUT_COUNT):
+            if ktype not in present:
+                raise PsbtError(f"{_V2_GLOBAL_NAMES[ktype]} is required in PSBTv2")
         if psbt.tx is not None:
-            raise PsbtError("PSBTv2 must not have the global unsigned transaction")
-        if psbt.tx_version is None:
-            raise PsbtError("PSBTv2 missing the global transaction version")
-        if input_count is None:
-            raise PsbtError("PSBTv2 missing the global input count")
-        if output_count is None:
-            raise PsbtError("PSBTv2 missing the global output count")
+            raise PsbtError("PSBT_GLOBAL_UNSIGNED_TX is not allowed in PSBTv2")
+        assert input_count is not None and output_count is not None
         n_in, n_out = input_count, output_count
     for _ in range(n_in):
         if r.remaining() == 0:
@@ -428,19 +431,9 @@ def _parse(data: bytes) -> Psbt:
             raise PsbtError("Outputs provided does not match the number of outputs in transaction.")
         psbt.outputs.append(_parse_output(r, psbt.version))
     if r.remaining():
-        raise PsbtError("Unexpected data after the last output map")
+        raise PsbtError("extra data after PSBT")
     _check_utxos(psbt)
     return psbt
-
-
-def _duplicate_global(ktype: int) -> str:
-    names = {
-        G_UNSIGNED_TX: "Duplicate Key, unsigned tx already provided",
-        G_XPUB: "Duplicate Key, global xpub already provided",
-        G_VERSION: "Duplicate Key, version already provided",
-        PROPRIETARY: "Duplicate Key, proprietary key already found",
-    }
-    return names.get(ktype, "Duplicate Key, key for unknown value already provided")
 
 
 def _check_utxos(psbt: Psbt) -> None:
@@ -453,9 +446,14 @@ def _check_utxos(psbt: Psbt) -> None:
                 raise PsbtError("Input specifies output index that does not exist")
 
 
-def _xonly_key(keydata: bytes, size: int, what: str) -> None:
-    if len(keydata) != size:
-        raise PsbtError(what)
+def _v2_only(version: int, name: str) -> None:
+    if version < 2:
+        raise PsbtError(f"{name} is not allowed in PSBTv0")
+
+
+def _strict_signature(sig: bytes) -> bool:
+    """DER with a defined hash type (Core's SCRIPT_VERIFY_DERSIG | STRICTENC check)."""
+    return bool(sig) and is_valid_signature_encoding(sig) and 1 <= (sig[-1] & ~0x80) <= 3
 
 
 def _schnorr_sig(value: bytes, what: str) -> bytes:
@@ -466,27 +464,28 @@ def _schnorr_sig(value: bytes, what: str) -> bytes:
     return value
 
 
-def _tap_derivation(value: bytes) -> tuple[tuple[bytes, ...], KeyOrigin]:
+def _tap_derivation(value: bytes, side: str) -> tuple[tuple[bytes, ...], KeyOrigin]:
     vr = Reader(value)
-    n = vr.compact_size(len(value) // 32)
-    hashes = tuple(vr.read(32) for _ in range(n))
+    try:
+        n = vr.compact_size(len(value) // 32)
+        hashes = tuple(vr.read(32) for _ in range(n))
+    except DecodeError:
+        raise PsbtError(f"{side} Taproot BIP32 keypath has an invalid length") from None
     return hashes, _origin(value[vr.pos :])
 
 
 def _parse_input(r: Reader, version: int) -> PsbtInput:
     inp = PsbtInput()
     seen: set[bytes] = set()
-    for ktype, keydata, key, value in _read_map(r):
+    for ktype, keydata, key, value in _read_map(r, "an input map"):
         if key in seen:
-            raise PsbtError(_duplicate_input(ktype))
+            raise PsbtError(f'Duplicate Key, input key "{key.hex()}" already provided')
         seen.add(key)
-        if version == 0 and ktype in _V2_INPUTS:
-            raise PsbtError("PSBTv0 input has a PSBTv2 field")
         if ktype == I_NON_WITNESS_UTXO:
-            _one_byte(keydata, "Non-witness utxo")
+            _key_size(keydata, "Input Non-witness UTXO")
             inp.non_witness_utxo = _parse_tx(value, allow_witness=True)
         elif ktype == I_WITNESS_UTXO:
-            _one_byte(keydata, "Witness utxo")
+            _key_size(keydata, "Input Witness UTXO")
             vr = Reader(value)
             inp.witness_utxo = TxOut.from_reader(vr)
             if vr.remaining():
@@ -498,24 +497,26 @@ def _parse_input(r: Reader, version: int) -> PsbtInput:
                 )
             if not _valid_pubkey(keydata):
                 raise PsbtError("Invalid pubkey")
+            if not _strict_signature(value):
+                raise PsbtError("Signature is not a valid encoding")
             inp.partial_sigs[keydata] = value
         elif ktype == I_SIGHASH:
-            _one_byte(keydata, "Sighash type")
+            _key_size(keydata, "Input Sighash Type")
             inp.sighash_type = _u32(value)
         elif ktype == I_REDEEM_SCRIPT:
-            _one_byte(keydata, "Input redeemScript")
+            _key_size(keydata, "Input redeemScript")
             inp.redeem_script = value
         elif ktype == I_WITNESS_SCRIPT:
-            _one_byte(keydata, "Input witnessScript")
+            _key_size(keydata, "Input witnessScript")
             inp.witness_script = value
         elif ktype == I_BIP32_DERIVATION:
             _hd_key(keydata)
             inp.bip32_derivs[keydata] = _origin(value)
         elif ktype == I_FINAL_SCRIPTSIG:
-            _one_byte(keydata, "Final scriptSig")
+            _key_size(keydata, "Input Final scriptSig")
             inp.final_script_sig = value
         elif ktype == I_FINAL_SCRIPTWITNESS:
-            _one_byte(keydata, "Final scriptWitness")
+            _key_size(keydata, "Input Final scriptWitness")
             vr = Reader(value)
             n = vr.count(1)
             items = tuple(vr.var_bytes() for _ in range(n))
@@ -523,32 +524,32 @@ def _parse_input(r: Reader, version: int) -> PsbtInput:
                 raise PsbtError("Size of value was not the stated size")
             inp.final_script_witness = items
         elif ktype in _PREIMAGE_HASHES:
-            name, size, fn = _PREIMAGE_HASHES[ktype]
-            if len(keydata) != size:
-                raise PsbtError(
-                    f"Size of key was not the expected size for the type {name} preimage"
-                )
-            if fn(value) != keydata:
-                raise PsbtError(f"Provided {name} preimage does not match the hash")
+            name, size, _ = _PREIMAGE_HASHES[ktype]
+            _key_size(keydata, f"Input {name} Preimage", size + 1)
             inp.preimages[(ktype, keydata)] = value
         elif ktype == I_PREVIOUS_TXID:
-            _one_byte(keydata, "Previous txid")
+            _key_size(keydata, "Input Previous TXID")
+            _v2_only(version, "Previous txid")
             if len(value) != 32:
                 raise PsbtError("Size of value was not the stated size")
             inp.previous_txid = value
         elif ktype == I_OUTPUT_INDEX:
-            _one_byte(keydata, "Previous output's index")
+            _key_size(keydata, "Input Previous Output's Index")
+            _v2_only(version, "Previous output's index")
             inp.output_index = _u32(value)
         elif ktype == I_SEQUENCE:
-            _one_byte(keydata, "Sequence")
+            _key_size(keydata, "Input Sequence")
+            _v2_only(version, "Sequence")
             inp.sequence = _u32(value)
         elif ktype == I_REQUIRED_TIME_LOCKTIME:
-            _one_byte(keydata, "Required time based locktime")
+            _key_size(keydata, "Input Required Time Based Locktime")
+            _v2_only(version, "Required time based locktime")
             inp.time_locktime = _u32(value)
             if inp.time_locktime < LOCKTIME_THRESHOLD:
                 raise PsbtError("Required time based locktime is invalid (less than 500000000)")
         elif ktype == I_REQUIRED_HEIGHT_LOCKTIME:
-            _one_byte(keydata, "Required height based locktime")
+            _key_size(keydata, "Input Required Height Based Locktime")
+            _v2_only(version, "Required height based locktime")
             inp.height_locktime = _u32(value)
             if inp.height_locktime >= LOCKTIME_THRESHOLD:
                 raise PsbtError(
@@ -557,33 +558,30 @@ def _parse_input(r: Reader, version: int) -> PsbtInput:
             if inp.height_locktime == 0:
                 raise PsbtError("Required height based locktime is invalid (0)")
         elif ktype == I_TAP_KEY_SIG:
-            _one_byte(keydata, "Input Taproot key signature")
+            _key_size(keydata, "Input Taproot Key Path Signature")
             inp.tap_key_sig = _schnorr_sig(value, "Input Taproot key path signature")
         elif ktype == I_TAP_SCRIPT_SIG:
-            _xonly_key(keydata, 64, "Input Taproot script signature key is not 65 bytes")
+            _key_size(keydata, "Input Taproot Script Path Signature", 65)
             sig = _schnorr_sig(value, "Input Taproot script path signature")
             inp.tap_script_sigs[(keydata[:32], keydata[32:])] = sig
         elif ktype == I_TAP_LEAF_SCRIPT:
             if len(keydata) < TAPROOT_CONTROL_BASE_SIZE:
                 raise PsbtError("Input Taproot leaf script key is not at least 34 bytes")
-            if (
-                len(keydata) > TAPROOT_CONTROL_MAX_SIZE
-                or (len(keydata) - TAPROOT_CONTROL_BASE_SIZE) % TAPROOT_CONTROL_NODE_SIZE
-            ):
-                raise PsbtError("Input Taproot leaf script key is not valid")
+            if (len(keydata) - TAPROOT_CONTROL_BASE_SIZE) % TAPROOT_CONTROL_NODE_SIZE:
+                raise PsbtError("Input Taproot leaf script key's control block size is not valid")
             if not value:
                 raise PsbtError("Input Taproot leaf script must be at least 1 byte")
             inp.tap_leaf_scripts[keydata] = (value[:-1], value[-1])
         elif ktype == I_TAP_BIP32_DERIVATION:
-            _xonly_key(keydata, 32, "Input Taproot BIP32 keypath key is not at 33 bytes")
-            inp.tap_bip32_derivs[keydata] = _tap_derivation(value)
+            _key_size(keydata, "Input Taproot BIP32 Keypath", 33)
+            inp.tap_bip32_derivs[keydata] = _tap_derivation(value, "Input")
         elif ktype == I_TAP_INTERNAL_KEY:
-            _one_byte(keydata, "Input Taproot internal key")
+            _key_size(keydata, "Input Taproot Internal Key")
             if len(value) != 32:
                 raise PsbtError("Size of value was not the stated size")
             inp.tap_internal_key = value
         elif ktype == I_TAP_MERKLE_ROOT:
-            _one_byte(keydata, "Input Taproot merkle root")
+            _key_size(keydata, "Input Taproot Merkle Root")
             if len(value) != 32:
                 raise PsbtError("Size of value was not the stated size")
             inp.tap_merkle_root = value
@@ -604,28 +602,6 @@ def _hd_key(keydata: bytes) -> None:
         raise PsbtError("Size of key was not the expected size for the type BIP32 keypath")
     if not _valid_pubkey(keydata):
         raise PsbtError("Invalid pubkey")
-
-
-def _duplicate_input(ktype: int) -> str:
-    names = {
-        I_NON_WITNESS_UTXO: "input non-witness utxo already provided",
-        I_WITNESS_UTXO: "input witness utxo already provided",
-        I_PARTIAL_SIG: "input partial signature for pubkey already provided",
-        I_SIGHASH: "input sighash type already provided",
-        I_REDEEM_SCRIPT: "input redeemScript already provided",
-        I_WITNESS_SCRIPT: "input witnessScript already provided",
-        I_BIP32_DERIVATION: "pubkey derivation path already provided",
-        I_FINAL_SCRIPTSIG: "input final scriptSig already provided",
-        I_FINAL_SCRIPTWITNESS: "input final scriptWitness already provided",
-        I_TAP_KEY_SIG: "input Taproot key signature already provided",
-        I_TAP_SCRIPT_SIG: "input Taproot script signature already provided",
-        I_TAP_LEAF_SCRIPT: "input Taproot leaf script already provided",
-        I_TAP_BIP32_DERIVATION: "input Taproot BIP32 keypath already provided",
-        I_TAP_INTERNAL_KEY: "input Taproot internal key already provided",
-        I_TAP_MERKLE_ROOT: "input Taproot merkle root already provided",
-        PROPRIETARY: "proprietary key already found",
-    }
-    return "Duplicate Key, " + names.get(ktype, "key for unknown value already provided")
 
 
 def _parse_tap_tree(value: bytes) -> tuple[TapTreeLeaf, ...]:
@@ -663,40 +639,40 @@ def _tree_complete(depths: list[int]) -> bool:
 def _parse_output(r: Reader, version: int) -> PsbtOutput:
     out = PsbtOutput()
     seen: set[bytes] = set()
-    for ktype, keydata, key, value in _read_map(r):
+    for ktype, keydata, key, value in _read_map(r, "an output map"):
         if key in seen:
-            raise PsbtError(_duplicate_output(ktype))
+            raise PsbtError(f'Duplicate Key, output key "{key.hex()}" already provided')
         seen.add(key)
-        if version == 0 and ktype in _V2_OUTPUTS:
-            raise PsbtError("PSBTv0 output has a PSBTv2 field")
         if ktype == O_REDEEM_SCRIPT:
-            _one_byte(keydata, "Output redeemScript")
+            _key_size(keydata, "Output redeemScript")
             out.redeem_script = value
         elif ktype == O_WITNESS_SCRIPT:
-            _one_byte(keydata, "Output witnessScript")
+            _key_size(keydata, "Output witnessScript")
             out.witness_script = value
         elif ktype == O_BIP32_DERIVATION:
             _hd_key(keydata)
             out.bip32_derivs[keydata] = _origin(value)
         elif ktype == O_AMOUNT:
-            _one_byte(keydata, "Output amount")
+            _key_size(keydata, "Output Amount")
+            _v2_only(version, "Output amount")
             if len(value) != 8:
                 raise PsbtError("Size of value was not the stated size")
             out.amount = int.from_bytes(value, "little", signed=True)
         elif ktype == O_SCRIPT:
-            _one_byte(keydata, "Output script")
+            _key_size(keydata, "Output Script")
+            _v2_only(version, "Output script")
             out.script = value
         elif ktype == O_TAP_INTERNAL_KEY:
-            _one_byte(keydata, "Output Taproot internal key")
+            _key_size(keydata, "Output Taproot Internal Key")
             if len(value) != 32:
                 raise PsbtError("Size of value was not the stated size")
             out.tap_internal_key = value
         elif ktype == O_TAP_TREE:
-            _one_byte(keydata, "Output Taproot tree")
+            _key_size(keydata, "Output Taproot Tree Key")
             out.tap_tree = _parse_tap_tree(value)
         elif ktype == O_TAP_BIP32_DERIVATION:
-            _xonly_key(keydata, 32, "Output Taproot BIP32 keypath key is not at 33 bytes")
-            out.tap_bip32_derivs[keydata] = _tap_derivation(value)
+            _key_size(keydata, "Output Taproot BIP32 Keypath", 33)
+            out.tap_bip32_derivs[keydata] = _tap_derivation(value, "Output")
         elif ktype == PROPRIETARY:
             out.proprietary[key] = value
         else:
@@ -709,20 +685,13 @@ def _parse_output(r: Reader, version: int) -> PsbtOutput:
     return out
 
 
-def _duplicate_output(ktype: int) -> str:
-    names = {
-        O_REDEEM_SCRIPT: "output redeemScript already provided",
-        O_WITNESS_SCRIPT: "output witnessScript already provided",
-        O_BIP32_DERIVATION: "pubkey derivation path already provided",
-        O_TAP_INTERNAL_KEY: "output Taproot internal key already provided",
-        O_TAP_TREE: "output Taproot tree already provided",
-        O_TAP_BIP32_DERIVATION: "output Taproot BIP32 keypath already provided",
-        PROPRIETARY: "proprietary key already found",
-    }
-    return "Duplicate Key, " + names.get(ktype, "key for unknown value already provided")
-
-
 # -- encoding ----------------------------------------------------------------------------------
+#
+# Core's order, field by field (its ``Serialize`` methods); within a field, the order of the C++
+# map holding it: partial signatures by key id (hash160), key paths by public key, leaf scripts by
+# (script, leaf version) then shortest control block first, taproot leaf hashes as a sorted set.
+
+Entry = tuple[bytes, bytes]
 
 
 def _k(ktype: int, keydata: bytes = b"") -> bytes:
@@ -735,25 +704,28 @@ def _origin_bytes(origin: KeyOrigin) -> bytes:
 
 def _tap_derivation_bytes(entry: tuple[tuple[bytes, ...], KeyOrigin]) -> bytes:
     hashes, origin = entry
-    return compact_size(len(hashes)) + b"".join(hashes) + _origin_bytes(origin)
+    unique = sorted(set(hashes))
+    return compact_size(len(unique)) + b"".join(unique) + _origin_bytes(origin)
 
 
-def _write_map(
-    entries: list[tuple[bytes, bytes]], order: dict[bytes, bytes] | None = None
-) -> bytes:
-    """Entries in Core's order: by key, except where ``order`` gives a key another sort key (its
-    C++ maps hold partial signatures by key id and leaf scripts by script)."""
-    entries.sort(key=lambda e: order.get(e[0], e[0]) if order else e[0])
+def _write_map(entries: list[Entry]) -> bytes:
     return b"".join(var_bytes(k) + var_bytes(v) for k, v in entries) + b"\x00"
 
 
+def _sorted(items: dict[bytes, bytes]) -> list[Entry]:
+    return sorted(items.items())
+
+
 def _serialize(psbt: Psbt) -> bytes:
-    g: list[tuple[bytes, bytes]] = []
+    g: list[Entry] = []
     if psbt.version == 0:
         if psbt.tx is None:
             raise PsbtError("No unsigned transaction was provided")
         g.append((_k(G_UNSIGNED_TX), psbt.tx.serialize_legacy()))
-    for xpub, origin in psbt.xpubs.items():
+    # Core keeps xpubs by origin, then by xpub.
+    for xpub, origin in sorted(
+        psbt.xpubs.items(), key=lambda e: (e[1].fingerprint, e[1].path, e[0])
+    ):
         g.append((_k(G_XPUB, xpub), _origin_bytes(origin)))
     if psbt.version == 2:
         g.append((_k(G_TX_VERSION), pack_u32(psbt.tx_version or 0)))
@@ -765,105 +737,94 @@ def _serialize(psbt: Psbt) -> bytes:
             g.append((_k(G_TX_MODIFIABLE), bytes((psbt.tx_modifiable,))))
     if psbt.version:
         g.append((_k(G_VERSION), pack_u32(psbt.version)))
-    g.extend(psbt.proprietary.items())
-    g.extend(psbt.unknown.items())
+    g.extend(_sorted(psbt.proprietary))
+    g.extend(_sorted(psbt.unknown))
     parts = [MAGIC, _write_map(g)]
-    parts.extend(_write_map(_input_entries(i), _input_order(i)) for i in psbt.inputs)
-    parts.extend(_write_map(_output_entries(o)) for o in psbt.outputs)
+    parts.extend(_write_map(_input_entries(i, psbt.version)) for i in psbt.inputs)
+    parts.extend(_write_map(_output_entries(o, psbt.version)) for o in psbt.outputs)
     return b"".join(parts)
 
 
-def _input_order(inp: PsbtInput) -> dict[bytes, bytes]:
-    order = {_k(I_PARTIAL_SIG, pub): _k(I_PARTIAL_SIG, hash160(pub)) for pub in inp.partial_sigs}
-    for cb, (script, ver) in inp.tap_leaf_scripts.items():
-        order[_k(I_TAP_LEAF_SCRIPT, cb)] = (
-            _k(I_TAP_LEAF_SCRIPT, script) + bytes((ver,)) + len(cb).to_bytes(2, "big") + cb
-        )
-    return order
-
-
-def _input_entries(inp: PsbtInput) -> list[tuple[bytes, bytes]]:
-    e: list[tuple[bytes, bytes]] = []
+def _input_entries(inp: PsbtInput, version: int) -> list[Entry]:
+    e: list[Entry] = []
     if inp.non_witness_utxo is not None:
+        # As parsed (the BIP vectors carry some with witnesses); the updater stores them without,
+        # as Core writes them.
         e.append((_k(I_NON_WITNESS_UTXO), inp.non_witness_utxo.serialize()))
     if inp.witness_utxo is not None:
         e.append((_k(I_WITNESS_UTXO), inp.witness_utxo.serialize()))
-    e.extend((_k(I_PARTIAL_SIG, pub), sig) for pub, sig in inp.partial_sigs.items())
-    if inp.sighash_type is not None:
-        e.append((_k(I_SIGHASH), pack_u32(inp.sighash_type)))
-    if inp.redeem_script is not None:
-        e.append((_k(I_REDEEM_SCRIPT), inp.redeem_script))
-    if inp.witness_script is not None:
-        e.append((_k(I_WITNESS_SCRIPT), inp.witness_script))
-    e.extend((_k(I_BIP32_DERIVATION, p), _origin_bytes(o)) for p, o in inp.bip32_derivs.items())
-    if inp.final_script_sig is not None:
+    if not inp.is_final:
+        # Core writes none of the signing data of a finalized input.
+        for pub in sorted(inp.partial_sigs, key=hash160):
+            e.append((_k(I_PARTIAL_SIG, pub), inp.partial_sigs[pub]))
+        if inp.sighash_type is not None:
+            e.append((_k(I_SIGHASH), pack_u32(inp.sighash_type)))
+        if inp.redeem_script:
+            e.append((_k(I_REDEEM_SCRIPT), inp.redeem_script))
+        if inp.witness_script:
+            e.append((_k(I_WITNESS_SCRIPT), inp.witness_script))
+        for pub in sorted(inp.bip32_derivs):
+            e.append((_k(I_BIP32_DERIVATION, pub), _origin_bytes(inp.bip32_derivs[pub])))
+        for ktype, h in sorted(inp.preimages):
+            e.append((_k(ktype, h), inp.preimages[(ktype, h)]))
+        if inp.tap_key_sig is not None:
+            e.append((_k(I_TAP_KEY_SIG), inp.tap_key_sig))
+        for x, h in sorted(inp.tap_script_sigs):
+            e.append((_k(I_TAP_SCRIPT_SIG, x + h), inp.tap_script_sigs[(x, h)]))
+        leaves = sorted(
+            inp.tap_leaf_scripts.items(), key=lambda c: (c[1][0], c[1][1], len(c[0]), c[0])
+        )
+        for control, (script, leaf_version) in leaves:
+            e.append((_k(I_TAP_LEAF_SCRIPT, control), script + bytes((leaf_version,))))
+        for x in sorted(inp.tap_bip32_derivs):
+            e.append(
+                (_k(I_TAP_BIP32_DERIVATION, x), _tap_derivation_bytes(inp.tap_bip32_derivs[x]))
+            )
+        if inp.tap_internal_key is not None:
+            e.append((_k(I_TAP_INTERNAL_KEY), inp.tap_internal_key))
+        if inp.tap_merkle_root is not None:
+            e.append((_k(I_TAP_MERKLE_ROOT), inp.tap_merkle_root))
+    if inp.final_script_sig:
         e.append((_k(I_FINAL_SCRIPTSIG), inp.final_script_sig))
     if inp.final_script_witness is not None:
         items = inp.final_script_witness
-        e.append(
-            (
-                _k(I_FINAL_SCRIPTWITNESS),
-                compact_size(len(items)) + b"".join(var_bytes(x) for x in items),
-            )
-        )
-    e.extend((_k(t, h), pre) for (t, h), pre in inp.preimages.items())
-    if inp.previous_txid is not None:
-        e.append((_k(I_PREVIOUS_TXID), inp.previous_txid))
-    if inp.output_index is not None:
-        e.append((_k(I_OUTPUT_INDEX), pack_u32(inp.output_index)))
-    if inp.sequence is not None:
-        e.append((_k(I_SEQUENCE), pack_u32(inp.sequence)))
-    if inp.time_locktime is not None:
-        e.append((_k(I_REQUIRED_TIME_LOCKTIME), pack_u32(inp.time_locktime)))
-    if inp.height_locktime is not None:
-        e.append((_k(I_REQUIRED_HEIGHT_LOCKTIME), pack_u32(inp.height_locktime)))
-    if inp.tap_key_sig is not None:
-        e.append((_k(I_TAP_KEY_SIG), inp.tap_key_sig))
-    e.extend((_k(I_TAP_SCRIPT_SIG, x + h), s) for (x, h), s in inp.tap_script_sigs.items())
-    e.extend(
-        (_k(I_TAP_LEAF_SCRIPT, cb), script + bytes((ver,)))
-        for cb, (script, ver) in inp.tap_leaf_scripts.items()
-    )
-    e.extend(
-        (_k(I_TAP_BIP32_DERIVATION, x), _tap_derivation_bytes(d))
-        for x, d in inp.tap_bip32_derivs.items()
-    )
-    if inp.tap_internal_key is not None:
-        e.append((_k(I_TAP_INTERNAL_KEY), inp.tap_internal_key))
-    if inp.tap_merkle_root is not None:
-        e.append((_k(I_TAP_MERKLE_ROOT), inp.tap_merkle_root))
-    e.extend(inp.proprietary.items())
-    e.extend(inp.unknown.items())
+        witness = compact_size(len(items)) + b"".join(var_bytes(x) for x in items)
+        e.append((_k(I_FINAL_SCRIPTWITNESS), witness))
+    if version >= 2:
+        e.append((_k(I_PREVIOUS_TXID), inp.previous_txid or bytes(32)))
+        e.append((_k(I_OUTPUT_INDEX), pack_u32(inp.output_index or 0)))
+        if inp.sequence is not None:
+            e.append((_k(I_SEQUENCE), pack_u32(inp.sequence)))
+        if inp.time_locktime is not None:
+            e.append((_k(I_REQUIRED_TIME_LOCKTIME), pack_u32(inp.time_locktime)))
+        if inp.height_locktime is not None:
+            e.append((_k(I_REQUIRED_HEIGHT_LOCKTIME), pack_u32(inp.height_locktime)))
+    e.extend(_sorted(inp.proprietary))
+    e.extend(_sorted(inp.unknown))
     return e
 
 
-def _output_entries(out: PsbtOutput) -> list[tuple[bytes, bytes]]:
-    e: list[tuple[bytes, bytes]] = []
-    if out.redeem_script is not None:
+def _output_entries(out: PsbtOutput, version: int) -> list[Entry]:
+    e: list[Entry] = []
+    if out.redeem_script:
         e.append((_k(O_REDEEM_SCRIPT), out.redeem_script))
-    if out.witness_script is not None:
+    if out.witness_script:
         e.append((_k(O_WITNESS_SCRIPT), out.witness_script))
-    e.extend((_k(O_BIP32_DERIVATION, p), _origin_bytes(o)) for p, o in out.bip32_derivs.items())
-    if out.amount is not None:
-        e.append((_k(O_AMOUNT), pack_i64(out.amount)))
-    if out.script is not None:
-        e.append((_k(O_SCRIPT), out.script))
+    for pub in sorted(out.bip32_derivs):
+        e.append((_k(O_BIP32_DERIVATION, pub), _origin_bytes(out.bip32_derivs[pub])))
+    if version >= 2:
+        e.append((_k(O_AMOUNT), pack_i64(out.amount or 0)))
+        e.append((_k(O_SCRIPT), out.script or b""))
+    # Core writes an output's proprietary entries here, before its taproot fields.
+    e.extend(_sorted(out.proprietary))
     if out.tap_internal_key is not None:
         e.append((_k(O_TAP_INTERNAL_KEY), out.tap_internal_key))
     if out.tap_tree is not None:
-        e.append(
-            (
-                _k(O_TAP_TREE),
-                b"".join(
-                    bytes((leaf.depth, leaf.leaf_version)) + var_bytes(leaf.script)
-                    for leaf in out.tap_tree
-                ),
-            )
+        tree = b"".join(
+            bytes((leaf.depth, leaf.leaf_version)) + var_bytes(leaf.script) for leaf in out.tap_tree
         )
-    e.extend(
-        (_k(O_TAP_BIP32_DERIVATION, x), _tap_derivation_bytes(d))
-        for x, d in out.tap_bip32_derivs.items()
-    )
-    e.extend(out.proprietary.items())
-    e.extend(out.unknown.items())
+        e.append((_k(O_TAP_TREE), tree))
+    for x in sorted(out.tap_bip32_derivs):
+        e.append((_k(O_TAP_BIP32_DERIVATION, x), _tap_derivation_bytes(out.tap_bip32_derivs[x])))
+    e.extend(_sorted(out.unknown))
     return e

@@ -217,7 +217,7 @@ def update(
             if witness_program(inner) is not None:
                 inp.witness_utxo = spent
             else:
-                inp.non_witness_utxo = prev_tx
+                inp.non_witness_utxo = _without_witness(prev_tx)
         _add_keys(
             inp.bip32_derivs, provider, (spent.script_pubkey, inp.redeem_script, inp.witness_script)
         )
@@ -235,6 +235,17 @@ def update(
             if out.tap_internal_key is None:
                 out.tap_internal_key = tr.internal_key
             _fill_tap_keys(out.tap_bip32_derivs, tr, provider)
+
+
+def _without_witness(tx: Tx) -> Tx:
+    if not tx.has_witness():
+        return tx
+    return Tx(
+        tx.version,
+        [TxIn(i.prevout, i.script_sig, i.sequence) for i in tx.inputs],
+        tx.outputs,
+        tx.locktime,
+    )
 
 
 # -- combiner ------------------------------------------------------------------------------------

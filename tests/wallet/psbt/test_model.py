@@ -187,3 +187,22 @@ def test_trailing_bytes_refused() -> None:
 def test_bad_base64() -> None:
     with pytest.raises(PsbtError, match=r"^invalid base64$"):
         Psbt.from_base64("not base64!")
+
+
+def test_truncations_and_byte_flips_only_raise_psbt_error() -> None:
+    """Every prefix and every single-byte change of two vectors parses or fails with PsbtError."""
+    samples = [PARSEABLE[4]["base64"], _v370("valid")[-1]["base64"]]
+    tried = 0
+    for text in samples:
+        raw = base64.b64decode(text)
+        variants = [raw[:n] for n in range(len(raw))]
+        variants += [raw[:k] + bytes((raw[k] ^ 0xFF,)) + raw[k + 1 :] for k in range(len(raw))]
+        for data in variants:
+            try:
+                psbt = Psbt.parse(data)
+            except PsbtError:
+                pass
+            else:
+                assert Psbt.parse(psbt.serialize()) == psbt
+            tried += 1
+    assert tried == 2 * sum(len(base64.b64decode(t)) for t in samples)

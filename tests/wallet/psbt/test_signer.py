@@ -277,3 +277,16 @@ def test_solution_reports_missing_pubkey() -> None:
     roles.update(psbt, roles.Provider(), [funding])
     solution = solve_input(psbt, 0)
     assert isinstance(solution, Solution) and solution.missing_pubkeys == [hash160(PUBS[2])]
+
+
+def test_keys_from_a_callback() -> None:
+    asked: list[bytes] = []
+
+    def lookup(pub: bytes) -> bytes | None:
+        asked.append(pub)
+        return KEYS.get(pub)
+
+    psbt = _psbt(["p2wpkh", "p2tr_key"])
+    assert [s.complete for s in sign_psbt(psbt, lookup)] == [True, True]
+    assert PUBS[2] in asked and XONLY[4] in asked
+    assert roles.finalize(psbt) and _verify_all(psbt) == [ScriptError.OK] * 2

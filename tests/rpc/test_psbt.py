@@ -235,6 +235,18 @@ def test_utxoupdatepsbt_from_the_utxo_set(node: Any) -> None:  # noqa: F811
     assert decoded["fee"] == Decimal(str(cb["vout"][0]["value"])) - Decimal("1")
     missing = rp.createpsbt(node, [{"txid": "ab" * 32, "vout": 0}], [{ADDRESS: Decimal("1")}])
     assert rp.utxoupdatepsbt(node, missing) == missing
+    # descriptors add what the updater knows about the outputs too
+    from peercash.wallet.bip32 import ExtendedKey
+
+    xpub = ExtendedKey.from_seed(b"\x04" * 32).neuter().to_string(REGTEST)
+    desc = rp.getdescriptorinfo(node, f"wpkh({xpub}/0/*)")["descriptor"]
+    address = rp.deriveaddresses(node, desc, [2, 2])[0]
+    to_desc = rp.createpsbt(node, [prevout], [{address: Decimal("1")}])
+    updated = rp.utxoupdatepsbt(node, to_desc, [{"desc": desc, "range": 3}])
+    derivs = rp.decodepsbt(node, updated)["outputs"][0]["bip32_derivs"]
+    assert [d["path"] for d in derivs] == ["m/0/2"]
+    rpc_error(RPC_INVALID_PARAMETER, rp.utxoupdatepsbt, node, to_desc, [{"desc": desc, "range": [3, 1]}],
+              match="Range specified as [begin,end] must not have begin after end")  # fmt: skip
 
 
 def test_getdescriptorinfo_and_deriveaddresses() -> None:

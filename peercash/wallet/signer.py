@@ -31,7 +31,10 @@ from ..consensus.script.opcodes import Op
 from ..consensus.script.script import BadScript, iter_ops, push_data, witness_program
 from ..consensus.script.sighash import (
     SIGHASH_ALL,
+    SIGHASH_ANYONECANPAY,
     SIGHASH_DEFAULT,
+    SIGHASH_NONE,
+    SIGHASH_SINGLE,
     PrecomputedTxData,
     legacy_sighash,
     segwit_v0_sighash,
@@ -39,7 +42,13 @@ from ..consensus.script.sighash import (
 )
 from ..consensus.script.taproot import TAPROOT_LEAF_TAPSCRIPT, tapleaf_hash, taptweak_hash
 from .psbt.errors import PsbtError
-from .psbt.model import Psbt, PsbtInput
+from .psbt.model import (
+    MODIFIABLE_INPUTS,
+    MODIFIABLE_OUTPUTS,
+    MODIFIABLE_SIGHASH_SINGLE,
+    Psbt,
+    PsbtInput,
+)
 
 __all__ = [
     "KeySource",
@@ -95,6 +104,8 @@ class Solution:
     missing_witness_script: bytes | None = None
     """sha256 of the missing witness script."""
     error: str | None = None
+    signed_hash_types: list[int] = field(default_factory=list)
+    """The hash type of each signature this call added."""
 
 
 # -- script templates ----------------------------------------------------------------------------
@@ -262,6 +273,7 @@ class _Context:
             )
         sig = crypto.sign_ecdsa(secret, msg) + bytes((hash_type & 0xFF,))
         self.inp.partial_sigs[pubkey] = sig
+        self.solution.signed_hash_types.append(hash_type)
         return sig
 
     def hash_type(self, default: int) -> int:
@@ -317,6 +329,7 @@ class _Context:
             inp.tap_key_sig = sig
         else:
             inp.tap_script_sigs[(xonly, leaf_hash)] = sig
+        self.solution.signed_hash_types.append(hash_type)
         return sig
 
 
@@ -510,4 +523,21 @@ def sign_psbt(
             results.append(Solution(complete=True))
             continue
         results.append(solve_input(psbt, index, keys, sighash, satisfier=satisfier))
+    if psbt.version == 2 and psbt.tx_modifiable is not None:
+        _update_modifiable(psbt, [t for r in results for t in r.signed_hash_types])
     return results
+
+
+def _update_modifiable(psbt: Psbt, hash_types: Sequence[int]) -> None:
+    """BIP370's signer rule: a signature without ANYONECANPAY freezes the inputs, one without
+    NONE freezes the outputs, and SIGHASH_SINGLE sets the Has SIGHASH_SINGLE flag."""
+    flags = psbt.tx_modifiable or 0
+    for hash_type in hash_types:
+        base = SIGHASH_ALL if hash_type == SIGHASH_DEFAULT else hash_type & 0x1F
+        if not hash_type & SIGHASH_ANYONECANPAY:
+            flags &= ~MODIFIABLE_INPUTS
+        if base != SIGHASH_NONE:
+            flags &= ~MODIFIABLE_OUTPUTS
+        if base == SIGHASH_SINGLE:
+            flags |= MODIFIABLE_SIGHASH_SINGLE
+    psbt.tx_modifiable = flags

@@ -21,12 +21,14 @@ from ..descriptor.keys import KeyOrigin
 from ..descriptor.parser import Expansion
 from ..signer import Satisfier, solve_input
 from .errors import PsbtError
-from .model import Psbt, PsbtInput, PsbtOutput
+from .model import MODIFIABLE_INPUTS, MODIFIABLE_OUTPUTS, Psbt, PsbtInput, PsbtOutput
 
 __all__ = [
     "Analysis",
     "InputAnalysis",
     "Provider",
+    "add_input",
+    "add_output",
     "analyze",
     "combine",
     "create",
@@ -72,6 +74,44 @@ def create(
         ],
         outputs=[PsbtOutput(amount=o.value, script=o.script_pubkey) for o in outputs],
     )
+
+
+# -- constructor (BIP370) --------------------------------------------------------------------
+
+
+def add_input(psbt: Psbt, inp: PsbtInput) -> None:
+    """BIP370's Constructor: append an input if the PSBT allows it and the lock times agree.
+
+    An input whose lock time requirement conflicts with the others, or that would change the
+    lock time of a PSBT that already has signatures, is refused.
+    """
+    if psbt.version != 2:
+        raise PsbtError("Only a PSBTv2 can have inputs added")
+    if not (psbt.tx_modifiable or 0) & MODIFIABLE_INPUTS:
+        raise PsbtError("The PSBT's inputs are not modifiable")
+    if inp.previous_txid is None or inp.output_index is None:
+        raise PsbtError("An added input needs its previous txid and output index")
+    before = psbt.compute_locktime()
+    psbt.inputs.append(inp)
+    after = psbt.compute_locktime()
+    if after is None or (after != before and any(_has_signatures(i) for i in psbt.inputs)):
+        psbt.inputs.pop()
+        raise PsbtError("The input's lock time is not compatible with the PSBT")
+
+
+def add_output(psbt: Psbt, out: PsbtOutput) -> None:
+    """BIP370's Constructor: append an output if the PSBT allows it."""
+    if psbt.version != 2:
+        raise PsbtError("Only a PSBTv2 can have outputs added")
+    if not (psbt.tx_modifiable or 0) & MODIFIABLE_OUTPUTS:
+        raise PsbtError("The PSBT's outputs are not modifiable")
+    if out.amount is None or out.script is None:
+        raise PsbtError("An added output needs its amount and script")
+    psbt.outputs.append(out)
+
+
+def _has_signatures(inp: PsbtInput) -> bool:
+    return bool(inp.partial_sigs or inp.tap_key_sig or inp.tap_script_sigs or inp.is_final)
 
 
 def from_transaction(tx: Tx) -> Psbt:

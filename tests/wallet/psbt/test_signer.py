@@ -290,3 +290,39 @@ def test_keys_from_a_callback() -> None:
     assert [s.complete for s in sign_psbt(psbt, lookup)] == [True, True]
     assert PUBS[2] in asked and XONLY[4] in asked
     assert roles.finalize(psbt) and _verify_all(psbt) == [ScriptError.OK] * 2
+
+
+def test_bip370_constructor_and_signer_flags() -> None:
+    from peercash.wallet.psbt import (
+        MODIFIABLE_INPUTS,
+        MODIFIABLE_OUTPUTS,
+        MODIFIABLE_SIGHASH_SINGLE,
+        PsbtInput,
+        PsbtOutput,
+    )
+
+    psbt = roles.create([], [], psbt_version=2)
+    psbt.tx_modifiable = MODIFIABLE_INPUTS | MODIFIABLE_OUTPUTS
+    for name in ("p2wpkh", "p2tr_key"):
+        n = NAMES.index(name)
+        roles.add_input(psbt, PsbtInput(previous_txid=FUNDING.txid, output_index=n))
+    roles.add_output(psbt, PsbtOutput(amount=100_000, script=_p2wpkh(PUBS[1])))
+    roles.add_output(psbt, PsbtOutput(amount=90_000, script=_p2wpkh(PUBS[3])))
+    with pytest.raises(PsbtError, match=r"^An added output needs its amount and script$"):
+        roles.add_output(psbt, PsbtOutput(amount=1))
+    late = PsbtInput(previous_txid=b"\x66" * 32, output_index=0, height_locktime=100)
+    mixed = PsbtInput(previous_txid=b"\x67" * 32, output_index=0, time_locktime=1_700_000_000)
+    roles.add_input(psbt, late)
+    with pytest.raises(PsbtError, match=r"^The input's lock time is not compatible with the PSBT$"):
+        roles.add_input(psbt, mixed)
+    assert len(psbt.inputs) == 3 and psbt.compute_locktime() == 100
+    psbt.inputs.pop()
+    roles.update(psbt, _provider(), [FUNDING])
+    # ALL|ANYONECANPAY: the inputs stay open, the outputs close
+    sign_psbt(psbt, {PUBS[2]: SECRETS[2]}, 0x81)
+    assert psbt.tx_modifiable == MODIFIABLE_INPUTS
+    # SINGLE|ANYONECANPAY on the taproot input adds the Has SIGHASH_SINGLE flag
+    sign_psbt(psbt, KEYS, 0x83)
+    assert psbt.tx_modifiable == MODIFIABLE_INPUTS | MODIFIABLE_SIGHASH_SINGLE
+    with pytest.raises(PsbtError, match=r"^The PSBT's outputs are not modifiable$"):
+        roles.add_output(psbt, PsbtOutput(amount=1, script=b"\x51"))

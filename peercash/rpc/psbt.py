@@ -17,7 +17,7 @@ from peercash.consensus.address import p2sh_script
 from peercash.consensus.hashing import hash160, sha256
 from peercash.consensus.primitives import OutPoint, Tx, TxOut
 from peercash.consensus.script.asm import script_to_asm
-from peercash.consensus.script.script import push_int, witness_program
+from peercash.consensus.script.script import push_int
 from peercash.wallet.bip32 import ExtendedKey, format_path
 from peercash.wallet.descriptor import (
     Descriptor,
@@ -576,15 +576,6 @@ def _provider_from(node: ChainNode, descriptors: Sequence[Any]) -> roles.Provide
     return provider
 
 
-def _is_segwit(script: bytes, provider: roles.Provider) -> bool:
-    if witness_program(script) is not None:
-        return True
-    if len(script) == 23 and script[:2] == b"\xa9\x14" and script[22] == 0x87:
-        redeem = provider.scripts.get(script[2:22])
-        return redeem is not None and witness_program(redeem) is not None
-    return False
-
-
 def _lookup_utxos(node: ChainNode, psbt: Psbt, provider: roles.Provider) -> list[Tx]:
     """Fill witness UTXOs from the UTXO set and mempool; return mempool parents of others."""
     pool = optional_mempool(node)
@@ -596,7 +587,7 @@ def _lookup_utxos(node: ChainNode, psbt: Psbt, provider: roles.Provider) -> list
         txout = _find_coin(node, prevout)
         if txout is None:
             continue
-        if _is_segwit(txout.script_pubkey, provider):
+        if roles.is_segwit_output(txout.script_pubkey, provider):
             inp.witness_utxo = txout
         elif pool is not None:
             parent = pool.get(prevout.txid)

@@ -34,6 +34,7 @@ __all__ = [
     "create",
     "extract",
     "finalize",
+    "is_segwit_output",
     "join",
     "update",
 ]
@@ -174,6 +175,16 @@ def _add_keys(
                         derivs.setdefault(pub, origin)
 
 
+def is_segwit_output(script: bytes, provider: Provider) -> bool:
+    """Core's ``IsSegWitOutput``: a witness program, or P2SH of one whose script we know."""
+    if witness_program(script) is not None:
+        return True
+    if len(script) == 23 and script[:2] == b"\xa9\x14" and script[22] == 0x87:
+        redeem = provider.scripts.get(script[2:22])
+        return redeem is not None and witness_program(redeem) is not None
+    return False
+
+
 def _fill_scripts(
     spk: bytes, provider: Provider, current_redeem: bytes | None, current_witness: bytes | None
 ) -> tuple[bytes | None, bytes | None]:
@@ -230,8 +241,8 @@ def update(
     """Add UTXOs, scripts, key origins and taproot data (Core's ``UpdatePSBTInput``/``Output``).
 
     UTXOs come from ``transactions`` (the previous transactions: non-witness UTXO for legacy
-    inputs, witness UTXO for segwit ones) or ``lookup`` (witness UTXO). Nothing already present
-    is replaced.
+    inputs, witness UTXO for segwit ones) or ``lookup`` (a witness UTXO, for segwit outputs only).
+    Nothing already present is replaced.
     """
     provider = provider or Provider()
     by_txid = {tx.txid: tx for tx in transactions}
@@ -244,9 +255,10 @@ def update(
         if spent is None and prev_tx is not None and prevout.index < len(prev_tx.outputs):
             spent = prev_tx.outputs[prevout.index]
         if spent is None and lookup is not None:
-            spent = lookup(prevout)
-            if spent is not None:
-                inp.witness_utxo = spent
+            found = lookup(prevout)
+            # A looked-up output alone proves the amount of a segwit spend only (Core's rule).
+            if found is not None and is_segwit_output(found.script_pubkey, provider):
+                spent = inp.witness_utxo = found
         if spent is None:
             continue
         inp.redeem_script, inp.witness_script = _fill_scripts(

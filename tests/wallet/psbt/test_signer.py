@@ -326,3 +326,13 @@ def test_bip370_constructor_and_signer_flags() -> None:
     assert psbt.tx_modifiable == MODIFIABLE_INPUTS | MODIFIABLE_SIGHASH_SINGLE
     with pytest.raises(PsbtError, match=r"^The PSBT's outputs are not modifiable$"):
         roles.add_output(psbt, PsbtOutput(amount=1, script=b"\x51"))
+
+
+def test_lookup_fills_segwit_utxos_only() -> None:
+    outs = {OutPoint(FUNDING.txid, k): FUNDING.outputs[k] for k in range(len(NAMES))}
+    names = ["p2pkh", "p2wpkh", "p2sh_p2wpkh", "p2tr_key"]
+    ins = [TxIn(OutPoint(FUNDING.txid, NAMES.index(n))) for n in names]
+    psbt = roles.create(ins, [TxOut(1, b"\x51")])
+    roles.update(psbt, _provider(), lookup=outs.get)
+    assert [i.witness_utxo is not None for i in psbt.inputs] == [False, True, True, True]
+    assert psbt.inputs[2].redeem_script == WPKH_NESTED

@@ -419,15 +419,24 @@ def parse_descriptor(
     params: NetworkParams,
     *,
     require_checksum: bool = False,
-    miniscript: MiniscriptHook | None = None,
+    miniscript: MiniscriptHook | bool = True,
 ) -> list[Descriptor]:
     """Parse ``text`` for the network ``params``: one :class:`Descriptor` per multipath branch.
 
     A ``#checksum`` is verified when present (required when ``require_checksum``). Raises
-    :class:`DescriptorError` with Core's message for the first problem found.
+    :class:`DescriptorError` with Core's message for the first problem found. ``miniscript``
+    True (the default) parses BIP379 miniscript in ``wsh()`` and ``tr()`` leaves with
+    :mod:`peercash.wallet.miniscript`; False turns it off; or pass another hook.
     """
     body, _ = split_checksum(text, require_checksum)
-    parser = _Parser(params, miniscript)
+    hook: MiniscriptHook | None
+    if miniscript is True:
+        from ..miniscript.descriptor import MINISCRIPT_HOOK  # imported late: it imports us
+
+        hook = MINISCRIPT_HOOK
+    else:
+        hook = miniscript or None
+    parser = _Parser(params, hook)
     exprs, rest = parser.script(body, Context.TOP)
     if rest:
         raise DescriptorError("")

@@ -13,7 +13,7 @@ estimation wants it).
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from ...consensus.hashing import hash160
@@ -528,6 +528,25 @@ class Node:
             last(Op.OP_EQUAL, Op.OP_EQUALVERIFY)
         else:  # pragma: no cover - the parser builds nothing else
             raise AssertionError(f)
+
+    # -- satisfaction ----------------------------------------------------------------------------
+
+    def satisfy(
+        self,
+        sign: Callable[[bytes], bytes | None],
+        preimages: Mapping[bytes, bytes] | None = None,
+        sequence: int | None = None,
+        locktime: int | None = None,
+        pos: int = 0,
+        nonmalleable: bool = True,
+    ) -> list[bytes] | None:
+        """The smallest witness (bottom first, without the script) for what is available, or
+        None. ``sign(key)`` gets the key bytes as the script has them; ``sequence``/``locktime``
+        are the spending input's nSequence and the transaction's nLockTime."""
+        from .satisfy import Satisfier, satisfy
+
+        satisfier = Satisfier(sign, preimages or {}, sequence, locktime)
+        return satisfy(self, satisfier, pos, nonmalleable)
 
     # -- text ------------------------------------------------------------------------------------
 

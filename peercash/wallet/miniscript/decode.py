@@ -26,13 +26,13 @@ __all__ = ["decode_script"]
 
 _Token = tuple[int, bytes | None]
 _BOUNDARY = frozenset((Op.OP_IF, Op.OP_NOTIF, Op.OP_ELSE, Op.OP_TOALTSTACK, Op.OP_SWAP))
-_VERIFY_FORMS = {
+_VERIFY_FORMS: dict[int, int] = {
     Op.OP_CHECKSIGVERIFY: Op.OP_CHECKSIG,
     Op.OP_CHECKMULTISIGVERIFY: Op.OP_CHECKMULTISIG,
     Op.OP_EQUALVERIFY: Op.OP_EQUAL,
     Op.OP_NUMEQUALVERIFY: Op.OP_NUMEQUAL,
 }
-_HASH_OPS = {
+_HASH_OPS: dict[int, str] = {
     Op.OP_SHA256: "sha256",
     Op.OP_HASH256: "hash256",
     Op.OP_RIPEMD160: "ripemd160",
@@ -216,7 +216,7 @@ class _Decoder:
         return self.node("multi_a", keys=tuple(keys), k=k), j - 1
 
     def _equal(self, i: int) -> tuple[Node, int]:
-        prev_op, prev_data = self.tok(i - 1)
+        _, prev_data = self.tok(i - 1)
         hash_op = self.tok(i - 2)
         if (
             prev_data is not None

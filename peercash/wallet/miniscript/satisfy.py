@@ -146,9 +146,9 @@ def _produce(node: Node, s: Satisfier, pos: int) -> tuple[InputStack, InputStack
     if f == "pk_h":
         if not node.keys:
             return INVALID, INVALID
-        key = node._key_bytes(node.keys[0], pos)
-        push = InputStack(True, (key,))
-        return ZERO + push, _sig(s, key) + push
+        pub = node._key_bytes(node.keys[0], pos)
+        push = InputStack(True, (pub,))
+        return ZERO + push, _sig(s, pub) + push
     if f == "older":
         return INVALID, EMPTY if s.older(node.k) else INVALID
     if f == "after":

@@ -29,8 +29,8 @@ class Type(int):
     def __and__(self, other: int) -> Type:
         return Type(int(self) & int(other))
 
-    def __lshift__(self, letters: object) -> bool:  # type: ignore[override]
-        want = mst(letters) if isinstance(letters, str) else int(letters)  # type: ignore[call-overload]
+    def __lshift__(self, letters: str | int) -> bool:
+        want = mst(letters) if isinstance(letters, str) else int(letters)
         return int(self) & want == want
 
     def if_(self, cond: bool) -> Type:
@@ -117,7 +117,9 @@ def wrapper_type(name: str, x: Type, tapscript: bool) -> Type:
     if name == "v":
         return mst("V").if_(x << "B") | tl | (x & mst("zonms")) | mst("fx")
     if name == "j":
-        return mst("B").if_(x << "Bn") | mst("e").if_(x << "f") | tl | (x & mst("oums")) | mst("ndx")
+        return (
+            mst("B").if_(x << "Bn") | mst("e").if_(x << "f") | tl | (x & mst("oums")) | mst("ndx")
+        )
     if name == "n":
         return tl | (x & mst("Bzondfems")) | mst("ux")
     raise AssertionError(name)

@@ -56,7 +56,7 @@ def test_core_descriptor_cases_satisfy() -> None:
         )
         assert stack is not None
         if images:
-            assert list(images.values())[0] in stack
+            assert next(iter(images.values())) in stack
             assert inner.node.satisfy(lambda key: bytes(72), {}) is None
         count += 1
     assert count == 5
@@ -64,9 +64,7 @@ def test_core_descriptor_cases_satisfy() -> None:
 
 def test_wsh_miniscript_descriptor() -> None:
     (desc,) = parse_descriptor(f"wsh(and_v(v:pk({K1}),older(144)))", MAIN)
-    assert desc.to_string() == (
-        f"wsh(and_v(v:pk({K1}),older(144)))#5nhqcn6v"
-    )
+    assert desc.to_string() == (f"wsh(and_v(v:pk({K1}),older(144)))#5nhqcn6v")
     script = desc.expand(0).witness_script
     assert script is not None
     assert script.hex() == f"21{K1}ad029000b2"

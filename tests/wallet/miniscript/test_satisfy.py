@@ -109,7 +109,15 @@ CASES = [
     (f"and_v(v:pk({A}),after(500))", TAP, {0}, 0xFFFFFFFE, 500, False, 1),
     (f"or_d(pk({A}),and_v(v:pkh({B}),sha256({H})))", TAP, {1}, 0xFFFFFFFE, 0, True, 4),
     (f"thresh(2,pk({A}),s:pk({B}),sln:older(12))", TAP, {0}, 12, 0, False, 3),
-    (f"andor(pk({A}),older(10),and_v(v:multi_a(1,{B},{C}),hash160({H160})))", TAP, {2}, 0, 0, True, 4),
+    (
+        f"andor(pk({A}),older(10),and_v(v:multi_a(1,{B},{C}),hash160({H160})))",
+        TAP,
+        {2},
+        0,
+        0,
+        True,
+        4,
+    ),
 ]
 
 

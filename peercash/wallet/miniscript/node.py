@@ -73,6 +73,35 @@ _Pair = tuple[int | None, int | None]
 """(satisfaction, dissatisfaction) of a size measure; None where it does not exist."""
 
 
+_Exec = tuple[int, int] | None
+"""(netdiff, exec) of one execution path; None where the path does not exist."""
+_PUSH: _Exec = (-1, 0)
+_POP: _Exec = (1, 1)
+"""An opcode that takes one element more than it leaves (IF, VERIFY, EQUAL, CHECKSIG, ADD…)."""
+_NOP: _Exec = (0, 0)
+"""An opcode that leaves the height as it was (hashes, 0NOTEQUAL, SWAP, TOALTSTACK, CSV)."""
+
+
+def _seq(*parts: _Exec) -> _Exec:
+    """Run ``parts`` one after another."""
+    net, top = 0, 0
+    for part in parts:
+        if part is None:
+            return None
+        net_b, top_b = part
+        net, top = net + net_b, max(top_b, net_b + top)
+    return net, top
+
+
+def _alt(a: _Exec, b: _Exec) -> _Exec:
+    """Either path: the worst of both."""
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return max(a[0], b[0]), max(a[1], b[1])
+
+
 def _thresh_pairs(pairs: list[_Pair], k: int) -> _Pair:
     """Best-case combination over thresh's sub-expressions: k satisfied, the rest dissatisfied."""
     sats: list[int | None] = [0]
@@ -104,6 +133,7 @@ class Node:
     _ops: tuple[int, int | None, int | None] = field(init=False, repr=False)
     _stack: _Pair = field(init=False, repr=False)
     _wit: _Pair = field(init=False, repr=False)
+    _exec: tuple[_Exec, _Exec] = field(init=False, repr=False)
     script_size: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -112,6 +142,7 @@ class Node:
         set_(self, "_ops", self._compute_ops())
         set_(self, "_stack", self._compute_stack())
         set_(self, "_wit", self._compute_wit())
+        set_(self, "_exec", self._compute_exec())
         key_size = 32 if self.is_tapscript else 33
         set_(self, "script_size", len(self._build(lambda _: bytes(key_size), _size_hash)))
 
@@ -275,6 +306,75 @@ class Node:
         zs, zd = p[2]  # andor
         return _max(_add(xs, ys), _add(xd, zs)), _add(xd, zd)
 
+    def _compute_exec(self) -> tuple[_Exec, _Exec]:
+        """(satisfaction, dissatisfaction) as (netdiff, exec): how much higher the stack (with
+        the altstack) is at the start, witness included, than at the end, and how much higher
+        than the end it gets while running. Sequences compose with :func:`_seq`, choices with
+        :func:`_alt`."""
+        f, subs = self.fragment, self.subs
+        if f == "0":
+            return None, _PUSH
+        if f == "1":
+            return _PUSH, None
+        if f == "pk_k":
+            return _PUSH, _PUSH
+        if f == "pk_h":
+            pkh = _seq(_PUSH, _NOP, _PUSH, (2, 2))  # DUP HASH160 <h> EQUALVERIFY
+            return pkh, pkh
+        if f in ("older", "after"):
+            return _seq(_PUSH, _NOP), None
+        if f in HASH_FRAGMENTS:
+            # SIZE 32 EQUALVERIFY H <h> EQUAL; the (malleable) dissatisfaction is not counted.
+            return _seq(_PUSH, _PUSH, (2, 2), _NOP, _PUSH, _POP), None
+        if f == "multi":
+            n, k = len(self.keys), self.k
+            info = _seq(*([_PUSH] * (n + 2)), (n + k + 2, n + k + 2))
+            return info, info
+        if f == "multi_a":
+            parts: list[_Exec] = [_PUSH, _POP]
+            for _ in self.keys[1:]:
+                parts += [_PUSH, (2, 2)]
+            info = _seq(*parts, _PUSH, _POP)
+            return info, info
+        if f == "thresh":
+            sats: list[_Exec] = [(0, 0)]
+            for i, sub in enumerate(subs):
+                add = _POP if i else (0, 0)
+                sat, dsat = sub._exec
+                nxt = [_seq(sats[0], dsat, add)]
+                for j in range(1, len(sats)):
+                    nxt.append(_seq(_alt(_seq(sats[j], dsat), _seq(sats[j - 1], sat)), add))
+                nxt.append(_seq(sats[-1], sat, add))
+                sats = nxt
+            return _seq(sats[self.k], _PUSH, _POP), _seq(sats[0], _PUSH, _POP)
+        xs, xd = subs[0]._exec
+        if f in ("a", "s", "n"):
+            return xs, xd
+        if f == "c":
+            return _seq(xs, _POP), _seq(xd, _POP)
+        if f == "d":
+            return _seq(_PUSH, _POP, xs), _seq(_PUSH, _POP)
+        if f == "v":
+            return _seq(xs, _POP), None
+        if f == "j":
+            return _seq(_PUSH, _NOP, _POP, xs), _seq(_PUSH, _NOP, _POP)
+        ys, yd = subs[1]._exec
+        if f == "and_v":
+            return _seq(xs, ys), _seq(xs, yd)
+        if f == "and_b":
+            return _seq(xs, ys, _POP), _seq(xd, yd, _POP)
+        if f == "or_b":
+            return _seq(_alt(_seq(xd, ys), _seq(xs, yd)), _POP), _seq(xd, yd, _POP)
+        if f == "or_c":
+            return _alt(_seq(xs, _POP), _seq(xd, _POP, ys)), None
+        if f == "or_d":
+            sat = _alt(_seq(xs, _PUSH, _POP), _seq(xd, _NOP, _POP, ys))
+            return sat, _seq(xd, _NOP, _POP, yd)
+        if f == "or_i":
+            return _alt(_seq(_POP, xs), _seq(_POP, ys)), _alt(_seq(_POP, xd), _seq(_POP, yd))
+        zs, zd = subs[2]._exec  # andor: X NOTIF Z ELSE Y ENDIF
+        return _alt(_seq(xs, _POP, ys), _seq(xd, _POP, zs)), _seq(xd, _POP, zd)
+
     # -- the public measures -------------------------------------------------------------------
 
     @property
@@ -293,6 +393,15 @@ class Node:
         (Core's ``GetWitnessSize``; add the script and, for tapscript, the control block)."""
         return self._wit[0]
 
+    @property
+    def exec_stack_size(self) -> int | None:
+        """The most elements (stack and altstack) the largest satisfaction reaches while the
+        script runs (Core's ``GetExecStackSize``; tapscript's 1000-element limit)."""
+        sat = self._exec[0]
+        if sat is None:
+            return None
+        return sat[1] + (0 if self.type << "V" else 1)
+
     def max_satisfaction_elems(self) -> int | None:
         """Witness elements of the largest satisfaction (as ``stack_size``)."""
         return self._stack[0]
@@ -308,8 +417,8 @@ class Node:
         if stack is None:
             return True
         if self.is_tapscript:
-            # Approximation: Core bounds the stack during execution; we bound the witness.
-            return stack + 1 <= MAX_STACK_SIZE
+            exec_size = self.exec_stack_size
+            return exec_size is None or exec_size <= MAX_STACK_SIZE
         return stack <= MAX_STANDARD_P2WSH_STACK_ITEMS
 
     @property

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from peercash.consensus.crypto import pubkey_from_secret
 from peercash.consensus.hashing import hash160
 from peercash.wallet.descriptor import DescriptorError, KeyExpression
 from peercash.wallet.miniscript import MsContext, Node, from_script, parse_miniscript
@@ -94,10 +95,44 @@ def test_current_cases(ctx_name: str, case: dict[str, Any]) -> None:
     wit = case["tapwit" if ctx_name == "tap" else "wit"]
     if wit is not None:
         assert node.max_satisfaction_size() == wit
+    if case["exec"] is not None:
+        assert node.exec_stack_size == case["exec"]
 
 
 def test_current_case_count() -> None:
     assert len(CURRENT["cases"]) == 21
+    assert sum(case["exec"] is not None for case in CURRENT["cases"]) == 12
+
+
+def _large(count: int) -> str:
+    keys = [pubkey_from_secret(bytes(31) + bytes([i + 1])).hex() for i in range(count)]
+    text = "".join(f"and_b(pk({key}),a:" for key in keys[:-1])
+    return text + f"pk({keys[-1]})" + ")" * (count - 1)
+
+
+@pytest.mark.parametrize("count", CURRENT["large_and_b"]["pk_counts"])
+def test_large_scripts_only_in_tapscript(count: int) -> None:
+    text = _large(count)
+    tap = parse_miniscript(text, MsContext.TAPSCRIPT)
+    assert tap.is_valid_top_level() and tap.is_sane()
+    assert (tap.ops, tap.stack_size, tap.exec_stack_size) == (
+        count + (count - 1) * 3,
+        count,
+        count + 1,
+    )
+    assert not parse_miniscript(text, MsContext.P2WSH).is_sane()
+
+
+def test_exec_stack_limit() -> None:
+    """Core's 998-deep and_b(older(1),a:...) reaches 1000 elements; 999 deep is over. Python's
+    recursion keeps our parser to shallower trees, so check the same formula at depth 40."""
+    key = pubkey_from_secret(bytes(31) + b"\x01").hex()
+    count = 40
+    text = "and_b(older(1),a:" * count + f"pk({key})" + ")" * count
+    node = parse_miniscript(text, MsContext.TAPSCRIPT)
+    assert node.ops == 4 * count + 1
+    assert node.exec_stack_size == 1 + count + 1
+    assert node.check_stack_size()
 
 
 def test_from_script_rejects() -> None:

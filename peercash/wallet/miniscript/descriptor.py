@@ -36,6 +36,11 @@ class MiniscriptExpr(ScriptExpression):
     def expand(self, pos: int = 0) -> list[bytes]:
         return [self.node.script(pos)]
 
+    def max_satisfaction_size(self) -> int | None:
+        """Bytes of the largest satisfaction's witness elements (without script or control
+        block), as Core's ``MaxSatisfactionSize`` for fee estimation."""
+        return self.node.max_satisfaction_size()
+
 
 def _insane_message(node: Node) -> str:
     insane = node.find_insane_sub() or node

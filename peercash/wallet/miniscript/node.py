@@ -241,17 +241,6 @@ class Node:
             return self.k + 1, self.k + 1
         if f == "multi_a":
             return len(self.keys), len(self.keys)
-        if f == "thresh":
-            return _thresh_pairs([s._stack for s in subs], self.k)
-        if f in WRAPPERS:
-            sat, dsat = subs[0]._stack
-            if f in "ansc":
-                return sat, dsat
-            if f == "d":
-                return _add(sat, 1), 1
-            if f == "v":
-                return sat, None
-            return sat, 1  # j
         return self._combine_pairs([s._stack for s in subs], 1, 1)
 
     def _compute_wit(self) -> _Pair:
@@ -273,23 +262,23 @@ class Node:
             return self.k * sig + 1, self.k + 1
         if f == "multi_a":
             return self.k * sig + len(self.keys) - self.k, len(self.keys)
-        if f == "thresh":
-            return _thresh_pairs([s._wit for s in subs], self.k)
-        if f in WRAPPERS:
-            sat, dsat = subs[0]._wit
-            if f in "ansc":
-                return sat, dsat
-            if f == "d":
-                return _add(sat, 2), 1
-            if f == "v":
-                return sat, None
-            return sat, 1  # j
         return self._combine_pairs([s._wit for s in subs], 2, 1)
 
     def _combine_pairs(self, p: list[_Pair], one: int, zero: int) -> _Pair:
-        """The and/or/andor rules shared by stack counts and witness bytes; ``one``/``zero`` are
-        the cost of or_i's branch selector (elements or bytes)."""
+        """The thresh, wrapper and and/or/andor rules shared by stack counts and witness bytes;
+        ``one``/``zero`` are the cost of pushing 1 or 0 (one element each, or 2 and 1 bytes)."""
         f = self.fragment
+        if f == "thresh":
+            return _thresh_pairs(p, self.k)
+        if f in WRAPPERS:
+            sat, dsat = p[0]
+            if f in "ansc":
+                return sat, dsat
+            if f == "d":
+                return _add(sat, one), zero
+            if f == "v":
+                return sat, None
+            return sat, zero  # j
         (xs, xd), (ys, yd) = p[0], p[1]
         if f == "and_v":
             return _add(xs, ys), None
@@ -392,6 +381,18 @@ class Node:
         """Bytes of the largest satisfaction's witness elements, each with its size prefix
         (Core's ``GetWitnessSize``; add the script and, for tapscript, the control block)."""
         return self._wit[0]
+
+    def max_witness_size(self, control_block_size: int = 0) -> int | None:
+        """Serialized bytes (= weight units) of the whole largest witness: element count,
+        satisfaction, the script and, for a tapscript leaf, a control block of the given size."""
+        wit, elems = self._wit[0], self._stack[0]
+        if wit is None or elems is None:
+            return None
+        items = elems + 1 + (1 if control_block_size else 0)
+        total = _compact_size(items) + wit + _compact_size(self.script_size) + self.script_size
+        if control_block_size:
+            total += _compact_size(control_block_size) + control_block_size
+        return total
 
     @property
     def exec_stack_size(self) -> int | None:
@@ -705,6 +706,10 @@ class Node:
         if f == "thresh":
             return f"{prefix}thresh({self.k},{args})"
         return f"{prefix}{f}({args})"
+
+
+def _compact_size(n: int) -> int:
+    return 1 if n < 0xFD else 3 if n <= 0xFFFF else 5
 
 
 def _size_hash(key: KeyExpression) -> bytes:

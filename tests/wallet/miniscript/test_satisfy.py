@@ -138,6 +138,12 @@ def test_witness_spends(
     assert max_size is not None and size <= max_size
     stack_size = node.stack_size
     assert stack_size is not None and len(stack) <= stack_size
+    _, control = spend._outputs()
+    full = node.max_witness_size(len(control) if control else 0)
+    items = len(stack) + (2 if control else 1)
+    actual = 1 + size + 1 + len(node.script()) + (1 + len(control) if control else 0)
+    assert items < 0xFD and len(node.script()) < 0xFD
+    assert full is not None and actual <= full
 
 
 def test_case_count() -> None:

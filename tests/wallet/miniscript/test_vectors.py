@@ -198,3 +198,14 @@ def test_text_round_trip() -> None:
         assert again.script() == node.script()
         count += 1
     assert count == 63
+
+
+def test_max_witness_size() -> None:
+    key = "03d30199d74fb5a22d47b6e054e2f378cedacffcb89904a61d75d0dbd407143e65"
+    wsh = parse_miniscript(f"pk({key})")
+    # count + (72-byte signature + its length) + (35-byte script + its length)
+    assert wsh.max_witness_size() == 1 + 73 + 1 + 35
+    tap = parse_miniscript(f"pk({key})", MsContext.TAPSCRIPT)
+    # count + 65-byte signature + 34-byte script + a 33-byte control block, each with a length
+    assert tap.max_witness_size(33) == 1 + 66 + 1 + 34 + 1 + 33
+    assert parse_miniscript("0").max_witness_size() is None

@@ -10,7 +10,8 @@ Layer 3 (wallet), pure. Entry points:
   (keys, origins, redeem/witness scripts, taproot data).
 * :func:`descriptor_checksum`, :func:`add_checksum`, :func:`split_checksum`.
 * The expression classes in :mod:`.keys` and :mod:`.scripts`; :class:`MiniscriptHook` is how a
-  miniscript parser plugs into ``wsh()`` and ``tr()`` leaves.
+  miniscript parser plugs into ``wsh()`` and ``tr()`` leaves (by default
+  :mod:`peercash.wallet.miniscript`'s; ``parse_descriptor(..., miniscript=False)`` turns it off).
 
 Error contract: :class:`DescriptorError` (a ``ValueError``) with Bitcoin Core's message.
 """

@@ -17,7 +17,7 @@ Error contract: :class:`DescriptorError` (a ``ValueError``) with Bitcoin Core's 
 """
 
 from .checksum import add_checksum, descriptor_checksum, split_checksum
-from .errors import DescriptorError
+from .errors import DescriptorError, MiniscriptError
 from .keys import (
     BIP32Key,
     ConstKey,
@@ -50,6 +50,7 @@ __all__ = [
     "Expansion",
     "KeyExpression",
     "KeyOrigin",
+    "MiniscriptError",
     "MiniscriptHook",
     "OriginKey",
     "ScriptExpression",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..descriptor.errors import DescriptorError
+from ..descriptor.errors import MiniscriptError
 from ..descriptor.keys import Context, KeyExpression
 from ..descriptor.scripts import ScriptExpression
 from .node import MsContext, Node
@@ -73,7 +73,7 @@ def miniscript_hook(
         return None
     for node in trees:
         if not node.is_sane() or not node.is_satisfiable():
-            raise DescriptorError(_insane_message(node))
+            raise MiniscriptError(_insane_message(node))
     return [MiniscriptExpr(node) for node in trees]
 
 

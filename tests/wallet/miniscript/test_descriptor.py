@@ -93,6 +93,8 @@ def test_sanity_messages() -> None:
     assert _error(f"sh(and_v(v:pk({K1}),older(1)))") == (
         "Miniscript expressions can only be used in wsh or tr."
     )
+    assert _error("sh(older(1))") == "Miniscript expressions can only be used in wsh or tr."
+    assert _error("older(1)") == "Miniscript expressions can only be used in wsh or tr."
     assert _error(f"wsh(multi_a(1,{K1}))") == "Can only have multi_a/sortedmulti_a inside tr()"
     assert _error("wsh(and_v(v:pk(nokey),older(1)))") == "key 'nokey' is not valid"
     assert _error("wsh(notminiscript(1))") == "A function is needed within P2WSH"

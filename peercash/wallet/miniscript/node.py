@@ -736,5 +736,3 @@ class Node:
 
 def _compact_size(n: int) -> int:
     return 1 if n < 0xFD else 3 if n <= 0xFFFF else 5
-
-

@@ -99,7 +99,8 @@ class Satisfier:
     """What the spender has: ``sign(key)`` gives a signature for the key bytes as they appear in
     the script (33 bytes in P2WSH, x-only in tapscript) or None; ``preimages`` maps hashes to
     preimages; ``sequence``/``locktime`` are the spending input's nSequence and the
-    transaction's nLockTime (None: that timelock kind is not available)."""
+    transaction's nLockTime (None: that timelock kind is not available). ``older`` also needs a
+    transaction version of at least 2, which is the caller's to set (BIP68)."""
 
     sign: Callable[[bytes], bytes | None]
     preimages: Mapping[bytes, bytes]
@@ -116,7 +117,9 @@ class Satisfier:
 
     def after(self, k: int) -> bool:
         lock = self.locktime
-        if lock is None or (lock < LOCKTIME_THRESHOLD) != (k < LOCKTIME_THRESHOLD):
+        if lock is None or self.sequence == 0xFFFF_FFFF:  # a final input ignores nLockTime
+            return False
+        if (lock < LOCKTIME_THRESHOLD) != (k < LOCKTIME_THRESHOLD):
             return False
         return lock >= k
 

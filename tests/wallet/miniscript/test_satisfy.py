@@ -167,6 +167,7 @@ def test_tampered_witness_fails() -> None:
         (f"and_v(v:pk({A}),older(144))", P2WSH, {0}, 0xFFFFFFFE, 0),  # disable flag set
         (f"and_v(v:pk({A}),after(100))", P2WSH, {0}, 0xFFFFFFFE, 99),
         (f"and_v(v:pk({A}),after(100))", P2WSH, {0}, 0xFFFFFFFE, 500_000_001),  # other kind
+        (f"and_v(v:pk({A}),after(100))", P2WSH, {0}, 0xFFFFFFFF, 100),  # final input
         (f"multi(2,{A},{B},{C})", P2WSH, {1}, 0xFFFFFFFE, 0),
         (f"multi_a(2,{A},{B},{C})", TAP, {2}, 0xFFFFFFFE, 0),
         (f"or_d(pk({A}),and_v(v:pk({B}),sha256({H})))", P2WSH, {1}, 0xFFFFFFFE, 0),  # no preimage

@@ -209,3 +209,23 @@ def test_max_witness_size() -> None:
     # count + 65-byte signature + 34-byte script + a 33-byte control block, each with a length
     assert tap.max_witness_size(33) == 1 + 66 + 1 + 34 + 1 + 33
     assert parse_miniscript("0").max_witness_size() is None
+
+
+def test_multi_a_with_21_keys() -> None:
+    case = CURRENT["multi_a_21"]
+    keys = [pubkey_from_secret(bytes(31) + bytes([i])).hex() for i in range(1, 22)]
+    text = f"multi_a(1,{','.join(keys)})"
+    node = parse_miniscript(text, MsContext.TAPSCRIPT)
+    assert node.is_sane()
+    assert node.script().hex() == case["tap"]
+    assert (node.ops, node.stack_size, node.exec_stack_size) == (
+        case["ops"],
+        case["stack"],
+        case["exec"],
+    )
+    assert (
+        from_script(node.script(), MsContext.TAPSCRIPT).to_string()
+        == f"multi_a(1,{','.join(k[2:] for k in keys)})"
+    )
+    with pytest.raises(DescriptorError):
+        parse_miniscript(text, MsContext.P2WSH)

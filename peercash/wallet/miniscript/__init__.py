@@ -15,9 +15,11 @@ Error contract: :class:`~peercash.wallet.descriptor.DescriptorError` with Core's
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from ...consensus.params import MAIN, NetworkParams
 from ..descriptor.errors import DescriptorError
-from ..descriptor.keys import Context, parse_key
+from ..descriptor.keys import Context, KeyExpression, parse_key
 from .decode import decode_script
 from .descriptor import MINISCRIPT_HOOK, MiniscriptExpr, miniscript_hook
 from .node import MsContext, Node
@@ -64,12 +66,12 @@ def from_script(
     script: bytes,
     ctx: MsContext = MsContext.P2WSH,
     params: NetworkParams = MAIN,
-    known_keys: dict[bytes, object] | None = None,
+    known_keys: Mapping[bytes, KeyExpression] | None = None,
 ) -> Node:
     """The miniscript of ``script`` (Core's ``FromScript``); raises :class:`DescriptorError`
     when the script is not a valid miniscript. See :func:`.decode.decode_script` for
     ``known_keys``."""
-    node = decode_script(script, ctx, params, known_keys)  # type: ignore[arg-type]
+    node = decode_script(script, ctx, params, known_keys)
     if node is None:
         raise DescriptorError("script is not a valid miniscript")
     return node

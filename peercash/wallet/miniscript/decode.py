@@ -61,8 +61,15 @@ class _Decoder:
     def tap(self) -> bool:
         return self.ctx is MsContext.TAPSCRIPT
 
-    def node(self, fragment: str, *subs: Node, **kw: object) -> Node:
-        return Node(fragment, self.ctx, tuple(subs), **kw)  # type: ignore[arg-type]
+    def node(
+        self,
+        fragment: str,
+        *subs: Node,
+        keys: tuple[KeyExpression, ...] = (),
+        k: int = 0,
+        data: bytes = b"",
+    ) -> Node:
+        return Node(fragment, self.ctx, tuple(subs), keys, k, data)
 
     def tok(self, i: int) -> _Token:
         if i < 0:

@@ -75,8 +75,15 @@ class _Parser:
             return found[self.branch]
         return found[0]
 
-    def node(self, fragment: str, *subs: Node, **kw: object) -> Node:
-        return Node(fragment, self.ctx, tuple(subs), **kw)  # type: ignore[arg-type]
+    def node(
+        self,
+        fragment: str,
+        *subs: Node,
+        keys: tuple[KeyExpression, ...] = (),
+        k: int = 0,
+        data: bytes = b"",
+    ) -> Node:
+        return Node(fragment, self.ctx, tuple(subs), keys, k, data)
 
     def parse(self, text: str) -> Node:
         i = 0

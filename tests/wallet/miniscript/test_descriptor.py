@@ -10,6 +10,7 @@ import pytest
 
 from peercash.consensus.params import MAIN
 from peercash.wallet.descriptor import DescriptorError, parse_descriptor, parse_one
+from peercash.wallet.descriptor.scripts import SHExpr, WSHExpr
 from peercash.wallet.miniscript import MiniscriptExpr, MsContext, from_script
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "miniscript"
@@ -47,7 +48,9 @@ def test_core_descriptor_cases_satisfy() -> None:
         desc = parse_one(case["private"], MAIN)
         expansion = desc.expand(0)
         assert expansion.witness_script is not None
-        inner = desc.expr.sub.sub if desc.expr.name == "sh" else desc.expr.sub  # type: ignore[attr-defined]
+        expr = desc.expr.sub if isinstance(desc.expr, SHExpr) else desc.expr
+        assert isinstance(expr, WSHExpr)
+        inner = expr.sub
         assert isinstance(inner, MiniscriptExpr)
         assert inner.node.script(0) == expansion.witness_script
         images = {bytes.fromhex(k): bytes.fromhex(v) for k, v in case["preimages"].items()}

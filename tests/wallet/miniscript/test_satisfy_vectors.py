@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ for _i in range(1, 256):
     for _fn in (sha256, hash256, ripemd160, hash160):
         PREIMAGES[_fn(_image)] = _image
 
-Challenge = tuple[str, object]
+Challenge = tuple[str, int | bytes]
 
 
 def _cases() -> list[tuple[str, MsContext]]:
@@ -90,7 +91,7 @@ def _pick(values: list[int], flag: int) -> int | None:
 
 def _spend(
     node: Node, available: list[Challenge]
-) -> tuple[list[bytes] | None, list[bytes] | None, object]:
+) -> tuple[list[bytes] | None, list[bytes] | None, Callable[[list[bytes]], ScriptError]]:
     tap = node.ctx is MsContext.TAPSCRIPT
     script = node.script()
     if tap:
@@ -98,14 +99,14 @@ def _spend(
         spk, control = out.script_pubkey, out.control_block_for(script)
     else:
         spk, control = b"\x00\x20" + sha256(script), b""
-    olders = [int(v) for kind, v in available if kind == "older"]  # type: ignore[call-overload]
-    afters = [int(v) for kind, v in available if kind == "after"]  # type: ignore[call-overload]
+    olders = [v for kind, v in available if kind == "older" and isinstance(v, int)]
+    afters = [v for kind, v in available if kind == "after" and isinstance(v, int)]
     sequence = _pick(olders, 1 << 22)
     locktime = _pick(afters, 500_000_000)
     seq = 0xFFFFFFFE if sequence is None else sequence
     lock = 0 if locktime is None else locktime
     keys = {v for kind, v in available if kind == "pk"}
-    images = {v: PREIMAGES[v] for kind, v in available if kind == "hash"}  # type: ignore[index]
+    images = {v: PREIMAGES[v] for kind, v in available if isinstance(v, bytes) and kind == "hash"}
 
     def tx(witness: tuple[bytes, ...] = ()) -> Tx:
         return Tx(
@@ -161,11 +162,11 @@ def test_satisfy_like_core(text: str, ctx: MsContext) -> None:
                 assert stack_size is not None and len(nonmal) <= stack_size
                 max_size = node.max_satisfaction_size()
                 assert max_size is not None and sum(len(e) + 1 for e in nonmal) <= max_size
-                result = verify(nonmal)  # type: ignore[operator]
+                result = verify(nonmal)
                 if node.valid_satisfactions():
                     assert result is ScriptError.OK, (text, available)
             if mal is not None and mal != nonmal:
-                result = verify(mal)  # type: ignore[operator]
+                result = verify(mal)
                 assert result in (ScriptError.OK, ScriptError.OP_COUNT, ScriptError.STACK_SIZE)
             if node.is_sane():
                 assert (mal is not None) == (nonmal is not None)

@@ -47,7 +47,7 @@ def _check_valid(node: Node | None, mode: list[str], script: str | None) -> byte
     assert node.is_non_malleable() == ("nonmal" in mode)
     assert node.needs_signature() == ("needsig" in mode)
     assert node.check_timelocks_mix() == ("timelockmix" not in mode)
-    decoded = from_script(computed, node.ctx, known_keys=_known(node))  # type: ignore[arg-type]
+    decoded = from_script(computed, node.ctx, known_keys=_known(node))
     assert decoded.script() == computed
     return computed
 

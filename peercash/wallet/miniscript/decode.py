@@ -20,7 +20,7 @@ from ...consensus.script.interpreter import check_minimal_push
 from ...consensus.script.opcodes import Op
 from ...consensus.script.script import BadScript, iter_ops, push_int
 from ..descriptor.keys import ConstKey, KeyExpression
-from .node import HASH_FRAGMENTS, MsContext, Node
+from .node import HASH_FRAGMENTS, MsContext, Node, NodeBuilder
 
 __all__ = ["decode_script"]
 
@@ -44,7 +44,7 @@ class _Fail(Exception):
     pass
 
 
-class _Decoder:
+class _Decoder(NodeBuilder):
     def __init__(
         self,
         tokens: list[_Token],
@@ -60,16 +60,6 @@ class _Decoder:
     @property
     def tap(self) -> bool:
         return self.ctx is MsContext.TAPSCRIPT
-
-    def node(
-        self,
-        fragment: str,
-        *subs: Node,
-        keys: tuple[KeyExpression, ...] = (),
-        k: int = 0,
-        data: bytes = b"",
-    ) -> Node:
-        return Node(fragment, self.ctx, tuple(subs), keys, k, data)
 
     def tok(self, i: int) -> _Token:
         if i < 0:

@@ -50,6 +50,22 @@ WRAPPERS = frozenset("ascdvjn")
 _COMBINATORS = frozenset(("and_v", "and_b", "or_b", "or_c", "or_d", "or_i", "andor", "thresh"))
 
 
+_TEMPLATES: dict[str, tuple[int | str, ...]] = {
+    "a": (Op.OP_TOALTSTACK, "x", Op.OP_FROMALTSTACK),
+    "d": (Op.OP_DUP, Op.OP_IF, "x", Op.OP_ENDIF),
+    "j": (Op.OP_SIZE, Op.OP_0NOTEQUAL, Op.OP_IF, "x", Op.OP_ENDIF),
+    "n": ("x", Op.OP_0NOTEQUAL),
+    "and_b": ("x", "y", Op.OP_BOOLAND),
+    "or_b": ("x", "y", Op.OP_BOOLOR),
+    "or_c": ("x", Op.OP_NOTIF, "y", Op.OP_ENDIF),
+    "or_d": ("x", Op.OP_IFDUP, Op.OP_NOTIF, "y", Op.OP_ENDIF),
+    "or_i": (Op.OP_IF, "x", Op.OP_ELSE, "y", Op.OP_ENDIF),
+    "andor": ("x", Op.OP_NOTIF, "z", Op.OP_ELSE, "y", Op.OP_ENDIF),
+}
+"""The scripts of the fragments whose VERIFY form is a trailing OP_VERIFY: opcodes, and the
+sub-expressions x, y, z in place."""
+
+
 class MsContext(enum.Enum):
     """The script context of a miniscript (Core's ``MiniscriptContext``)."""
 
@@ -197,9 +213,9 @@ class Node:
             return total + len(subs) - 1 + len(push_int(self.k)) + 1
         if f == "v":
             return total + (1 if subs[0].type << "x" else 0)
-        extra = {"a": 2, "s": 1, "c": 1, "d": 3, "j": 4, "n": 1, "and_v": 0, "and_b": 1}
-        extra |= {"or_b": 1, "or_c": 2, "or_d": 3, "or_i": 3, "andor": 3}
-        return total + extra[f]
+        if f in _TEMPLATES:
+            return total + sum(not isinstance(item, str) for item in _TEMPLATES[f])
+        return total + {"s": 1, "c": 1, "and_v": 0}[f]
 
     def _compute_ops(self) -> tuple[int, int | None, int | None]:
         """(opcodes in the script, extra executed on the worst satisfaction, … dissatisfaction)."""
@@ -598,63 +614,27 @@ class Node:
                 op(Op.OP_CHECKSIG if i == 0 else Op.OP_CHECKSIGADD)
             out.append(push_int(self.k))
             last(Op.OP_NUMEQUAL, Op.OP_NUMEQUALVERIFY)
-        elif f == "a":
-            op(Op.OP_TOALTSTACK)
-            subs[0]._emit(out, kb, kh, False)
-            op(Op.OP_FROMALTSTACK)
+        elif f in _TEMPLATES:
+            for item in _TEMPLATES[f]:
+                if isinstance(item, str):
+                    subs["xyz".index(item)]._emit(out, kb, kh, False)
+                else:
+                    op(item)
         elif f == "s":
             op(Op.OP_SWAP)
             subs[0]._emit(out, kb, kh, verify)
         elif f == "c":
             subs[0]._emit(out, kb, kh, False)
             last(Op.OP_CHECKSIG, Op.OP_CHECKSIGVERIFY)
-        elif f == "d":
-            op(Op.OP_DUP, Op.OP_IF)
-            subs[0]._emit(out, kb, kh, False)
-            op(Op.OP_ENDIF)
         elif f == "v":
             sub = subs[0]
             # Without the x property the sub ends in an opcode with a VERIFY form, used instead.
             sub._emit(out, kb, kh, not sub.type << "x")
             if sub.type << "x":
                 op(Op.OP_VERIFY)
-        elif f == "j":
-            op(Op.OP_SIZE, Op.OP_0NOTEQUAL, Op.OP_IF)
-            subs[0]._emit(out, kb, kh, False)
-            op(Op.OP_ENDIF)
-        elif f == "n":
-            subs[0]._emit(out, kb, kh, False)
-            op(Op.OP_0NOTEQUAL)
         elif f == "and_v":
             subs[0]._emit(out, kb, kh, False)
             subs[1]._emit(out, kb, kh, verify)
-        elif f in ("and_b", "or_b"):
-            subs[0]._emit(out, kb, kh, False)
-            subs[1]._emit(out, kb, kh, False)
-            op(Op.OP_BOOLAND if f == "and_b" else Op.OP_BOOLOR)
-        elif f == "or_c":
-            subs[0]._emit(out, kb, kh, False)
-            op(Op.OP_NOTIF)
-            subs[1]._emit(out, kb, kh, False)
-            op(Op.OP_ENDIF)
-        elif f == "or_d":
-            subs[0]._emit(out, kb, kh, False)
-            op(Op.OP_IFDUP, Op.OP_NOTIF)
-            subs[1]._emit(out, kb, kh, False)
-            op(Op.OP_ENDIF)
-        elif f == "or_i":
-            op(Op.OP_IF)
-            subs[0]._emit(out, kb, kh, False)
-            op(Op.OP_ELSE)
-            subs[1]._emit(out, kb, kh, False)
-            op(Op.OP_ENDIF)
-        elif f == "andor":
-            subs[0]._emit(out, kb, kh, False)
-            op(Op.OP_NOTIF)
-            subs[2]._emit(out, kb, kh, False)
-            op(Op.OP_ELSE)
-            subs[1]._emit(out, kb, kh, False)
-            op(Op.OP_ENDIF)
         elif f == "thresh":
             for i, sub in enumerate(subs):
                 sub._emit(out, kb, kh, False)
@@ -732,6 +712,22 @@ class Node:
         if f == "thresh":
             return f"{prefix}thresh({self.k},{args})"
         return f"{prefix}{f}({args})"
+
+
+class NodeBuilder:
+    """What the text parser and the script decoder share: making nodes in their context."""
+
+    ctx: MsContext
+
+    def node(
+        self,
+        fragment: str,
+        *subs: Node,
+        keys: tuple[KeyExpression, ...] = (),
+        k: int = 0,
+        data: bytes = b"",
+    ) -> Node:
+        return Node(fragment, self.ctx, tuple(subs), keys, k, data)
 
 
 def _compact_size(n: int) -> int:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from ..descriptor.errors import DescriptorError
 from ..descriptor.keys import KeyExpression, is_hex
-from .node import HASH_FRAGMENTS, MsContext, Node
+from .node import HASH_FRAGMENTS, MsContext, Node, NodeBuilder
 
 __all__ = ["parse_tree"]
 
@@ -59,7 +59,7 @@ def _number(text: str) -> int:
     return int(text)
 
 
-class _Parser:
+class _Parser(NodeBuilder):
     def __init__(self, ctx: MsContext, keys: KeyParser, branch: int) -> None:
         self.ctx = ctx
         self.parse_keys = keys
@@ -74,16 +74,6 @@ class _Parser:
             self.width = len(found)
             return found[self.branch]
         return found[0]
-
-    def node(
-        self,
-        fragment: str,
-        *subs: Node,
-        keys: tuple[KeyExpression, ...] = (),
-        k: int = 0,
-        data: bytes = b"",
-    ) -> Node:
-        return Node(fragment, self.ctx, tuple(subs), keys, k, data)
 
     def parse(self, text: str) -> Node:
         i = 0

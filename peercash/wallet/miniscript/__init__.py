@@ -5,8 +5,9 @@ Layer 3 (wallet), pure: no I/O, no clock; signatures come from the caller's ``si
 * :func:`parse_miniscript` (text, context) → :class:`Node`; :func:`from_script` decodes a script
   back into a :class:`Node`.
 * :class:`Node`: ``.type`` (BIP379 type letters), ``.script(pos)``, ``.to_string(private)``,
-  ``.satisfy(...)`` (the smallest non-malleable witness), ``.max_satisfaction_size()``,
-  ``.ops``, ``.stack_size``, ``.is_sane()`` and the checks behind it.
+  ``.satisfy(...)`` (the smallest non-malleable witness), ``.max_satisfaction_size()`` (witness
+  elements' bytes, for fee estimation) and ``.max_witness_size()`` (the whole witness),
+  ``.ops``, ``.stack_size``, ``.exec_stack_size``, ``.is_sane()`` and the checks behind it.
 * :data:`MINISCRIPT_HOOK` plugs miniscript into :func:`peercash.wallet.descriptor.parse_descriptor`
   for ``wsh()`` and ``tr()`` leaves (it is the parser's default).
 

@@ -10,13 +10,14 @@ Layer 3 (wallet), pure. Entry points:
   (keys, origins, redeem/witness scripts, taproot data).
 * :func:`descriptor_checksum`, :func:`add_checksum`, :func:`split_checksum`.
 * The expression classes in :mod:`.keys` and :mod:`.scripts`; :class:`MiniscriptHook` is how a
-  miniscript parser plugs into ``wsh()`` and ``tr()`` leaves.
+  miniscript parser plugs into ``wsh()`` and ``tr()`` leaves (by default
+  :mod:`peercash.wallet.miniscript`'s; ``parse_descriptor(..., miniscript=False)`` turns it off).
 
 Error contract: :class:`DescriptorError` (a ``ValueError``) with Bitcoin Core's message.
 """
 
 from .checksum import add_checksum, descriptor_checksum, split_checksum
-from .errors import DescriptorError
+from .errors import DescriptorError, MiniscriptError
 from .keys import (
     BIP32Key,
     ConstKey,
@@ -49,6 +50,7 @@ __all__ = [
     "Expansion",
     "KeyExpression",
     "KeyOrigin",
+    "MiniscriptError",
     "MiniscriptHook",
     "OriginKey",
     "ScriptExpression",

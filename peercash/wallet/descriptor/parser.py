@@ -18,7 +18,7 @@ from ...consensus.errors import DecodeError
 from ...consensus.params import NetworkParams
 from ...consensus.script.taproot import TAPROOT_CONTROL_MAX_NODE_COUNT, TaprootOutput
 from .checksum import add_checksum, split_checksum
-from .errors import DescriptorError
+from .errors import DescriptorError, MiniscriptError
 from .keys import Context, KeyExpression, KeyOrigin, is_hex, parse_key
 from .scripts import (
     MAX_PUBKEYS_PER_MULTI_A,
@@ -51,7 +51,8 @@ class MiniscriptHook(Protocol):
     Called with the expression text when no built-in function matches, the context, and a
     function that parses a key expression in that context (returning one key per multipath
     branch). Returns None when the text is not miniscript, otherwise one expression per multipath
-    branch; raises :class:`DescriptorError` for miniscript that is invalid or not sane.
+    branch; raises :class:`MiniscriptError` for miniscript that is invalid or not sane (and a
+    plain :class:`DescriptorError` for a bad key).
     """
 
     def __call__(
@@ -176,9 +177,15 @@ class _Parser:
             return [RawExpr(bytes.fromhex(arg))]
         if self.miniscript is not None:
             mini_ctx = ctx if ctx in (Context.P2WSH, Context.P2TR) else Context.P2WSH
-            found = self.miniscript(expr, mini_ctx, lambda t: self.keys(t, mini_ctx, ""))
+            outside = ctx not in (Context.P2WSH, Context.P2TR)
+            try:
+                found = self.miniscript(expr, mini_ctx, lambda t: self.keys(t, mini_ctx, ""))
+            except MiniscriptError:
+                if not outside:
+                    raise
+                found = []  # it is miniscript: where it stands is the first problem (Core's order)
             if found is not None:
-                if ctx not in (Context.P2WSH, Context.P2TR):
+                if outside:
                     raise DescriptorError("Miniscript expressions can only be used in wsh or tr.")
                 return found
         if ctx is Context.P2SH:
@@ -419,15 +426,24 @@ def parse_descriptor(
     params: NetworkParams,
     *,
     require_checksum: bool = False,
-    miniscript: MiniscriptHook | None = None,
+    miniscript: MiniscriptHook | bool = True,
 ) -> list[Descriptor]:
     """Parse ``text`` for the network ``params``: one :class:`Descriptor` per multipath branch.
 
     A ``#checksum`` is verified when present (required when ``require_checksum``). Raises
-    :class:`DescriptorError` with Core's message for the first problem found.
+    :class:`DescriptorError` with Core's message for the first problem found. ``miniscript``
+    True (the default) parses BIP379 miniscript in ``wsh()`` and ``tr()`` leaves with
+    :mod:`peercash.wallet.miniscript`; False turns it off; or pass another hook.
     """
     body, _ = split_checksum(text, require_checksum)
-    parser = _Parser(params, miniscript)
+    hook: MiniscriptHook | None
+    if miniscript is True:
+        from ..miniscript.descriptor import MINISCRIPT_HOOK  # imported late: it imports us
+
+        hook = MINISCRIPT_HOOK
+    else:
+        hook = miniscript or None
+    parser = _Parser(params, hook)
     exprs, rest = parser.script(body, Context.TOP)
     if rest:
         raise DescriptorError("")

@@ -4,10 +4,10 @@ Every expression is an immutable :class:`ScriptExpression`. ``expand(pos)`` give
 stands for at range position ``pos``: for a top-level descriptor these are scriptPubKeys; for an
 expression inside ``sh()``/``wsh()`` or a ``tr()`` leaf, the one script its parent commits to.
 
-Miniscript (BIP379) is not here. A miniscript part plugs in by subclassing
-:class:`ScriptExpression` (``name``, ``keys``, ``to_string``, ``expand`` for its one script) and
-passing a parser hook to :func:`peercash.wallet.descriptor.parse_descriptor`; ``wsh()`` and
-``tr()`` leaves accept any ``ScriptExpression``.
+Miniscript (BIP379) lives in :mod:`peercash.wallet.miniscript`: its
+``MiniscriptExpr`` subclasses :class:`ScriptExpression` (``name``, ``keys``, ``to_string``,
+``expand`` for its one script) and its hook is what :func:`~peercash.wallet.descriptor.parse_descriptor`
+uses by default; ``wsh()`` and ``tr()`` leaves accept any ``ScriptExpression``.
 """
 
 from __future__ import annotations

@@ -85,6 +85,8 @@ KNOWN_INVENTORY_MAX = 50_000
 """Hashes remembered as known to a peer (Core's per-peer inventory filter)."""
 RECENT_REJECTS_MAX = 120_000
 RECENT_CONFIRMED_MAX = 48_000
+_EXTRA_TX_MAX_USAGE = 100_000
+"""Bigger transactions are not kept for compact blocks (Core's ``RecursiveDynamicUsage`` limit)."""
 ANNOUNCED_MAX = 3500
 """Recent announcements to a peer that it may ask for at once (Core's ``INVENTORY_MAX_RECENT_RELAY``)."""
 TX_RELAY_VERSION = 70013
@@ -217,6 +219,9 @@ class TxRelay:
         self._feerates: dict[bytes, int] = {}
         """sat/kvB (modified fee) of the transactions waiting to be announced."""
         self._closed = False
+        self.keep_for_compact: Callable[[Tx], None] | None = None
+        """Where replaced, orphaned and rejected transactions go for rebuilding compact blocks
+        (the sync manager's ``ExtraTransactions``: Core's ``AddToCompactExtraTransactions``)."""
         pool.on_added.append(self._added_listener)
 
     def close(self) -> None:
@@ -401,6 +406,8 @@ class TxRelay:
         txid, wtxid = tx.txid, tx.wtxid
         if r.allowed:
             log.debug("AcceptToMemoryPool: peer=%d accepted %s", peer_id, tx.txid_hex)
+            for replaced in r.replaced:
+                self._extra(replaced)
             self._forget(tx)
             self.orphans.erase_tx(wtxid)
             for _, announcer in self.orphans.add_children_to_work_set(tx, self._rng):
@@ -419,10 +426,17 @@ class TxRelay:
             self.recent_rejects.add(wtxid)
             if not tx.has_witness():
                 self.recent_rejects.add(txid)
+            self._extra(tx)  # a miner with another policy may still mine it
         if r.result is TxResult.CONSENSUS:
             s = self._peers.get(peer_id)
             if s is not None:
                 self._misbehaving(s.peer, f"invalid transaction: {r.reject_details}")
+
+    def _extra(self, tx: Tx) -> None:
+        """Keep ``tx`` for compact blocks unless it is big (Core skips a memory use of 100,000
+        bytes or more; ours is estimated, as the pool does, at twice the serialized size)."""
+        if self.keep_for_compact is not None and tx.total_size() * 2 < _EXTRA_TX_MAX_USAGE:
+            self.keep_for_compact(tx)
 
     def _forget(self, tx: Tx) -> None:
         self.tracker.forget_tx_hash(tx.txid)
@@ -446,6 +460,7 @@ class TxRelay:
                     continue
                 self.tracker.received_inv(peer_id, g, s.preferred, now)
         self.orphans.add_tx(tx, peer_id)
+        self._extra(tx)
         self._forget(tx)
         log.debug("stored orphan tx %s from peer=%d (%d orphans)", tx.txid_hex, peer_id,
                   self.orphans.size())  # fmt: skip

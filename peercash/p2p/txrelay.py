@@ -49,6 +49,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from peercash.consensus.primitives import MAX_MONEY, Block, Tx
+from peercash.mempool.fees import FeeFilterRounder
+from peercash.mempool.policy import DEFAULT_MIN_RELAY_TX_FEE
 from peercash.mempool.pool import AcceptResult, MemPool, MempoolEntry, PackageResult, TxResult
 
 from . import messages as m
@@ -219,6 +221,11 @@ class TxRelay:
         self._feerates: dict[bytes, int] = {}
         """sat/kvB (modified fee) of the transactions waiting to be announced."""
         self._closed = False
+        self.fee_filter_rounder = FeeFilterRounder(
+            DEFAULT_MIN_RELAY_TX_FEE, lambda: self._rng.getrandbits(32)
+        )
+        """Core builds its rounder from the default minimum relay fee (100 sat/kvB)."""
+        self._max_filter = self.fee_filter_rounder.round(MAX_MONEY)
         self.keep_for_compact: Callable[[Tx], None] | None = None
         """Where replaced, orphaned and rejected transactions go for rebuilding compact blocks
         (the sync manager's ``ExtraTransactions``: Core's ``AddToCompactExtraTransactions``)."""
@@ -634,7 +641,7 @@ class TxRelay:
                 if s.send_mempool:
                     self._send_mempool(s)
                 self._announce(s)
-            if not ibd and s.sent_feefilter == MAX_MONEY:
+            if not ibd and s.sent_feefilter == self._max_filter:
                 # Out of initial block download: replace the "send me nothing" at once (Core
                 # resets the timer when it sent MAX_MONEY and left IBD).
                 s.next_feefilter = min(s.next_feefilter, now)
@@ -730,15 +737,17 @@ class TxRelay:
 
     def _send_feefilter(self, s: _PeerTx, ibd: bool) -> None:
         if ibd:
-            # Nothing to relay yet: ask for nothing (Core sends MAX_MONEY during IBD).
-            if s.sent_feefilter != MAX_MONEY:
-                s.sent_feefilter = MAX_MONEY
-                s.peer.send(m.FeeFilter(MAX_MONEY))
+            # Nothing to relay yet: ask for nothing (Core rounds MAX_MONEY: the top bucket).
+            if s.sent_feefilter != self._max_filter:
+                s.sent_feefilter = self._max_filter
+                s.peer.send(m.FeeFilter(self._max_filter))
             return
         pool = self.pool
+        rounder = self.fee_filter_rounder
 
         def work() -> int:
-            return max(pool.min_fee(), pool.min_relay_fee)
+            # At least the minimum relay fee, whatever the rounding.
+            return max(rounder.round(pool.min_fee()), pool.min_relay_fee)
 
         def done(rate: int) -> None:
             if rate != s.sent_feefilter and s.peer.id in self._peers:

@@ -72,7 +72,7 @@ def test_routing_and_error_codes(rpc: Any) -> None:
     assert rpc("createwallet", "a") == ("error", -35, 'Wallet "a" is already loaded.')
     assert rpc("loadwallet", "a")[:2] == ("error", -35)
     assert rpc("loadwallet", "nope")[:2] == ("error", -18)
-    assert rpc("createwallet", "c", False, False, "secret")[:2] == ("error", -4)
+    assert rpc("createwallet", "c", True, False, "secret")[:2] == ("error", -4)  # watch-only
     assert rpc("createwallet", "c", False, False, "", False, False)[:2] == ("error", -4)
     assert rpc("getnewaddress", "", "p2pk", wallet="a") == (
         "error", -5, "Unknown address type 'p2pk'"

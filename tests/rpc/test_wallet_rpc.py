@@ -35,11 +35,8 @@ class Services:
         self.chain_lock = threading.RLock()
 
 
-@pytest.fixture
-def rpc(tmp_path: Path) -> Any:
-    node = SimNode(P)
-    wallets = WalletManager(tmp_path / "wallets", P, node, keypool=10, entropy=lambda n: bytes(n))
-    services = Services(wallets)
+def rpc_caller(services: Services) -> Any:
+    """``call(method, *params, wallet=None)``: the result, or ("error", code, message)."""
 
     def call(method: str, *params: Any, wallet: str | None = None) -> Any:
         body = json.dumps({"method": method, "params": list(params), "id": 1}).encode()
@@ -50,6 +47,14 @@ def rpc(tmp_path: Path) -> Any:
             return ("error", answer["error"]["code"], answer["error"]["message"])
         return answer["result"]
 
+    return call
+
+
+@pytest.fixture
+def rpc(tmp_path: Path) -> Any:
+    node = SimNode(P)
+    wallets = WalletManager(tmp_path / "wallets", P, node, keypool=10, entropy=lambda n: bytes(n))
+    call = rpc_caller(Services(wallets))
     call.node = node  # type: ignore[attr-defined]
     yield call
     wallets.close_all()

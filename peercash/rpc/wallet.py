@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from peercash.consensus.address import script_to_address
+from peercash.wallet.crypter import WalletLocked
 from peercash.wallet.descriptor import add_checksum
 from peercash.wallet.descriptor.scripts import SHExpr, TRExpr
 from peercash.wallet.hdsetup import OUTPUT_TYPES
@@ -398,6 +399,8 @@ def _range(value: Any) -> tuple[int, int] | None:
 def importdescriptors(node: Any, requests: list[Any]) -> list[dict[str, Any]]:
     """Import descriptors; rescans from the earliest timestamp that is not "now"."""
     wallet = request_wallet(node)
+    if wallet.is_locked:  # Core refuses the whole call while locked, public imports too
+        raise WalletLocked
     results: list[dict[str, Any]] = []
     earliest: int | None = None
     for request in requests:

@@ -5,8 +5,9 @@ Layer 3 (wallet). The master-key record (``crypter.MasterKeyRecord``) lives in t
 ``master_keys`` table; every descriptor's private keys are sealed under the master key
 (``keysecrets``) and its stored text is public. ``WalletCrypto`` is one wallet's state: whether
 it is encrypted and, while unlocked, the master key until the relock time on the wallet's
-injected clock. The key is dropped on :meth:`WalletCrypto.lock` or at the first check after the
-timeout (``walletpassphrase``'s relock), so every path that needs a secret sees the relock.
+injected clock. The key is dropped on :meth:`WalletCrypto.lock`, at the first check after the
+timeout (so every path that needs a secret sees the relock on that clock), and by a timer
+thread when the timeout passes (Core's ``rpcRunLater`` relock), so it does not stay in memory.
 
 As in Core, encrypting a wallet that is not blank then gives it new default descriptors from a
 new seed (the old ones stay, sealed and inactive): a backup made before holds only the old seed.
@@ -15,16 +16,19 @@ A wrong passphrase raises before anything is written.
 Error contract: ``crypter.WrongPassphrase`` (-14), ``crypter.WalletLocked`` (-13),
 :class:`WrongEncryptionState` (-15), :class:`EncryptionFailed` (-16), :class:`BadCryptParameter`
 (-8), all ``crypter.CrypterError`` (a ``ValueError``) carrying ``rpc_code``, with Core's texts.
-Concurrency: called under the wallet's lock.
+Concurrency: called under the wallet's lock; the relock timer takes that lock too.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from .bip32 import ExtendedKey
 from .crypter import (
+    MAX_UNLOCK_SECONDS,
     SCRYPT_DEFAULT_LOG2_N,
     CrypterError,
     Kdf,
@@ -87,13 +91,17 @@ def _unencrypted(method: str) -> WrongEncryptionState:
 class WalletCrypto:
     """One wallet's encryption state: its master-key record and whether it is unlocked."""
 
-    __slots__ = ("_state", "clock", "record")
+    __slots__ = ("_guard", "_state", "_timer", "clock", "record")
 
-    def __init__(self, db: WalletDB, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, db: WalletDB, clock: Callable[[], float], guard: AbstractContextManager[object]
+    ) -> None:
         blob = db.master_key()
         self.record = None if blob is None else MasterKeyRecord.deserialize(blob)
         self.clock = clock
+        self._guard = guard  # the wallet's lock
         self._state = UnlockState()
+        self._timer: threading.Timer | None = None
 
     @property
     def is_crypted(self) -> bool:
@@ -119,9 +127,23 @@ class WalletCrypto:
 
     def lock(self) -> None:
         self._state.lock()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _unlock(self, master: MasterKey, seconds: float) -> None:
+        self.lock()
         self._state.unlock_for(master, self.clock(), seconds)
+        if not self._state.is_locked(self.clock()):
+            timer = threading.Timer(min(seconds, MAX_UNLOCK_SECONDS) + 0.01, self._expire)
+            timer.daemon = True
+            timer.name = "wallet-relock"
+            self._timer = timer
+            timer.start()
+
+    def _expire(self) -> None:
+        with self._guard:
+            self.is_locked()  # drops the key once the injected clock says it is due
 
 
 def encrypt_wallet(

@@ -111,7 +111,7 @@ class Wallet:
         self._load_state(keys=False)
         self.locked: set[OutPoint] = {OutPoint(t, v) for t, v in db.locked_coins()}
         self.flags: dict[str, bool] = json.loads(db.get_setting("flags") or "{}")
-        self.crypto = WalletCrypto(db, clock)
+        self.crypto = WalletCrypto(db, clock, self.lock)
         self.signer: object | None = None  # seam: the signer (psbt/signer.py) plugs in here
         self.coin_selector: object | None = None  # seam: coin selection plugs in here
 
@@ -272,6 +272,7 @@ class Wallet:
             if self.node is not None:
                 self.node.unsubscribe(self)
                 self.node = None
+            self.crypto.lock()
             self.db.close()
 
     # -- following the chain (ChainListener) ----------------------------------------------

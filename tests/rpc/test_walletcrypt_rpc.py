@@ -109,8 +109,7 @@ def test_createwallet_encrypted_and_imports(rpc: Any) -> None:
         "error", -16, "Error: wallet does not contain private keys, nothing to encrypt."
     )  # fmt: skip
     request = {"desc": add_checksum(f"wpkh({TPRV}/7/*)"), "timestamp": "now"}
-    [result] = rpc("importdescriptors", [request], wallet="e")
-    assert result == {"success": False, "error": {"code": LOCKED[1], "message": LOCKED[2]}}
+    assert rpc("importdescriptors", [request], wallet="e") == LOCKED  # the whole call
     assert rpc("walletpassphrase", "pw", 30, wallet="e") is None
     [result] = rpc("importdescriptors", [request], wallet="e")
     assert result == {"success": True}

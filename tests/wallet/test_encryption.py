@@ -349,3 +349,22 @@ def test_sealed_keys_are_bound_to_their_owner() -> None:
         open_secrets("a" * 64, blob, MasterKey(bytes(32)))
     public = parse_one(desc.to_string(), P)
     assert with_secrets(public, secrets, P).to_string(private=True) == desc.to_string(private=True)
+
+
+def test_relock_timer_drops_the_key(tmp_path: Path) -> None:
+    import time
+
+    wallet = Wallet.create("w", tmp_path / "w.dat", P, entropy=bytes(32), keypool=5)
+    encrypt(wallet)
+    unlock_wallet(wallet, "hunter2", 0.3)
+    state = wallet.crypto._state
+    assert state.unlocked_until > 0
+    deadline = time.monotonic() + 5
+    while state.unlocked_until != 0:  # read without the lazy check: only the timer relocks
+        assert time.monotonic() < deadline, "the relock timer did not fire"
+        time.sleep(0.05)
+    assert wallet.is_locked
+    unlock_wallet(wallet, "hunter2", 60)
+    lock_wallet(wallet)
+    assert wallet.crypto._timer is None  # walletlock cancels the pending relock
+    wallet.close()

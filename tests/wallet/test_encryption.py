@@ -368,3 +368,23 @@ def test_relock_timer_drops_the_key(tmp_path: Path) -> None:
     lock_wallet(wallet)
     assert wallet.crypto._timer is None  # walletlock cancels the pending relock
     wallet.close()
+
+
+def test_failed_encryption_rolls_back(tmp_path: Path) -> None:
+    wallet = make(tmp_path, Clock())
+    digest = key_tables(tmp_path / "w.dat")
+    calls: list[int] = []
+
+    def rng(n: int) -> bytes:
+        calls.append(n)
+        if len(calls) == 4:  # master key, salt, nonce, then the new seed: fail there
+            raise OSError("no entropy")
+        return os.urandom(n)
+
+    with pytest.raises(OSError, match=r"^no entropy$"):
+        encrypt_wallet(wallet, "pw", rng, log2_n=LOG2_N)
+    assert calls == [32, 16, 12, 32]
+    assert not wallet.is_crypted and not wallet.keys.sealed
+    assert key_tables(tmp_path / "w.dat") == digest
+    assert wallet.signing_keys()(b"\x02" * 33) is None  # usable, unencrypted
+    assert all(wallet.keys.descs[i].has_private_keys for i in wallet.keys.rows)

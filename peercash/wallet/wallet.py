@@ -6,8 +6,9 @@ pays one of our scripts or spends one of our coins (``AddToWalletIfInvolvingMe``
 state; a wallet loaded behind the node's tip catches up from its stored locator
 (``attach_chain``, Core's ``AttachChain``); ``rescan`` reads blocks again.
 
-Each event and each change is one ``WalletDB.batch``. Spending, signing, coin selection and
-encryption plug in later: ``signer`` and ``coin_selector`` are their seams.
+Each event and each change is one ``WalletDB.batch``. Spending, signing and coin selection plug
+in later: ``signer`` and ``coin_selector`` are their seams. Encryption is ``crypto``
+(``encryption.WalletCrypto``); ``signing_keys()`` is where signers get private keys.
 
 Error contract: ``WalletError`` (a ``ValueError``; subclasses ``InvalidParameter``,
 ``InvalidAddress``) with Core's messages. Concurrency: every public method takes ``lock``.
@@ -28,8 +29,10 @@ from peercash.consensus.params import NetworkParams
 from peercash.consensus.primitives import Block, OutPoint, Tx, TxOut
 
 from .bip32 import ExtendedKey
+from .crypter import MasterKey
 from .db import WalletDB
 from .descriptor import Descriptor, DescriptorError, parse_descriptor
+from .encryption import WalletCrypto
 from .hdsetup import default_descriptors, master_from_mnemonic
 from .interfaces import NodeClient
 from .keyman import DEFAULT_KEYPOOL_SIZE, KeyManager, KeyManError, ScriptInfo
@@ -108,6 +111,7 @@ class Wallet:
         self._load_state(keys=False)
         self.locked: set[OutPoint] = {OutPoint(t, v) for t, v in db.locked_coins()}
         self.flags: dict[str, bool] = json.loads(db.get_setting("flags") or "{}")
+        self.crypto = WalletCrypto(db, clock, self.lock)
         self.signer: object | None = None  # seam: the signer (psbt/signer.py) plugs in here
         self.coin_selector: object | None = None  # seam: coin selection plugs in here
 
@@ -180,7 +184,7 @@ class Wallet:
     def _setup(
         self, flags: dict[str, bool], entropy: bytes | None, mnemonic: str | None, passphrase: str
     ) -> None:
-        wallet, db, params, clock = self, self.db, self.params, self.clock
+        wallet, db = self, self.db
         blank, disable_private_keys = flags["blank"], flags["disable_private_keys"]
         with db.batch():
             wallet.flags = flags
@@ -192,10 +196,19 @@ class Wallet:
                     master = ExtendedKey.from_seed(entropy)
                 else:
                     raise WalletError("a new wallet needs entropy or a mnemonic")
-                now = int(clock())
-                for d in default_descriptors(master, params):
-                    desc = parse_descriptor(d.text, params)[0]
-                    wallet.keys.add(desc, timestamp=now, active=True, internal=d.internal)
+                wallet._add_default_descriptors(master, None)
+
+    def _add_default_descriptors(self, seed: ExtendedKey, crypt: MasterKey | None) -> None:
+        """Core's ``SetupDescriptorScriptPubKeyMans``: the active defaults of ``seed``, their
+        private keys sealed under ``crypt`` when the wallet is encrypted."""
+        now = int(self.clock())
+        for d in default_descriptors(seed, self.params):
+            desc = parse_descriptor(d.text, self.params)[0]
+            self.keys.add(desc, timestamp=now, active=True, internal=d.internal, master=crypt)
+
+    def _set_flag(self, flag: str, value: bool) -> None:
+        self.flags[flag] = value
+        self.db.set_setting("flags", json.dumps(self.flags, sort_keys=True))
 
     # -- node attachment ------------------------------------------------------------------
 
@@ -259,6 +272,7 @@ class Wallet:
             if self.node is not None:
                 self.node.unsubscribe(self)
                 self.node = None
+            self.crypto.lock()
             self.db.close()
 
     # -- following the chain (ChainListener) ----------------------------------------------
@@ -562,6 +576,33 @@ class Wallet:
     def descriptor_for(self, info: ScriptInfo) -> Descriptor:
         return self.keys.descriptor_at(info)
 
+    # -- private keys and encryption (see ``encryption``) ---------------------------------
+
+    @property
+    def is_crypted(self) -> bool:
+        return self.crypto.is_crypted
+
+    @property
+    def is_locked(self) -> bool:
+        return self.crypto.is_locked()
+
+    def signing_keys(self) -> Callable[[bytes], bytes | None]:
+        """Public key (33/65 bytes or x-only) → its 32-byte secret, or None; raises
+        ``crypter.WalletLocked`` when the wallet is encrypted and locked."""
+        with self.lock:
+            master = self.crypto.master()
+
+        def secret(pubkey: bytes) -> bytes | None:
+            with self.lock:
+                return self.keys.secret_for(pubkey, master)
+
+        return secret
+
+    def private_descriptor(self, desc_id: str) -> Descriptor:
+        """A descriptor with its private keys (``listdescriptors true``); ``WalletLocked``."""
+        with self.lock:
+            return self.keys.private_descriptor(desc_id, self.crypto.master())
+
     # -- other changes --------------------------------------------------------------------
 
     def lock_coin(self, outpoint: OutPoint, locked: bool, persistent: bool = False) -> None:
@@ -652,6 +693,7 @@ class Wallet:
         warnings = []
         if desc.has_private_keys and self.flags.get("disable_private_keys"):
             raise WalletError("Cannot import private keys to a wallet with private keys disabled")
+        crypt = self.crypto.master() if desc.has_private_keys else None  # WalletLocked
         if not desc.has_all_private_keys and not self.flags.get("disable_private_keys"):
             warnings.append(
                 "Not all private keys provided. Some wallet functionality may return "
@@ -665,6 +707,7 @@ class Wallet:
                 next_index=next_index,
                 active=active,
                 internal=internal,
+                master=crypt,
             )
         except KeyManError as e:
             raise InvalidParameter(str(e)) from None
@@ -673,8 +716,7 @@ class Wallet:
                 self.address_book[address] = (label, "receive")
                 self.db.put_address(address, label, "receive")
         if self.flags.get("blank") and desc.has_private_keys:
-            self.flags["blank"] = False
-            self.db.set_setting("flags", json.dumps(self.flags, sort_keys=True))
+            self._set_flag("blank", False)
         return warnings
 
     def rescan_since(self, timestamp: int) -> None:

@@ -56,6 +56,7 @@ __all__ = [
     "Solution",
     "sign_psbt",
     "solve_input",
+    "update_modifiable",
 ]
 
 KeySource = Mapping[bytes, bytes] | Callable[[bytes], bytes | None]
@@ -524,11 +525,11 @@ def sign_psbt(
             continue
         results.append(solve_input(psbt, index, keys, sighash, satisfier=satisfier))
     if psbt.version == 2 and psbt.tx_modifiable is not None:
-        _update_modifiable(psbt, [t for r in results for t in r.signed_hash_types])
+        update_modifiable(psbt, [t for r in results for t in r.signed_hash_types])
     return results
 
 
-def _update_modifiable(psbt: Psbt, hash_types: Sequence[int]) -> None:
+def update_modifiable(psbt: Psbt, hash_types: Sequence[int]) -> None:
     """BIP370's signer rule: a signature without ANYONECANPAY freezes the inputs, one without
     NONE freezes the outputs, and SIGHASH_SINGLE sets the Has SIGHASH_SINGLE flag."""
     flags = psbt.tx_modifiable or 0

@@ -562,6 +562,13 @@ class Wallet:
     def descriptor_for(self, info: ScriptInfo) -> Descriptor:
         return self.keys.descriptor_at(info)
 
+    def signing_keys(self) -> Callable[[bytes], bytes | None]:
+        """Public key (33/65 bytes or 32-byte x-only) → its secret, or None (the signing seam;
+        encryption makes it raise ``WalletLocked`` while the wallet is locked)."""
+        from .fill import WalletKeys  # fill imports this module for its types
+
+        return WalletKeys(self.keys)
+
     # -- other changes --------------------------------------------------------------------
 
     def lock_coin(self, outpoint: OutPoint, locked: bool, persistent: bool = False) -> None:

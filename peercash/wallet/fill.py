@@ -40,6 +40,7 @@ __all__ = [
     "SignError",
     "WalletKeys",
     "fill_psbt",
+    "finalize_all",
     "satisfier_for",
     "sign_transaction",
 ]

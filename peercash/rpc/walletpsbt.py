@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from peercash.consensus.address import AddressError, address_to_script, decode_wif
+from peercash.consensus.address import address_to_script, decode_wif
 from peercash.consensus.hashing import hash160
 from peercash.consensus.primitives import OutPoint, TxOut
 from peercash.wallet.crypter import CrypterError
@@ -231,6 +231,6 @@ def signmessagewithprivkey(node: Any, privkey: str, message: str) -> str:
     """Sign a message with the private key of an address"""
     try:
         secret, compressed = decode_wif(privkey, node.params)
-    except (AddressError, ValueError):
+    except ValueError:
         raise RpcError(RPC_INVALID_ADDRESS_OR_KEY, "Invalid private key") from None
     return sign_message(secret, message, compressed)

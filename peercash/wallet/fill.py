@@ -136,11 +136,33 @@ class MiniscriptSatisfier:
         return node.satisfy(signature, preimages, self.sequence, self.locktime)
 
 
+class _LazySatisfier(MiniscriptSatisfier):
+    """A :class:`MiniscriptSatisfier` that reads input ``index``'s timelocks from the PSBT only
+    when a script needs them (most inputs are standard templates that never ask)."""
+
+    def __init__(self, psbt: Psbt, index: int) -> None:
+        super().__init__(None, None)
+        self._psbt, self._index, self._read = psbt, index, False
+
+    def satisfy(
+        self,
+        script: bytes,
+        sigversion: int,
+        signature: Callable[[bytes], bytes | None],
+        preimages: Mapping[bytes, bytes],
+    ) -> list[bytes] | None:
+        if not self._read:
+            tx = self._psbt.compute_unsigned_tx()
+            self.sequence = tx.inputs[self._index].sequence if tx.version >= 2 else None
+            self.locktime = tx.locktime
+            self._read = True
+        return super().satisfy(script, sigversion, signature, preimages)
+
+
 def satisfier_for(psbt: Psbt, index: int) -> MiniscriptSatisfier:
-    """The miniscript satisfier of input ``index`` with the PSBT's timelocks."""
-    tx = psbt.compute_unsigned_tx()
-    sequence = tx.inputs[index].sequence if tx.version >= 2 else None
-    return MiniscriptSatisfier(sequence, tx.locktime)
+    """The miniscript satisfier of input ``index`` with the PSBT's timelocks (nSequence only
+    from transaction version 2, BIP68)."""
+    return _LazySatisfier(psbt, index)
 
 
 def finalize_all(psbt: Psbt) -> bool:

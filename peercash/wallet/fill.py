@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from ..consensus.primitives import Tx, TxIn, TxOut
 from ..consensus.script.script import witness_program
-from .descriptor import DescriptorError
+from .descriptor import DescriptorError, Expansion
 from .keyman import KeyManager, ScriptInfo
 from .miniscript import MsContext, Node, from_script
 from .psbt.model import Psbt, PsbtInput
@@ -66,14 +66,16 @@ class WalletKeys:
         self._primed: set[tuple[str, int]] = set()
         self._all = False
 
-    def prime(self, info: ScriptInfo) -> None:
+    def prime(self, info: ScriptInfo, exp: Expansion | None = None) -> None:
+        """Derive the keys of one position (``exp``: its expansion, when the caller has it)."""
         if (info.desc_id, info.position) in self._primed:
             return
         self._primed.add((info.desc_id, info.position))
         desc = self._keys.descs.get(info.desc_id)
         if desc is None or not desc.has_private_keys:
             return
-        for pub, secret in desc.expand(info.position).secrets.items():
+        exp = exp if exp is not None else desc.expand(info.position)
+        for pub, secret in exp.secrets.items():
             self._secrets[pub] = secret
             if len(pub) == 33:
                 self._secrets.setdefault(pub[1:], secret)
@@ -173,10 +175,9 @@ def finalize_all(psbt: Psbt) -> bool:
 # -- filling -----------------------------------------------------------------------------------
 
 
-def _provider(keys: KeyManager, infos: Iterable[ScriptInfo], bip32derivs: bool) -> Provider:
+def _provider(exps: Iterable[Expansion], bip32derivs: bool) -> Provider:
     provider = Provider()
-    for info in set(infos):
-        exp = keys.descriptor_at(info).expand(info.position)
+    for exp in exps:
         provider.add_expansion(exp)
     if not bip32derivs:
         provider.origins.clear()
@@ -244,12 +245,15 @@ def fill_psbt(
                 infos.append(info)
         tx = psbt.compute_unsigned_tx()
         out_infos = [keys.is_mine(o.script_pubkey) for o in tx.outputs]
-        infos_all = infos + [i for i in out_infos if i is not None]
-        update(psbt, _provider(keys, infos_all, bip32derivs))
+        exps = {
+            info: keys.descriptor_at(info).expand(info.position)
+            for info in infos + [i for i in out_infos if i is not None]
+        }
+        update(psbt, _provider(exps.values(), bip32derivs))
         signer = wallet.signing_keys() if sign else None
         if isinstance(signer, WalletKeys):
             for info in infos:
-                signer.prime(info)
+                signer.prime(info, exps[info])
         complete = True
         hash_types: list[int] = []
         for k, inp in enumerate(psbt.inputs):

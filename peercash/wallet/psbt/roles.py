@@ -134,6 +134,8 @@ class Provider:
     taproot: dict[bytes, TaprootOutput] = field(default_factory=dict)
     """output key → the taproot output it came from."""
     secrets: dict[bytes, bytes] = field(default_factory=dict)
+    by_hash: dict[bytes, bytes] = field(default_factory=dict)
+    """hash160 → public key, for the keys added by :meth:`add_expansion` (others are searched)."""
 
     def add_script(self, script: bytes) -> None:
         self.scripts[hash160(script)] = script
@@ -146,6 +148,8 @@ class Provider:
             self.add_script(exp.witness_script)
         for pub, origin in exp.pubkeys.items():
             self.origins[pub] = origin
+            if len(pub) in (33, 65):
+                self.by_hash[hash160(pub)] = pub
             if len(pub) == 33:
                 self.origins.setdefault(pub[1:], origin)
         self.secrets.update(exp.secrets)
@@ -170,6 +174,10 @@ def _add_keys(
             if len(data) in (33, 65) and data in provider.origins:
                 derivs.setdefault(data, provider.origins[data])
             elif len(data) == 20:
+                known = provider.by_hash.get(data)
+                if known is not None and known in provider.origins:
+                    derivs.setdefault(known, provider.origins[known])
+                    continue
                 for pub, origin in provider.origins.items():
                     if len(pub) in (33, 65) and hash160(pub) == data:
                         derivs.setdefault(pub, origin)

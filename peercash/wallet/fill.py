@@ -29,7 +29,13 @@ from .keyman import KeyManager, ScriptInfo
 from .miniscript import MsContext, Node, from_script
 from .psbt.model import Psbt, PsbtInput
 from .psbt.roles import Provider, extract, finalize_input, from_transaction, update
-from .signer import SIGVERSION_TAPSCRIPT, SIGVERSION_WITNESS_V0, solve_input, update_modifiable
+from .signer import (
+    SIGVERSION_TAPSCRIPT,
+    SIGVERSION_WITNESS_V0,
+    TxCache,
+    solve_input,
+    update_modifiable,
+)
 
 if TYPE_CHECKING:
     from .wallet import Wallet
@@ -256,15 +262,16 @@ def fill_psbt(
                 signer.prime(info, exps[info])
         complete = True
         hash_types: list[int] = []
+        cache = TxCache(psbt)  # finalizing keeps the transaction and UTXOs as they are
         for k, inp in enumerate(psbt.inputs):
             if inp.is_final:
                 continue
             satisfier = satisfier_for(psbt, k)
-            sol = solve_input(psbt, k, signer, sighash, satisfier=satisfier)
+            sol = solve_input(psbt, k, signer, sighash, satisfier=satisfier, cache=cache)
             hash_types += sol.signed_hash_types
             complete = complete and sol.complete
             if finalize and sol.complete:
-                finalize_input(psbt, k, satisfier)
+                finalize_input(psbt, k, satisfier, cache)
         if psbt.version == 2 and psbt.tx_modifiable is not None:
             update_modifiable(psbt, hash_types)
         return psbt, complete

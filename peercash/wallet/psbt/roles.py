@@ -19,7 +19,7 @@ from ...consensus.script.script import iter_ops, witness_program
 from ...consensus.script.taproot import TaprootOutput
 from ..descriptor.keys import KeyOrigin
 from ..descriptor.parser import Expansion
-from ..signer import Satisfier, solve_input
+from ..signer import Satisfier, TxCache, solve_input
 from .errors import PsbtError
 from .model import MODIFIABLE_INPUTS, MODIFIABLE_OUTPUTS, Psbt, PsbtInput, PsbtOutput
 
@@ -426,12 +426,15 @@ def _v0_output(m: PsbtOutput) -> PsbtOutput:
 # -- finalizer and extractor ---------------------------------------------------------------------
 
 
-def finalize_input(psbt: Psbt, index: int, satisfier: Satisfier | None = None) -> bool:
-    """Build input ``index``'s final scriptSig/witness from its signatures; True when final."""
+def finalize_input(
+    psbt: Psbt, index: int, satisfier: Satisfier | None = None, cache: TxCache | None = None
+) -> bool:
+    """Build input ``index``'s final scriptSig/witness from its signatures; True when final.
+    ``cache``: the signer's shared transaction-wide work (for a pass over many inputs)."""
     inp = psbt.inputs[index]
     if inp.is_final:
         return True
-    sol = solve_input(psbt, index, None, satisfier=satisfier)
+    sol = solve_input(psbt, index, None, satisfier=satisfier, cache=cache)
     if not sol.complete:
         return False
     keep = {

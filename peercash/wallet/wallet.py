@@ -38,6 +38,7 @@ from .txrecord import ABANDONED, CONFIRMED, CONFLICTED, INACTIVE, MEMPOOL, Walle
 FLAGS = ("avoid_reuse", "blank", "descriptors", "disable_private_keys")
 LOCATOR_DEPTH = 12
 TIMESTAMP_WINDOW = 2 * 60 * 60  # Core: a key's birth time may precede its first block by this
+RESCAN_BATCH = 100  # blocks a rescan writes in one database transaction (commits dominate)
 
 
 def flags_for(blank: bool, disable_private_keys: bool, avoid_reuse: bool) -> dict[str, bool]:
@@ -374,12 +375,13 @@ class Wallet:
             if stop is not None and stop < start:
                 raise InvalidParameter("stop_height must be greater than start_height")
             last = tip if stop is None else stop
-            for height in range(start, last + 1):
-                block = node.read_block(height)
-                if block is None:
-                    raise WalletError(f"Rescan failed: block {height} not found")
-                with self._change():
-                    self._scan_block(block, height, rescan=True)
+            for first in range(start, last + 1, RESCAN_BATCH):
+                with self._change():  # one database transaction per RESCAN_BATCH blocks
+                    for height in range(first, min(first + RESCAN_BATCH, last + 1)):
+                        block = node.read_block(height)
+                        if block is None:
+                            raise WalletError(f"Rescan failed: block {height} not found")
+                        self._scan_block(block, height, rescan=True)
             if advance or last > self.last_height:
                 self._set_tip(last)
             return start, last

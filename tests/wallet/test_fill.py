@@ -196,3 +196,26 @@ def test_sign_transaction_reports_inputs_it_cannot_sign(tmp_path: Path) -> None:
     one = Tx(tx.version, tx.inputs[:1], tx.outputs, tx.locktime)
     signed, errors = sign_transaction(wallet, one, list(funding.outputs[:1]))
     assert errors == []
+
+
+def test_sign_transaction_legacy_and_nested_segwit(tmp_path: Path) -> None:
+    node = SimNode(P)
+    wallet = make(tmp_path, node, "w", entropy=b"\x14" * 32)
+    types = ("legacy", "p2sh-segwit", "bech32m")
+    funding = fund(node, [address_to_script(wallet.get_new_address("", t), P) for t in types])
+    tx = spending(funding).compute_unsigned_tx()
+    signed, errors = sign_transaction(wallet, tx, list(funding.outputs))
+    assert errors == []
+    assert [len(i.script_sig) > 0 for i in signed.inputs] == [True, True, False]
+    assert [len(i.witness) for i in signed.inputs] == [0, 2, 1]
+    assert verify_all(signed, list(funding.outputs)) == [ScriptError.OK] * 3
+    # without the spent outputs: the wallet's own transactions give them
+    again, errors = sign_transaction(wallet, tx, [None, None, None])
+    assert errors == [] and again == signed
+    stranger = Tx(2, [*tx.inputs, TxIn(OutPoint(b"\x44" * 32, 0))], tx.outputs)
+    _, errors = sign_transaction(wallet, stranger, [None] * 4)
+    # the taproot input too: BIP341 signs every spent output, and one is unknown
+    assert [(e.index, e.error) for e in errors] == [
+        (2, INCOMPLETE),
+        (3, "Input not found or already spent"),
+    ]

@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING
 
 from ..consensus.primitives import Tx, TxIn, TxOut
 from ..consensus.script.script import witness_program
+from ..consensus.script.taproot import TaprootOutput
 from .descriptor import DescriptorError, Expansion
 from .keyman import KeyManager, ScriptInfo
 from .miniscript import MsContext, Node, from_script
-from .psbt.model import Psbt, PsbtInput
+from .psbt.model import Psbt, PsbtInput, TapTreeLeaf
 from .psbt.roles import Provider, extract, finalize_input, from_transaction, update
 from .signer import (
     SIGVERSION_TAPSCRIPT,
@@ -225,6 +226,15 @@ def _without_witness(tx: Tx) -> Tx:
     return Tx(tx.version, ins, tx.outputs, tx.locktime)
 
 
+def _tap_tree(tr: TaprootOutput) -> tuple[TapTreeLeaf, ...]:
+    """PSBT_OUT_TAP_TREE (BIP371): the leaves depth first, each depth read off its control
+    block (33 bytes, then 32 per level)."""
+    return tuple(
+        TapTreeLeaf((len(control) - 33) // 32, leaf.leaf_version, leaf.script)
+        for leaf, control in zip(tr.leaves, tr.control_blocks)
+    )
+
+
 def fill_psbt(
     wallet: Wallet,
     psbt: Psbt,
@@ -256,6 +266,10 @@ def fill_psbt(
             for info in infos + [i for i in out_infos if i is not None]
         }
         update(psbt, _provider(exps.values(), bip32derivs))
+        for out, out_info in zip(psbt.outputs, out_infos):
+            tr = exps[out_info].taproot if out_info is not None else None
+            if tr is not None and tr.leaves and out.tap_tree is None:
+                out.tap_tree = _tap_tree(tr)
         signer = wallet.signing_keys() if sign else None
         if isinstance(signer, WalletKeys):
             for info in infos:

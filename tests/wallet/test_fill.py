@@ -180,6 +180,15 @@ def test_tapscript_miniscript_leaf(tmp_path: Path) -> None:
     signed, done = fill_psbt(b_only, Psbt.from_base64(psbt.to_base64()))
     assert done
     assert verify_all(roles.extract(signed), list(funding.outputs)) == [ScriptError.OK]
+    # paying back to the wallet: the output gets its internal key, tree and origins
+    back = roles.create([TxIn(OutPoint(funding.txid, 0), b"", 5)], [TxOut(99_000, spk)])
+    back, _ = fill_psbt(watch, back, sign=False)
+    out = back.outputs[0]
+    assert out.tap_internal_key == inp.tap_internal_key
+    assert out.tap_tree is not None and [leaf.depth for leaf in out.tap_tree] == [1, 1]
+    assert {leaf.script for leaf in out.tap_tree} == {s for s, _ in inp.tap_leaf_scripts.values()}
+    assert len(out.tap_bip32_derivs) == 3
+    assert Psbt.from_base64(back.to_base64()).outputs[0].tap_tree == out.tap_tree
 
 
 def test_sign_transaction_reports_inputs_it_cannot_sign(tmp_path: Path) -> None:

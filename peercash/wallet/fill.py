@@ -29,7 +29,7 @@ from .descriptor import DescriptorError, Expansion
 from .keyman import KeyManager, ScriptInfo
 from .miniscript import MsContext, Node, from_script
 from .psbt.model import Psbt, PsbtInput, TapTreeLeaf
-from .psbt.roles import Provider, extract, finalize_input, from_transaction, update
+from .psbt.roles import Provider, finalize_input, from_transaction, update
 from .signer import (
     SIGVERSION_TAPSCRIPT,
     SIGVERSION_WITNESS_V0,
@@ -63,8 +63,10 @@ class WalletKeys:
     """Public key → secret over every private descriptor of a KeyManager, at any derived position.
 
     Positions are derived lazily: :meth:`prime` derives one (the filler knows which position each
-    of its inputs comes from); an unknown key derives every position once, then is cached.
-    Taproot keys are also found by their 32-byte x-only form.
+    of its inputs comes from, and guesses others from the PSBT's BIP32 paths); an unknown key
+    derives every position once, then is cached, unless ``scan_on_miss`` was turned off (the
+    filler does, after priming: a full scan of a 1000-key pool costs seconds). Taproot keys are
+    also found by their 32-byte x-only form.
     """
 
     def __init__(self, keys: KeyManager) -> None:
@@ -72,6 +74,15 @@ class WalletKeys:
         self._secrets: dict[bytes, bytes] = {}
         self._primed: set[tuple[str, int]] = set()
         self._all = False
+        self.scan_on_miss = True
+
+    def prime_index(self, position: int) -> None:
+        """Derive ``position`` of every private ranged descriptor (for a key whose BIP32 path
+        ends in that index)."""
+        for desc_id, desc in self._keys.descs.items():
+            row = self._keys.rows[desc_id]
+            if desc.is_range and desc.has_private_keys and position <= row.range_end:
+                self.prime(ScriptInfo(desc_id, position))
 
     def prime(self, info: ScriptInfo, exp: Expansion | None = None) -> None:
         """Derive the keys of one position (``exp``: its expansion, when the caller has it)."""
@@ -99,7 +110,7 @@ class WalletKeys:
 
     def __call__(self, pubkey: bytes) -> bytes | None:
         secret = self._secrets.get(pubkey)
-        if secret is None and not self._all:
+        if secret is None and not self._all and self.scan_on_miss:
             self._derive_all()
             secret = self._secrets.get(pubkey)
         return secret
@@ -226,6 +237,17 @@ def _without_witness(tx: Tx) -> Tx:
     return Tx(tx.version, ins, tx.outputs, tx.locktime)
 
 
+def _path_indexes(psbt: Psbt) -> set[int]:
+    """The last (unhardened) step of every BIP32 path the inputs carry."""
+    found: set[int] = set()
+    for inp in psbt.inputs:
+        if inp.is_final:
+            continue
+        origins = [*inp.bip32_derivs.values(), *(o for _, o in inp.tap_bip32_derivs.values())]
+        found.update(o.path[-1] for o in origins if o.path and o.path[-1] < 0x8000_0000)
+    return found
+
+
 def _tap_tree(tr: TaprootOutput) -> tuple[TapTreeLeaf, ...]:
     """PSBT_OUT_TAP_TREE (BIP371): the leaves depth first, each depth read off its control
     block (33 bytes, then 32 per level)."""
@@ -274,6 +296,9 @@ def fill_psbt(
         if isinstance(signer, WalletKeys):
             for info in infos:
                 signer.prime(info, exps[info])
+            for index in _path_indexes(psbt):
+                signer.prime_index(index)
+            signer.scan_on_miss = False
         complete = True
         hash_types: list[int] = []
         cache = TxCache(psbt)  # finalizing keeps the transaction and UTXOs as they are
@@ -348,10 +373,3 @@ def sign_transaction(
 def _is_witness_spend(wallet: Wallet, inp: PsbtInput) -> bool:
     assert inp.witness_utxo is not None
     return _is_witness(wallet.keys, inp.witness_utxo.script_pubkey)
-
-
-def extract_if_complete(psbt: Psbt, complete: bool) -> Tx | None:
-    """The network transaction when every input is final, else None."""
-    if not complete or not all(i.is_final for i in psbt.inputs):
-        return None
-    return extract(psbt)

@@ -228,3 +228,20 @@ def test_sign_transaction_legacy_and_nested_segwit(tmp_path: Path) -> None:
         (2, INCOMPLETE),
         (3, "Input not found or already spent"),
     ]
+
+
+def test_own_key_in_a_foreign_script_found_through_the_psbts_paths(tmp_path: Path) -> None:
+    node = SimNode(P)
+    text = f"wsh(multi(1,{XPUB[0]}/0/*,{XPUB[1]}/0/*))"
+    watch = imported(tmp_path, node, "watch", text)
+    single = imported(tmp_path, None, "single", f"wpkh({XPRV[0]}/0/*)")
+    spk = next(s for s, i in watch.keys.scripts.items() if i.position == 3)
+    funding = fund(node, [spk])
+    psbt, _ = fill_psbt(watch, spending(funding), sign=False)
+    signed, done = fill_psbt(single, Psbt.from_base64(psbt.to_base64()))
+    assert done
+    assert verify_all(roles.extract(signed), list(funding.outputs)) == [ScriptError.OK]
+    # without paths to go by, the wallet does not scan its whole keypool for the key
+    bare, _ = fill_psbt(watch, spending(funding), sign=False, bip32derivs=False)
+    _, done = fill_psbt(single, bare)
+    assert not done

@@ -18,6 +18,7 @@ from . import (
     util,
     wallet,
     walletcrypt,
+    walletpsbt,
     wallettx,
 )
 
@@ -33,5 +34,6 @@ __all__ = [
     "util",
     "wallet",
     "walletcrypt",
+    "walletpsbt",
     "wallettx",
 ]

@@ -41,6 +41,7 @@ from .txrecord import ABANDONED, CONFIRMED, CONFLICTED, INACTIVE, MEMPOOL, Walle
 FLAGS = ("avoid_reuse", "blank", "descriptors", "disable_private_keys")
 LOCATOR_DEPTH = 12
 TIMESTAMP_WINDOW = 2 * 60 * 60  # Core: a key's birth time may precede its first block by this
+RESCAN_BATCH = 100  # blocks a rescan writes in one database transaction (commits dominate)
 
 
 def flags_for(blank: bool, disable_private_keys: bool, avoid_reuse: bool) -> dict[str, bool]:
@@ -388,12 +389,13 @@ class Wallet:
             if stop is not None and stop < start:
                 raise InvalidParameter("stop_height must be greater than start_height")
             last = tip if stop is None else stop
-            for height in range(start, last + 1):
-                block = node.read_block(height)
-                if block is None:
-                    raise WalletError(f"Rescan failed: block {height} not found")
-                with self._change():
-                    self._scan_block(block, height, rescan=True)
+            for first in range(start, last + 1, RESCAN_BATCH):
+                with self._change():  # one database transaction per RESCAN_BATCH blocks
+                    for height in range(first, min(first + RESCAN_BATCH, last + 1)):
+                        block = node.read_block(height)
+                        if block is None:
+                            raise WalletError(f"Rescan failed: block {height} not found")
+                        self._scan_block(block, height, rescan=True)
             if advance or last > self.last_height:
                 self._set_tip(last)
             return start, last
@@ -587,16 +589,14 @@ class Wallet:
         return self.crypto.is_locked()
 
     def signing_keys(self) -> Callable[[bytes], bytes | None]:
-        """Public key (33/65 bytes or x-only) → its 32-byte secret, or None; raises
-        ``crypter.WalletLocked`` when the wallet is encrypted and locked."""
+        """Public key (33/65 bytes or x-only) → its 32-byte secret, or None (``fill.WalletKeys``,
+        which derives positions lazily); raises ``crypter.WalletLocked`` when the wallet is
+        encrypted and locked."""
+        from .fill import WalletKeys  # fill imports this module for its types
+
         with self.lock:
             master = self.crypto.master()
-
-        def secret(pubkey: bytes) -> bytes | None:
-            with self.lock:
-                return self.keys.secret_for(pubkey, master)
-
-        return secret
+        return WalletKeys(self.keys, master)
 
     def private_descriptor(self, desc_id: str) -> Descriptor:
         """A descriptor with its private keys (``listdescriptors true``); ``WalletLocked``."""

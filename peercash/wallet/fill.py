@@ -289,6 +289,8 @@ def fill_psbt(
     ``WalletLocked`` (from ``signing_keys``) when signing needs a locked wallet's keys.
     """
     with wallet.lock:
+        # First, so that a locked wallet refuses before the PSBT is changed.
+        signer = wallet.signing_keys() if sign else None
         keys = wallet.keys
         _add_utxos(wallet, psbt)
         infos: list[ScriptInfo] = []
@@ -308,7 +310,6 @@ def fill_psbt(
             tr = exps[out_info].taproot if out_info is not None else None
             if tr is not None and tr.leaves and out.tap_tree is None:
                 out.tap_tree = _tap_tree(tr)
-        signer = wallet.signing_keys() if sign else None
         if isinstance(signer, WalletKeys):
             for info in infos:
                 signer.prime(info, exps[info])

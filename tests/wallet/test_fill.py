@@ -245,3 +245,34 @@ def test_own_key_in_a_foreign_script_found_through_the_psbts_paths(tmp_path: Pat
     bare, _ = fill_psbt(watch, spending(funding), sign=False, bip32derivs=False)
     _, done = fill_psbt(single, bare)
     assert not done
+
+
+def test_an_encrypted_wallet_signs_only_when_unlocked(tmp_path: Path) -> None:
+    """The seam between encryption and signing: a locked wallet's fill raises WalletLocked and
+    changes nothing of the PSBT; unlocked, its sealed keys sign all four address types."""
+    import os
+
+    from peercash.wallet.crypter import WalletLocked
+    from peercash.wallet.encryption import encrypt_wallet, lock_wallet, unlock_wallet
+
+    node = SimNode(P)
+    wallet = make(tmp_path, node, "w", entropy=b"\x12" * 32)
+    encrypt_wallet(wallet, "correct horse", os.urandom, log2_n=10)
+    types = ("legacy", "p2sh-segwit", "bech32", "bech32m")
+    scripts = [address_to_script(wallet.get_new_address("", t), P) for t in types]
+    funding = fund(node, scripts)
+    psbt = spending(funding)
+    before = psbt.serialize()
+    with pytest.raises(WalletLocked):
+        fill_psbt(wallet, psbt)
+    assert psbt.serialize() == before
+    unsigned, complete = fill_psbt(wallet, spending(funding), sign=False)
+    assert not complete and all(i.non_witness_utxo is not None for i in unsigned.inputs)
+    unlock_wallet(wallet, "correct horse", 60)
+    psbt, complete = fill_psbt(wallet, psbt)
+    assert complete
+    tx = roles.extract(psbt)
+    assert verify_all(tx, list(funding.outputs)) == [ScriptError.OK] * 4
+    lock_wallet(wallet)
+    with pytest.raises(WalletLocked):
+        wallet.signing_keys()

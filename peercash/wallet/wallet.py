@@ -30,6 +30,7 @@ from peercash.consensus.primitives import Block, OutPoint, Tx, TxOut
 from .bip32 import ExtendedKey
 from .db import WalletDB
 from .descriptor import Descriptor, DescriptorError, parse_descriptor
+from .feepolicy import FeePolicy
 from .hdsetup import default_descriptors, master_from_mnemonic
 from .interfaces import NodeClient
 from .keyman import DEFAULT_KEYPOOL_SIZE, KeyManager, KeyManError, ScriptInfo
@@ -110,6 +111,7 @@ class Wallet:
         self.flags: dict[str, bool] = json.loads(db.get_setting("flags") or "{}")
         self.signer: object | None = None  # seam: the signer (psbt/signer.py) plugs in here
         self.coin_selector: object | None = None  # seam: coin selection plugs in here
+        self.fee_policy = FeePolicy()  # the node's fee options and settxfee (spend.py)
 
     def _load_state(self, keys: bool = True) -> None:
         """(Re)read what the file holds: after a failed batch, memory follows the file."""

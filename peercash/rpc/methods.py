@@ -17,6 +17,7 @@ from . import (
     rawtransactions,
     util,
     wallet,
+    walletspend,
     wallettx,
 )
 
@@ -31,5 +32,6 @@ __all__ = [
     "rawtransactions",
     "util",
     "wallet",
+    "walletspend",
     "wallettx",
 ]

@@ -17,6 +17,7 @@ Concurrency: each call takes the wallet's lock.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 from collections.abc import Callable, Sequence
@@ -357,7 +358,7 @@ def create_transaction(
         }
         preset = []
         for op in cc.inputs:
-            found = everything.get(op)
+            found = everything.get(op) or _replaced_coin(wallet, op)
             if found is None:
                 raise SpendError(f"Not found pre-selected input {op.txid_hex}:{op.index}")
             preset.append(_priced(wallet, found, params, sizes))
@@ -464,6 +465,22 @@ def _assemble(
             for op in outpoints:
                 wallet.lock_coin(op, True)  # type: ignore[arg-type]
     return CreatedTransaction(tx, fee, change_pos, rate, tuple(spent), complete)
+
+
+def _replaced_coin(wallet: Wallet, op: OutPoint) -> Coin | None:
+    """An output of ours that an unconfirmed transaction spends: a replacement may spend it
+    again (fee bumping preselects the original's inputs)."""
+    wtx = wallet.txs.get(op.txid)
+    if wtx is None or op.index >= len(wtx.tx.outputs) or wallet.depth(wtx) < 0:
+        return None
+    txout = wtx.tx.outputs[op.index]
+    info = wallet.keys.is_mine(txout.script_pubkey)
+    if info is None:
+        return None
+    for spender in wallet.spends.get(op, ()):
+        if wallet.depth(wallet.txs[spender]) != 0:
+            return None  # spent by a confirmed transaction
+    return Coin(op, txout, wallet.depth(wtx), wallet.is_trusted(wtx), info, wtx)
 
 
 def _output(wallet: Wallet, op: object) -> TxOut:
@@ -583,10 +600,9 @@ class Resubmitter:
     def start(self) -> None:
         def run() -> None:
             while not self._stop.wait(self.poll):
-                try:
+                # A closed wallet, a stopping node: try again next time.
+                with contextlib.suppress(Exception):
                     self.tick()
-                except Exception:  # a closed wallet, a stopping node: try again next time
-                    pass
 
         self._thread = threading.Thread(target=run, name="wallet-resubmit", daemon=True)
         self._thread.start()

@@ -80,6 +80,7 @@ from peercash.rpc.mempool import MEMPOOL_FILE_NAME, track_sequence
 from peercash.rpc.server import RpcServer
 from peercash.rpc.services import NodeServices
 from peercash.wallet.manager import WalletManager
+from peercash.wallet.spend import Resubmitter
 
 if TYPE_CHECKING:
     from peercash.chain.index import BlockIndexEntry
@@ -117,6 +118,7 @@ class Node:
         self._lock = DataDirLock(self.datadir)
         self.wallets: WalletManager | None = None
         self.wallet_client: NodeChainClient | None = None
+        self.resubmitter: Resubmitter | None = None
         self._log: LogControl | None = None
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -360,8 +362,14 @@ class Node:
         for warning in warnings:
             log.warning("%s", warning)
         services.wallets = wallets
+        # Core's ResubmitWalletTransactions: every 12-36 h, our unconfirmed txs again.
+        self.resubmitter = Resubmitter(lambda: list(wallets.wallets.values()))
+        self.resubmitter.start()
 
     def _close_wallets(self) -> None:
+        if self.resubmitter is not None:
+            self.resubmitter.stop()
+            self.resubmitter = None
         if self.services is not None:
             self.services.wallets = None
         if self.wallet_client is not None:

@@ -134,7 +134,7 @@ def test_change_type_option_and_position(tmp_path: Path) -> None:
     assert ct.tx.outputs[0].script_pubkey[:3] == b"\x76\xa9\x14"
     cc = rate(1)
     cc.change_position = 2
-    with pytest.raises(SpendError, match="^Transaction change output index out of range$"):
+    with pytest.raises(SpendError, match=r"^Transaction change output index out of range$"):
         create_transaction(wallet, [Recipient(P2WPKH_ELSEWHERE, COIN)], cc, random.Random(2))
 
 
@@ -218,7 +218,7 @@ def test_sequences(tmp_path: Path) -> None:
 
 def test_insufficient_funds(tmp_path: Path) -> None:
     _, wallet = setup(tmp_path)
-    with pytest.raises(FundsError, match="^Insufficient funds$"):
+    with pytest.raises(FundsError, match=r"^Insufficient funds$"):
         create_transaction(wallet, [Recipient(P2WPKH_ELSEWHERE, 50 * COIN)], rate(1))
 
 
@@ -257,11 +257,11 @@ def test_fee_rate_below_minimum(tmp_path: Path) -> None:
 
 def test_no_recipients_and_negative_amounts(tmp_path: Path) -> None:
     _, wallet = setup(tmp_path)
-    with pytest.raises(SpendError, match="^Transaction must have at least one recipient$"):
+    with pytest.raises(SpendError, match=r"^Transaction must have at least one recipient$"):
         create_transaction(wallet, [], rate(1))
-    with pytest.raises(SpendError, match="^Transaction amounts must not be negative$"):
+    with pytest.raises(SpendError, match=r"^Transaction amounts must not be negative$"):
         create_transaction(wallet, [Recipient(P2WPKH_ELSEWHERE, -1)], rate(1))
-    with pytest.raises(SpendError, match="^Transaction amount too small$"):
+    with pytest.raises(SpendError, match=r"^Transaction amount too small$"):
         create_transaction(wallet, [Recipient(P2WPKH_ELSEWHERE, 200)], rate(1))
 
 
@@ -296,11 +296,11 @@ def test_preselected_inputs_only(tmp_path: Path) -> None:
     assert [i.prevout for i in ct.tx.inputs] == [coins[1].outpoint]
     cc = rate(1)
     cc.inputs, cc.add_inputs = [coins[1].outpoint], False
-    with pytest.raises(SpendError, match="^The preselected coins total amount does not cover"):
+    with pytest.raises(SpendError, match=r"^The preselected coins total amount does not cover"):
         create_transaction(wallet, [Recipient(P2WPKH_ELSEWHERE, 60 * COIN)], cc)
     cc = rate(1)
     cc.inputs = [OutPoint(b"\x01" * 32, 0)]
-    with pytest.raises(SpendError, match="^Not found pre-selected input 0101"):
+    with pytest.raises(SpendError, match=r"^Not found pre-selected input 0101"):
         create_transaction(wallet, [Recipient(P2WPKH_ELSEWHERE, COIN)], cc)
 
 
@@ -342,7 +342,7 @@ def test_bumpfee_raises_fee_by_at_least_the_incremental_fee(tmp_path: Path) -> N
     assert wallet.txs[original.txid].state == INACTIVE
     assert original.txid not in node.mempool and new_txid in node.mempool
     assert wallet.balance().trusted == 49 * COIN - 987
-    with pytest.raises(BumpError, match="^Cannot bump transaction .* which was already bumped by"):
+    with pytest.raises(BumpError, match=r"^Cannot bump transaction .* which was already bumped by"):
         bump_fee(wallet, original.txid)
 
 
@@ -361,19 +361,19 @@ def test_bumpfee_user_rate_must_pay_incremental_fee(tmp_path: Path) -> None:
 
 def test_bumpfee_preconditions(tmp_path: Path) -> None:
     node, wallet = setup(tmp_path)
-    with pytest.raises(ValueError, match="^Invalid or non-wallet transaction id$"):
+    with pytest.raises(ValueError, match=r"^Invalid or non-wallet transaction id$"):
         bump_fee(wallet, b"\x02" * 32)
     original = _paid(node, wallet)
     node.mine([original])
     with pytest.raises(
-        BumpError, match="^Transaction has been mined, or is conflicted with a mined transaction$"
+        BumpError, match=r"^Transaction has been mined, or is conflicted with a mined transaction$"
     ):
         bump_fee(wallet, original.txid)
     cc = rate(1)
     cc.replaceable = False
     final = create_transaction(wallet, [Recipient(P2WPKH_ELSEWHERE, COIN)], cc)
     commit_transaction(wallet, final.tx)
-    with pytest.raises(BumpError, match="^Transaction is not BIP 125 replaceable$"):
+    with pytest.raises(BumpError, match=r"^Transaction is not BIP 125 replaceable$"):
         bump_fee(wallet, final.tx.txid)
 
 

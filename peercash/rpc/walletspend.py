@@ -154,7 +154,7 @@ def _send(
     commit_transaction(wallet, created.tx, comment=comment)
     txid = created.tx.txid_hex
     if verbose:
-        return {"txid": txid, "fee_reason": "User-specified feerate" if cc.fee_rate else "Estimate"}
+        return {"txid": txid, "fee_reason": created.fee_reason}
     return txid
 
 

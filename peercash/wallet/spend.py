@@ -18,8 +18,10 @@ Concurrency: each call takes the wallet's lock.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -42,6 +44,14 @@ SEQUENCE_RBF = 0xFFFFFFFD
 SEQUENCE_NONFINAL = 0xFFFFFFFE
 """Final for replacement, still enabling the locktime (Core's ``MAX_SEQUENCE_NONFINAL``)."""
 TX_VERSION = 2
+FEE_REASONS = {
+    "user": "PayTxFee set",
+    "paytxfee": "PayTxFee set",
+    "fallback": "Fallback fee",
+    "estimate": "Target 85% Threshold",
+}
+"""Core's ``StringForFeeReason`` by :class:`feepolicy.FeeChoice` reason (an estimate's own
+reason, half/double target, is not reported by the node client: shown as the target's)."""
 
 
 class SpendError(WalletError):
@@ -91,6 +101,8 @@ class CreatedTransaction:
     fee_rate: FeeRate
     spent: tuple[TxOut, ...]
     complete: bool
+    fee_reason: str = ""
+    """Core's ``StringForFeeReason`` of how the feerate was chosen."""
 
 
 def fee_policy(wallet: Wallet) -> FeePolicy:
@@ -286,8 +298,6 @@ def _check_recipients(recipients: Sequence[Recipient]) -> None:
     for r in recipients:
         if r.amount < 0:
             raise SpendError("Transaction amounts must not be negative")
-    if sum(r.amount for r in recipients) > cs.MAX_MONEY:
-        raise SpendError("Transaction amounts must not be negative")
 
 
 def create_transaction(
@@ -378,8 +388,9 @@ def create_transaction(
         except cs.CoinSelectionError as e:
             raise SpendError(str(e)) from None
         change = result.change(params.min_viable_change, params.change_fee)
-        return _assemble(wallet, recipients, outputs, result, change, change_script, kind, cc, rate,
-                         policy, rng)  # fmt: skip
+        created = _assemble(wallet, recipients, outputs, result, change, change_script, kind, cc,
+                            rate, policy, rng)  # fmt: skip
+        return dataclasses.replace(created, fee_reason=FEE_REASONS[choice.reason])
 
 
 def _assemble(
@@ -576,8 +587,6 @@ class Resubmitter:
         clock: Callable[[], float] | None = None,
         rng: random.Random | None = None,
     ) -> None:
-        import time
-
         self.wallets = wallets
         self.low, self.high, self.poll, self.min_age = low, high, poll, min_age
         self.clock = clock or time.time

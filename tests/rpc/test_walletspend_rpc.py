@@ -62,7 +62,7 @@ def test_sendtoaddress_and_sendmany(rpc: Any) -> None:  # noqa: F811
     assert tx["amount"] == Decimal(-1) and tx["fee"] == Decimal("-0.00000282")
     assert tx["comment"] == "rent"
     verbose = rpc("sendtoaddress", ELSEWHERE, 1, "", "", False, True, None, None, True, 2, True)
-    assert sorted(verbose) == ["fee_reason", "txid"]
+    assert sorted(verbose) == ["fee_reason", "txid"] and verbose["fee_reason"] == "PayTxFee set"
     assert rpc("sendmany", "x", {ELSEWHERE: 1}) == ("error", -8, 'Dummy value must be set to ""')
     other = rpc("getnewaddress")
     many = rpc("sendmany", "", {ELSEWHERE: 1, other: 2}, None, "", [other], True, None, None, 1)

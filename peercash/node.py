@@ -79,6 +79,7 @@ from peercash.rpc.blockchain import initial_block_download
 from peercash.rpc.mempool import MEMPOOL_FILE_NAME, track_sequence
 from peercash.rpc.server import RpcServer
 from peercash.rpc.services import NodeServices
+from peercash.wallet.feepolicy import FeePolicy
 from peercash.wallet.manager import WalletManager
 from peercash.wallet.spend import Resubmitter
 
@@ -351,8 +352,17 @@ class Node:
             fee_estimator=self.fee_estimator,
         )
         self.wallet_client = client
+        cfg = self.config
+        fees = FeePolicy(
+            fallback_fee=cfg.fallbackfee,
+            min_tx_fee=cfg.mintxfee,
+            max_tx_fee=cfg.maxtxfee,
+            min_relay_fee=cfg.minrelaytxfee,
+            incremental_relay_fee=cfg.incrementalrelayfee,
+            signal_rbf=cfg.walletrbf,
+        )
         wallets = WalletManager(
-            self.datadir / "wallets", self.params, client, keypool=self.config.keypool
+            self.datadir / "wallets", self.params, client, keypool=cfg.keypool, fee_policy=fees
         )
         self.wallets = wallets
         names = list(self.config.wallet)

@@ -21,6 +21,7 @@ from pathlib import Path
 from peercash.consensus.params import NetworkParams
 
 from .db import WALLET_FILE, WalletDB, wallet_path
+from .feepolicy import FeePolicy
 from .interfaces import NodeClient
 from .keyman import DEFAULT_KEYPOOL_SIZE
 from .wallet import Wallet, WalletError
@@ -59,6 +60,7 @@ class WalletManager:
         keypool: int = DEFAULT_KEYPOOL_SIZE,
         clock: Callable[[], float] = time.time,
         entropy: Callable[[int], bytes] = os.urandom,
+        fee_policy: FeePolicy | None = None,
     ) -> None:
         self.walletdir = walletdir
         self.params = params
@@ -68,6 +70,7 @@ class WalletManager:
         self.entropy = entropy
         self.wallets: dict[str, Wallet] = {}
         self.lock = threading.RLock()
+        self.fee_policy = fee_policy or FeePolicy()  # each wallet starts with the node's
 
     # -- lookup ---------------------------------------------------------------------------
 
@@ -136,6 +139,7 @@ class WalletManager:
                 keypool=self.keypool,
                 clock=self.clock,
             )
+            wallet.fee_policy = self.fee_policy
             if self.node is not None:
                 # A wallet restored from a mnemonic may have coins anywhere: scan everything.
                 wallet.attach(self.node, rescan_from=0 if mnemonic is not None else None)
@@ -156,6 +160,7 @@ class WalletManager:
             wallet = Wallet(
                 name, WalletDB(path), self.params, keypool=self.keypool, clock=self.clock
             )
+            wallet.fee_policy = self.fee_policy
             if self.node is not None:
                 wallet.attach(self.node)
             self.wallets[name] = wallet

@@ -24,8 +24,8 @@ from peercash.wallet.spend import (
     SEQUENCE_RBF,
     CoinControl,
     CreatedTransaction,
-    FundsError,
     Recipient,
+    SpendError,
     _sign,
     anti_fee_sniping_locktime,
     commit_transaction,
@@ -42,7 +42,6 @@ from .registry import (
     RPC_INVALID_ADDRESS_OR_KEY,
     RPC_INVALID_PARAMETER,
     RPC_TYPE_ERROR,
-    RPC_WALLET_ERROR,
     Param,
     RpcError,
     rpc_method,
@@ -60,12 +59,13 @@ MAX_CONFIRM_TARGET = 1008
 
 
 def _funds(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Core's -6 for insufficient funds (inside ``wallet_errors``, which maps the rest)."""
+    """Core's ``SendMoney``: any failure to create the transaction is -6
+    (RPC_WALLET_INSUFFICIENT_FUNDS); elsewhere (``FundTransaction``) it is -4."""
 
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except FundsError as e:
+        except SpendError as e:
             raise RpcError(RPC_WALLET_INSUFFICIENT_FUNDS, str(e)) from None
 
     wrapped.__name__ = func.__name__
@@ -361,7 +361,6 @@ def _fund_result(created: CreatedTransaction) -> dict[str, Any]:
     lock=False,
 )  # fmt: skip
 @wallet_errors
-@_funds
 def fundrawtransaction(node: Any, hexstring: str, options: Any, iswitness: bool | None) -> Any:
     """Add inputs to a transaction until it has enough in value to meet its out value."""
     wallet = request_wallet(node)
@@ -386,7 +385,6 @@ def fundrawtransaction(node: Any, hexstring: str, options: Any, iswitness: bool 
     lock=False,
 )  # fmt: skip
 @wallet_errors
-@_funds
 def walletcreatefundedpsbt(
     node: Any,
     inputs: list[Any],
@@ -444,7 +442,6 @@ def _finish(wallet: Wallet, created: CreatedTransaction, options: dict[str, Any]
     lock=False,
 )  # fmt: skip
 @wallet_errors
-@_funds
 def send(
     node: Any,
     outputs: Any,
@@ -488,7 +485,6 @@ def send(
     lock=False,
 )  # fmt: skip
 @wallet_errors
-@_funds
 def sendall(
     node: Any,
     recipients: list[Any],
@@ -539,7 +535,7 @@ def sendall(
         else:
             coins = [c.outpoint for c in wallet.coins(1, include_unsafe=False)]
         if not coins:
-            raise RpcError(RPC_WALLET_ERROR, _POOL_TOO_LOW)
+            raise RpcError(RPC_WALLET_INSUFFICIENT_FUNDS, _POOL_TOO_LOW)
         spent = []
         for op in coins:
             wtx = wallet.txs.get(op.txid)
@@ -557,7 +553,7 @@ def sendall(
         fee = rate.fee(dummy_signed(wallet, draft, spent).vsize())
         left = sum(o.value for o in spent) - sum(o.value for o in fixed) - fee
         if left <= 0:
-            raise RpcError(RPC_WALLET_ERROR, _POOL_TOO_LOW)
+            raise RpcError(RPC_WALLET_INSUFFICIENT_FUNDS, _POOL_TOO_LOW)
         share, extra = divmod(left, len(rest))
         outs = fixed + [TxOut(share + (extra if k == 0 else 0), s) for k, s in enumerate(rest)]
         tx = Tx(2, draft.inputs, outs, locktime)
@@ -606,7 +602,6 @@ def _bump(node: Any, txid: str, options: dict[str, Any], sign: bool) -> tuple[Wa
     lock=False,
 )  # fmt: skip
 @wallet_errors
-@_funds
 def bumpfee(node: Any, txid: str, options: dict[str, Any]) -> dict[str, Any]:
     """Bumps the fee of a transaction T, replacing it with a new transaction B."""
     wallet, h, bump = _bump(node, txid, options, True)
@@ -627,7 +622,6 @@ def bumpfee(node: Any, txid: str, options: dict[str, Any]) -> dict[str, Any]:
     lock=False,
 )  # fmt: skip
 @wallet_errors
-@_funds
 def psbtbumpfee(node: Any, txid: str, options: dict[str, Any]) -> dict[str, Any]:
     """Bumps the fee of a transaction T, returning the replacement as an unsigned PSBT."""
     _, _, bump = _bump(node, txid, options, False)

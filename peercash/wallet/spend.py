@@ -370,7 +370,7 @@ def create_transaction(
         for op in cc.inputs:
             found = everything.get(op) or _replaced_coin(wallet, op)
             if found is None:
-                raise SpendError(f"Not found pre-selected input {op.txid_hex}:{op.index}")
+                raise SpendError(f"Not found pre-selected input {_outpoint_text(op)}")
             preset.append(_priced(wallet, found, params, sizes))
         chosen = set(cc.inputs)
         available = []
@@ -494,11 +494,16 @@ def _replaced_coin(wallet: Wallet, op: OutPoint) -> Coin | None:
     return Coin(op, txout, wallet.depth(wtx), wallet.is_trusted(wtx), info, wtx)
 
 
+def _outpoint_text(op: OutPoint) -> str:
+    """Core's ``COutPoint::ToString``."""
+    return f"COutPoint({op.txid_hex[:10]}, {op.index})"
+
+
 def _output(wallet: Wallet, op: object) -> TxOut:
     assert isinstance(op, OutPoint)
     wtx = wallet.txs.get(op.txid)
     if wtx is None or op.index >= len(wtx.tx.outputs):
-        raise SpendError(f"Not found pre-selected input {op.txid_hex}:{op.index}")
+        raise SpendError(f"Not found pre-selected input {_outpoint_text(op)}")
     return wtx.tx.outputs[op.index]
 
 

@@ -47,7 +47,7 @@ def test_sendtoaddress_errors(rpc: Any) -> None:  # noqa: F811
     )
     assert rpc("sendtoaddress", ELSEWHERE, 1) == (
         "error",
-        -4,
+        -6,
         "Fee estimation failed. Fallbackfee is disabled. Wait a few blocks or enable -fallbackfee.",
     )
     insufficient = rpc("sendtoaddress", ELSEWHERE, 50, "", "", False, True, None, None, True, 1)
@@ -79,6 +79,10 @@ def test_fundrawtransaction_and_walletcreatefundedpsbt(rpc: Any) -> None:  # noq
     tx = Tx.from_hex(result["hex"])
     assert len(tx.inputs) == 1 and len(tx.outputs) == 2 and result["changepos"] in (0, 1)
     assert result["fee"] == Decimal("0.00000705")  # 141 vB × 5 sat/vB
+    big = Tx(2, [], [TxOut(60 * 100_000_000, address_to_script(ELSEWHERE, P))], 0)
+    assert rpc("fundrawtransaction", big.serialize().hex(), {"fee_rate": 1}) == (
+        "error", -4, "Insufficient funds"
+    )  # fmt: skip
     assert rpc("fundrawtransaction", raw, {"bogus": 1}) == (
         "error", -8, "Invalid parameter, unknown key: bogus"
     )  # fmt: skip

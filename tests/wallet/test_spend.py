@@ -300,7 +300,9 @@ def test_preselected_inputs_only(tmp_path: Path) -> None:
         create_transaction(wallet, [Recipient(P2WPKH_ELSEWHERE, 60 * COIN)], cc)
     cc = rate(1)
     cc.inputs = [OutPoint(b"\x01" * 32, 0)]
-    with pytest.raises(SpendError, match=r"^Not found pre-selected input 0101"):
+    with pytest.raises(
+        SpendError, match=r"^Not found pre-selected input COutPoint\(0101010101, 0\)$"
+    ):
         create_transaction(wallet, [Recipient(P2WPKH_ELSEWHERE, COIN)], cc)
 
 

@@ -32,6 +32,7 @@ from peercash.wallet.spend import (
     create_transaction,
     dummy_signed,
     fee_policy,
+    is_current,
     wallet_psbt,
 )
 from peercash.wallet.wallet import Wallet
@@ -547,7 +548,7 @@ def sendall(
             spent.append(wtx.tx.outputs[op.index])
         seq = SEQUENCE_RBF if (cc.replaceable is None or cc.replaceable) else SEQUENCE_NONFINAL
         height, _ = wallet.node.tip()
-        locktime = anti_fee_sniping_locktime(height, True, random.Random())
+        locktime = anti_fee_sniping_locktime(height, is_current(wallet), random.Random())
         outs = fixed + [TxOut(0, s) for s in rest]
         draft = Tx(2, [TxIn(op, b"", seq) for op in coins], outs, locktime)
         fee = rate.fee(dummy_signed(wallet, draft, spent).vsize())

@@ -177,7 +177,6 @@ def commit_bump(wallet: Wallet, original: bytes, bump: Bump) -> bytes:
     with wallet.lock:
         if wallet.txs[original].replaced_by is not None:
             raise BumpError("Transaction was already replaced")
-        reason = commit_transaction(wallet, bump.tx, replaces=original)
-        if reason is not None:
-            raise BumpError(f"Error: The transaction was rejected! Reason given: {reason}")
+        # As Core: a replacement the mempool refuses stays in the wallet, the txid is returned.
+        commit_transaction(wallet, bump.tx, replaces=original)
         return bump.tx.txid

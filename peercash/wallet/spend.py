@@ -44,6 +44,7 @@ SEQUENCE_RBF = 0xFFFFFFFD
 SEQUENCE_NONFINAL = 0xFFFFFFFE
 """Final for replacement, still enabling the locktime (Core's ``MAX_SEQUENCE_NONFINAL``)."""
 TX_VERSION = 2
+MAX_ANTI_FEE_SNIPING_TIP_AGE = 8 * 60 * 60
 FEE_REASONS = {
     "user": "PayTxFee set",
     "paytxfee": "PayTxFee set",
@@ -270,6 +271,15 @@ def anti_fee_sniping_locktime(tip_height: int, synced: bool, rng: random.Random)
     return locktime
 
 
+def is_current(wallet: Wallet) -> bool:
+    """Core's ``IsCurrentForAntiFeeSniping``: out of IBD and the tip at most 8 hours old."""
+    node = wallet.node
+    if node is None or node.is_initial_block_download():
+        return False
+    block = node.read_block(node.tip()[0])
+    return block is not None and block.header.time > wallet.clock() - MAX_ANTI_FEE_SNIPING_TIP_AGE
+
+
 # -- creation -----------------------------------------------------------------------------------
 
 
@@ -424,8 +434,7 @@ def _assemble(
     if cc.locktime is not None:
         locktime = cc.locktime
     else:
-        height, _ = node.tip()
-        locktime = anti_fee_sniping_locktime(height, not node.is_initial_block_download(), rng)
+        locktime = anti_fee_sniping_locktime(node.tip()[0], is_current(wallet), rng)
     outpoints = [c.outpoint for c in coins]
     spent = [_output(wallet, op) for op in outpoints]
     inputs = [TxIn(op, b"", sequence) for op in outpoints]  # type: ignore[arg-type]

@@ -60,6 +60,7 @@ def setup(tmp_path: Path, types: tuple[str, ...] = ("bech32",)) -> tuple[RbfSimN
     node = RbfSimNode(P)
     wallet = Wallet.create("w", tmp_path / "w" / "wallet.dat", P, keypool=20, entropy=bytes(32))
     wallet.attach(node)
+    wallet.clock = lambda: node.time  # the tip is current (anti-fee-sniping needs it)
     for t in types:
         node.mine([], to=address_to_script(wallet.get_new_address(output_type=t), P))
     for _ in range(100):
@@ -202,6 +203,8 @@ def test_anti_fee_sniping_locktime(tmp_path: Path) -> None:
     assert all(tip - 99 <= t <= tip for t in locktimes)
     assert locktimes.count(tip) >= 40 and any(t < tip for t in locktimes)
     assert anti_fee_sniping_locktime(500, False, random.Random(1)) == 0
+    node.time += 8 * 3600  # the tip is now 8 hours old: no longer current
+    assert create_transaction(wallet, [Recipient(P2WPKH_ELSEWHERE, COIN)], rate(1)).tx.locktime == 0
     draws = [anti_fee_sniping_locktime(500, True, random.Random(s)) for s in range(1000)]
     assert min(draws) >= 401 and max(draws) == 500 and 50 < sum(d < 500 for d in draws) < 150
 

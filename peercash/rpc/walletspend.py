@@ -339,6 +339,7 @@ def fund_transaction(
     if len(set(sffo)) != len(sffo):
         raise RpcError(RPC_INVALID_PARAMETER, "Invalid parameter, duplicated position")
     cc.inputs = [i.prevout for i in tx.inputs]
+    cc.sequences = {i.prevout: i.sequence for i in tx.inputs}
     cc.version = tx.version
     if tx.locktime:
         cc.locktime = tx.locktime
@@ -415,19 +416,20 @@ def walletcreatefundedpsbt(
 
 
 def _finish(wallet: Wallet, created: CreatedTransaction, options: dict[str, Any]) -> dict[str, Any]:
-    """Sign, then add to the wallet and broadcast unless ``add_to_wallet`` is false."""
+    """Core's ``FinishTransaction``: sign; a PSBT when asked, incomplete or not added; the
+    txid when complete, and the hex unless it was added to the wallet (and broadcast)."""
     tx, complete = _sign(wallet, created.tx, created.spent)
     result: dict[str, Any] = {}
     want_psbt = bool(options.get("psbt"))
-    add = options.get("add_to_wallet", True) and not want_psbt
-    if complete and add:
-        commit_transaction(wallet, tx)
-        result["txid"] = tx.txid_hex
-    elif complete:
-        result["hex"] = tx.serialize().hex()
-        result["txid"] = tx.txid_hex
-    if not complete or want_psbt:
+    add = bool(options.get("add_to_wallet", True))
+    if want_psbt or not complete or not add:
         result["psbt"] = wallet_psbt(wallet, tx, created.spent).to_base64()
+    if complete:
+        result["txid"] = tx.txid_hex
+        if add and not want_psbt:
+            commit_transaction(wallet, tx)
+        else:
+            result["hex"] = tx.serialize().hex()
     result["complete"] = complete
     return result
 

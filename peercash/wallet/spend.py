@@ -91,6 +91,8 @@ class CoinControl:
     avoid_partial_spends: bool = False
     version: int = TX_VERSION
     sign: bool = True
+    sequences: dict[OutPoint, int] = field(default_factory=dict)
+    """Preselected inputs' own sequence numbers (a funded raw transaction keeps them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,7 +439,7 @@ def _assemble(
         locktime = anti_fee_sniping_locktime(node.tip()[0], is_current(wallet), rng)
     outpoints = [c.outpoint for c in coins]
     spent = [_output(wallet, op) for op in outpoints]
-    inputs = [TxIn(op, b"", sequence) for op in outpoints]  # type: ignore[arg-type]
+    inputs = [TxIn(op, b"", cc.sequences.get(op, sequence)) for op in outpoints]  # type: ignore[arg-type, call-overload]
     tx = Tx(cc.version, inputs, outputs, locktime)
     fee_needed = rate.fee(dummy_signed(wallet, tx, spent).vsize())
     current_fee = sum(o.value for o in spent) - sum(o.value for o in outputs)

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from peercash.consensus.address import address_to_script
-from peercash.consensus.primitives import Tx, TxOut
+from peercash.consensus.primitives import OutPoint, Tx, TxIn, TxOut
 from peercash.wallet.psbt.model import Psbt
 
 from .test_wallet_rpc import P, rpc  # noqa: F401  (the fixture)
@@ -86,6 +86,12 @@ def test_fundrawtransaction_and_walletcreatefundedpsbt(rpc: Any) -> None:  # noq
     assert rpc("fundrawtransaction", raw, {"bogus": 1}) == (
         "error", -8, "Invalid parameter, unknown key: bogus"
     )  # fmt: skip
+    [coin] = rpc("listunspent")
+    prevout = OutPoint(bytes.fromhex(coin["txid"])[::-1], coin["vout"])
+    mine = Tx(2, [TxIn(prevout, b"", 5)], [TxOut(100_000_000, big.outputs[0].script_pubkey)], 77)
+    kept = Tx.from_hex(rpc("fundrawtransaction", mine.serialize().hex(), {"fee_rate": 1})["hex"])
+    assert [(i.prevout, i.sequence) for i in kept.inputs] == [(prevout, 5)]
+    assert kept.locktime == 77
     psbt = rpc("walletcreatefundedpsbt", [], [{ELSEWHERE: 1}], 0, {"fee_rate": 5})
     assert sorted(psbt) == ["changepos", "fee", "psbt"] and psbt["fee"] == Decimal("0.00000705")
     parsed = Psbt.from_base64(psbt["psbt"])
@@ -95,7 +101,7 @@ def test_fundrawtransaction_and_walletcreatefundedpsbt(rpc: Any) -> None:  # noq
 def test_send_and_sendall(rpc: Any) -> None:  # noqa: F811
     funded(rpc)
     result = rpc("send", {ELSEWHERE: 1}, None, None, 2, {"add_to_wallet": False})
-    assert sorted(result) == ["complete", "hex", "txid"] and result["complete"] is True
+    assert sorted(result) == ["complete", "hex", "psbt", "txid"] and result["complete"] is True
     sent = rpc("send", [{ELSEWHERE: 1}], None, None, 2)
     assert sorted(sent) == ["complete", "txid"]
     assert rpc("send", {ELSEWHERE: 1}, 6, None, None, {"conf_target": 6})[:2] == ("error", -8)

@@ -43,7 +43,7 @@ def trusted(node: NodeProcess) -> Decimal:
 @contextmanager
 def pair(tmp_path: Path, wallet_arg: bool) -> Iterator[tuple[NodeProcess, NodeProcess]]:
     extra = ["--wallet=w"] if wallet_arg else []
-    a = NodeProcess(tmp_path / "a", extra_args=["--listen", *extra])
+    a = NodeProcess(tmp_path / "a", extra_args=["--listen", "--fallbackfee=0.0002", *extra])
     b = NodeProcess(
         tmp_path / "b", extra_args=[f"--connect=127.0.0.1:{a.port}", "--listen", *extra]
     )
@@ -118,6 +118,17 @@ def test_wallet_send(tmp_path: Path) -> None:
         assert trusted(a) == Decimal(200) - fees - back_fee
         decoded = a.call("decoderawtransaction", back_tx["hex"])
         assert len(decoded["vin"]) == 4 and len(decoded["vout"]) == 1
+
+        # Without fee_rate and without estimates, A pays -fallbackfee (20 sat/vB); B refuses.
+        fallback = wcall(a, "sendtoaddress", ELSEWHERE, "0.1")
+        paid = wcall(a, "gettransaction", fallback)
+        vsize = a.call("decoderawtransaction", paid["hex"])["vsize"]
+        assert 20 * vsize <= -paid["fee"] * 100_000_000 <= 21 * vsize
+        with pytest.raises(RpcCallError) as err:
+            wcall(b, "sendtoaddress", ELSEWHERE, "0.1")
+        assert err.value.code == -6 and "Fallbackfee is disabled" in str(err.value)
+        in_pools(a, b, fallback)
+        mine(a, b)
 
         # A payment bumped: the replacement in both pools, the original gone.
         b_addr = wcall(b, "getnewaddress")

@@ -151,8 +151,9 @@ def _send(
     wallet: Wallet, recipients: list[Recipient], cc: CoinControl, comment: str, verbose: bool
 ) -> Any:
     """Core's ``SendMoney``: create, sign, commit; the txid (verbose: with the fee reason)."""
-    created = create_transaction(wallet, recipients, cc)
-    commit_transaction(wallet, created.tx, comment=comment)
+    with wallet.lock:  # as Core's cs_wallet: no other spend between creating and committing
+        created = create_transaction(wallet, recipients, cc)
+        commit_transaction(wallet, created.tx, comment=comment)
     txid = created.tx.txid_hex
     if verbose:
         return {"txid": txid, "fee_reason": created.fee_reason}
@@ -473,8 +474,9 @@ def send(
             parse_outputs(outputs, wallet.params), locktime)  # fmt: skip
     cc = CoinControl(add_inputs=bool(options.get("add_inputs", not inputs)))
     fund.pop("add_inputs", None)
-    created = fund_transaction(wallet, tx, fund, cc)
-    return _finish(wallet, created, options)
+    with wallet.lock:
+        created = fund_transaction(wallet, tx, fund, cc)
+        return _finish(wallet, created, options)
 
 
 @rpc_method(

@@ -229,23 +229,36 @@ def _compact_len(n: int) -> int:
 # -- change ---------------------------------------------------------------------------------------
 
 
+def _recipient_kind(script: bytes) -> str | None:
+    """The output type a recipient's script is, for matching change to it."""
+    program = witness_program(script)
+    if program is not None:
+        version, prog = program
+        if version == 1 and len(prog) == 32:
+            return "bech32m"
+        return "bech32" if version == 0 and len(prog) == 20 else None
+    if len(script) == 23 and script[:2] == b"\xa9\x14" and script[22] == 0x87:
+        return "p2sh-segwit"
+    if len(script) == 25 and script[:3] == b"\x76\xa9\x14" and script[23:] == b"\x88\xac":
+        return "legacy"
+    return None
+
+
+CHANGE_MATCH_ORDER = ("bech32m", "bech32", "p2sh-segwit", "legacy")
+
+
 def change_type(wallet: Wallet, recipients: Sequence[Recipient], cc: CoinControl) -> str:
-    """Core's ``TransactionChangeType``: the requested type; else bech32m when paying a taproot
-    output and we have a taproot change descriptor; bech32 when paying a segwit v0 output; else
-    the default address type (bech32)."""
+    """Core's ``TransactionChangeType``: the requested type; else the type of a recipient
+    (taproot, then P2WPKH, P2SH, P2PKH) we have a change descriptor for, so change looks like
+    the payment; else taproot change if we can, else bech32."""
     if cc.change_type is not None:
         return cc.change_type
-    any_tr = any_v0 = False
-    for r in recipients:
-        program = witness_program(r.script)
-        if program is not None and program[0] == 1:
-            any_tr = True
-        elif program is not None and program[0] == 0:
-            any_v0 = True
-    if any_tr and wallet.keys.active("bech32m", True) is not None:
+    kinds = {_recipient_kind(r.script) for r in recipients}
+    for kind in CHANGE_MATCH_ORDER:
+        if kind in kinds and wallet.keys.active(kind, True) is not None:
+            return kind
+    if wallet.keys.active("bech32m", True) is not None:
         return "bech32m"
-    if any_v0 and wallet.keys.active("bech32", True) is not None:
-        return "bech32"
     return "bech32"
 
 

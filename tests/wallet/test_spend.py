@@ -114,15 +114,35 @@ def test_every_input_type_signs(tmp_path: Path) -> None:
     verify(wallet, ct.tx)
 
 
+P2SH_ELSEWHERE = b"\xa9\x14" + b"\x44" * 20 + b"\x87"
+P2WSH_ELSEWHERE = b"\x00\x20" + b"\x33" * 32
+
+
+def _kind(script: bytes) -> str:
+    program = witness_program(script)
+    if program is not None:
+        return {1: "bech32m", 0: "bech32"}[program[0]]
+    return "p2sh-segwit" if script[0] == 0xA9 else "legacy"
+
+
 @pytest.mark.parametrize(
-    ("recipient", "version"), [(P2TR_ELSEWHERE, 1), (P2WPKH_ELSEWHERE, 0), (P2PKH_ELSEWHERE, 0)]
+    ("recipients", "kind"),
+    [
+        ([P2TR_ELSEWHERE], "bech32m"),
+        ([P2WPKH_ELSEWHERE], "bech32"),
+        ([P2SH_ELSEWHERE], "p2sh-segwit"),
+        ([P2PKH_ELSEWHERE], "legacy"),
+        ([P2WSH_ELSEWHERE], "bech32m"),  # no match: taproot change
+        ([P2PKH_ELSEWHERE, P2WPKH_ELSEWHERE], "bech32"),  # P2WPKH before P2PKH
+        ([P2WPKH_ELSEWHERE, P2TR_ELSEWHERE], "bech32m"),
+    ],
 )
-def test_change_type_follows_core(tmp_path: Path, recipient: bytes, version: int) -> None:
+def test_change_type_follows_core(tmp_path: Path, recipients: list[bytes], kind: str) -> None:
     _, wallet = setup(tmp_path)
-    ct = create_transaction(wallet, [Recipient(recipient, COIN)], rate(1), random.Random(2))
+    payees = [Recipient(r, COIN) for r in recipients]
+    ct = create_transaction(wallet, payees, rate(1), random.Random(2))
     change = ct.tx.outputs[ct.change_pos].script_pubkey
-    program = witness_program(change)
-    assert program is not None and program[0] == version
+    assert _kind(change) == kind
     assert wallet.keys.is_mine(change) is not None and wallet.is_change_script(change)
 
 

@@ -117,36 +117,25 @@ def fee_policy(wallet: Wallet) -> FeePolicy:
 # -- keys and signing ----------------------------------------------------------------------------
 
 
-def signing_keys(wallet: Wallet) -> Callable[[bytes], bytes | None]:
-    """Temporary local version of the agreed ``Wallet.signing_keys`` seam (fillpsbt writes the
-    real one): secrets of the wallet's private descriptors, by public key, derived on demand
-    for the positions our scripts were derived at."""
+def signing_keys(wallet: Wallet, scripts: Sequence[bytes]) -> Callable[[bytes], bytes | None]:
+    """The agreed ``Wallet.signing_keys()`` seam when the wallet has it (fillpsbt writes it,
+    encrypt makes it raise ``WalletLocked``); until then a temporary local version: the secrets
+    of our private descriptors at the positions the spent ``scripts`` were derived at."""
     real = getattr(wallet, "signing_keys", None)
     if callable(real):
         return real()  # type: ignore[no-any-return]
-    cache: dict[bytes, bytes] = {}
-    done: set[tuple[str, int]] = set()
-    positions = sorted({(i.desc_id, i.position) for i in wallet.keys.scripts.values()})
-
-    def lookup(pubkey: bytes) -> bytes | None:
-        if pubkey in cache:
-            return cache[pubkey]
-        for desc_id, pos in positions:
-            if (desc_id, pos) in done:
-                continue
-            done.add((desc_id, pos))
-            desc = wallet.keys.descs[desc_id]
-            if not desc.has_private_keys:
-                continue
-            for pub, secret in desc.expand(pos).secrets.items():
-                cache[pub] = secret
+    secrets: dict[bytes, bytes] = {}
+    for script in scripts:
+        info = wallet.keys.is_mine(script)
+        if info is None:
+            continue
+        desc = wallet.keys.descs[info.desc_id]
+        if desc.has_private_keys:
+            for pub, secret in desc.expand(info.position).secrets.items():
+                secrets[pub] = secret
                 if len(pub) == 33:
-                    cache.setdefault(pub[1:], secret)
-            if pubkey in cache:
-                return cache[pubkey]
-        return None
-
-    return lookup
+                    secrets.setdefault(pub[1:], secret)
+    return secrets.get
 
 
 def provider_for(wallet: Wallet, scripts: Sequence[bytes]) -> Provider:
@@ -179,7 +168,7 @@ def _sign(wallet: Wallet, tx: Tx, spent: Sequence[TxOut]) -> tuple[Tx, bool]:
     """Sign every input we can; (signed tx, complete). The merge switches this to
     ``fill.sign_transaction``."""
     psbt = wallet_psbt(wallet, tx, spent)
-    keys = signing_keys(wallet)
+    keys = signing_keys(wallet, [o.script_pubkey for o in spent])
     solutions = sign_psbt(psbt, keys)
     inputs = []
     complete = True

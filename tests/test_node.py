@@ -201,13 +201,13 @@ ADDRESS = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
 @pytest.mark.slow
 def test_second_node_on_same_datadir_exits_at_once(tmp_path: Path) -> None:
     with NodeProcess(tmp_path).start() as first:
-        t = time.monotonic()
+        # It must not wait for the lock: a wait would outlast the timeout (no timed assertion:
+        # start-up time under a loaded test run varies by several seconds).
         second = subprocess.run(
             peercash_command("node", "--network", "regtest", "--datadir", str(tmp_path),
                              "--rpcport", str(free_port()), "--port", str(free_port())),
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
-        assert time.monotonic() - t < 10
         assert second.returncode == 1
         assert (
             f"Cannot obtain a lock on data directory {tmp_path / 'regtest'}. "

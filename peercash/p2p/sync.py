@@ -704,6 +704,7 @@ class SyncManager(Generic[P]):
         """Hand transaction messages to ``relay`` (``None``: no mempool, as before)."""
         self.relay = relay
         if relay is not None:
+            relay.keep_for_compact = self._extra_txs.add
             for state in self._peers.values():
                 relay.add_peer(state.peer)
 

@@ -49,6 +49,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from peercash.consensus.primitives import MAX_MONEY, Block, Tx
+from peercash.mempool.fees import FeeFilterRounder
+from peercash.mempool.policy import DEFAULT_MIN_RELAY_TX_FEE
 from peercash.mempool.pool import AcceptResult, MemPool, MempoolEntry, PackageResult, TxResult
 
 from . import messages as m
@@ -85,6 +87,8 @@ KNOWN_INVENTORY_MAX = 50_000
 """Hashes remembered as known to a peer (Core's per-peer inventory filter)."""
 RECENT_REJECTS_MAX = 120_000
 RECENT_CONFIRMED_MAX = 48_000
+_EXTRA_TX_MAX_USAGE = 100_000
+"""Bigger transactions are not kept for compact blocks (Core's ``RecursiveDynamicUsage`` limit)."""
 ANNOUNCED_MAX = 3500
 """Recent announcements to a peer that it may ask for at once (Core's ``INVENTORY_MAX_RECENT_RELAY``)."""
 TX_RELAY_VERSION = 70013
@@ -217,6 +221,14 @@ class TxRelay:
         self._feerates: dict[bytes, int] = {}
         """sat/kvB (modified fee) of the transactions waiting to be announced."""
         self._closed = False
+        self.fee_filter_rounder = FeeFilterRounder(
+            DEFAULT_MIN_RELAY_TX_FEE, lambda: self._rng.getrandbits(32)
+        )
+        """Core builds its rounder from the default minimum relay fee (100 sat/kvB)."""
+        self._max_filter = self.fee_filter_rounder.round(MAX_MONEY)
+        self.keep_for_compact: Callable[[Tx], None] | None = None
+        """Where replaced, orphaned and rejected transactions go for rebuilding compact blocks
+        (the sync manager's ``ExtraTransactions``: Core's ``AddToCompactExtraTransactions``)."""
         pool.on_added.append(self._added_listener)
 
     def close(self) -> None:
@@ -401,6 +413,8 @@ class TxRelay:
         txid, wtxid = tx.txid, tx.wtxid
         if r.allowed:
             log.debug("AcceptToMemoryPool: peer=%d accepted %s", peer_id, tx.txid_hex)
+            for replaced in r.replaced:
+                self._extra(replaced)
             self._forget(tx)
             self.orphans.erase_tx(wtxid)
             for _, announcer in self.orphans.add_children_to_work_set(tx, self._rng):
@@ -419,10 +433,17 @@ class TxRelay:
             self.recent_rejects.add(wtxid)
             if not tx.has_witness():
                 self.recent_rejects.add(txid)
+            self._extra(tx)  # a miner with another policy may still mine it
         if r.result is TxResult.CONSENSUS:
             s = self._peers.get(peer_id)
             if s is not None:
                 self._misbehaving(s.peer, f"invalid transaction: {r.reject_details}")
+
+    def _extra(self, tx: Tx) -> None:
+        """Keep ``tx`` for compact blocks unless it is big (Core skips a memory use of 100,000
+        bytes or more; ours is estimated, as the pool does, at twice the serialized size)."""
+        if self.keep_for_compact is not None and tx.total_size() * 2 < _EXTRA_TX_MAX_USAGE:
+            self.keep_for_compact(tx)
 
     def _forget(self, tx: Tx) -> None:
         self.tracker.forget_tx_hash(tx.txid)
@@ -446,6 +467,7 @@ class TxRelay:
                     continue
                 self.tracker.received_inv(peer_id, g, s.preferred, now)
         self.orphans.add_tx(tx, peer_id)
+        self._extra(tx)
         self._forget(tx)
         log.debug("stored orphan tx %s from peer=%d (%d orphans)", tx.txid_hex, peer_id,
                   self.orphans.size())  # fmt: skip
@@ -619,7 +641,7 @@ class TxRelay:
                 if s.send_mempool:
                     self._send_mempool(s)
                 self._announce(s)
-            if not ibd and s.sent_feefilter == MAX_MONEY:
+            if not ibd and s.sent_feefilter == self._max_filter:
                 # Out of initial block download: replace the "send me nothing" at once (Core
                 # resets the timer when it sent MAX_MONEY and left IBD).
                 s.next_feefilter = min(s.next_feefilter, now)
@@ -715,15 +737,17 @@ class TxRelay:
 
     def _send_feefilter(self, s: _PeerTx, ibd: bool) -> None:
         if ibd:
-            # Nothing to relay yet: ask for nothing (Core sends MAX_MONEY during IBD).
-            if s.sent_feefilter != MAX_MONEY:
-                s.sent_feefilter = MAX_MONEY
-                s.peer.send(m.FeeFilter(MAX_MONEY))
+            # Nothing to relay yet: ask for nothing (Core rounds MAX_MONEY: the top bucket).
+            if s.sent_feefilter != self._max_filter:
+                s.sent_feefilter = self._max_filter
+                s.peer.send(m.FeeFilter(self._max_filter))
             return
         pool = self.pool
+        rounder = self.fee_filter_rounder
 
         def work() -> int:
-            return max(pool.min_fee(), pool.min_relay_fee)
+            # At least the minimum relay fee, whatever the rounding.
+            return max(rounder.round(pool.min_fee()), pool.min_relay_fee)
 
         def done(rate: int) -> None:
             if rate != s.sent_feefilter and s.peer.id in self._peers:

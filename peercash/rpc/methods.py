@@ -17,6 +17,8 @@ from . import (
     rawtransactions,
     util,
     wallet,
+    walletcrypt,
+    walletpsbt,
     walletspend,
     wallettx,
 )
@@ -32,6 +34,8 @@ __all__ = [
     "rawtransactions",
     "util",
     "wallet",
+    "walletcrypt",
+    "walletpsbt",
     "walletspend",
     "wallettx",
 ]

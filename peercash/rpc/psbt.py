@@ -27,6 +27,7 @@ from peercash.wallet.descriptor import (
     descriptor_info,
     parse_descriptor,
 )
+from peercash.wallet.fill import finalize_all
 from peercash.wallet.psbt import Psbt, PsbtError, roles
 from peercash.wallet.psbt.model import PsbtInput, PsbtOutput
 from peercash.wallet.signer import sign_psbt
@@ -460,7 +461,7 @@ def finalizepsbt(node: ChainNode, psbt: str, extract: bool = True) -> dict[str, 
 
     Implements the Finalizer and Extractor roles."""
     p = decode_psbt(psbt)
-    complete = roles.finalize(p)
+    complete = finalize_all(p)  # miniscript inputs too
     result: dict[str, Any] = {}
     if complete and extract:
         result["hex"] = roles.extract(p).serialize().hex()

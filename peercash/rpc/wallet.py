@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from peercash.consensus.address import script_to_address
+from peercash.wallet.crypter import WalletLocked
 from peercash.wallet.descriptor import add_checksum
 from peercash.wallet.descriptor.scripts import SHExpr, TRExpr
 from peercash.wallet.hdsetup import OUTPUT_TYPES
@@ -48,7 +49,7 @@ def _startup(value: Any) -> bool | None:
         Param("wallet_name", str, help="The name for the new wallet"),
         Param("disable_private_keys", bool, False, help="a watch-only wallet"),
         Param("blank", bool, False, help="a wallet without keys or descriptors"),
-        Param("passphrase", str, "", help="encrypt the wallet (not yet supported)"),
+        Param("passphrase", str, "", help="encrypt the wallet with this passphrase"),
         Param("avoid_reuse", bool, False, help="keep track of coin reuse"),
         Param("descriptors", bool, True, help="must be true"),
         Param("load_on_startup", bool, None, help="load this wallet at start"),
@@ -80,11 +81,6 @@ def createwallet(
             'descriptors argument must be set to "true"; it is no longer possible to create '
             "a legacy wallet.",
         )
-    if passphrase:
-        raise RpcError(
-            RPC_WALLET_ERROR,
-            "Wallet encryption is not available yet: create the wallet with an empty passphrase",
-        )
     if external_signer:
         raise RpcError(RPC_WALLET_ERROR, "Compiled without external signing support")
     if mnemonic is not None and (blank or disable_private_keys):
@@ -98,6 +94,7 @@ def createwallet(
         mnemonic=mnemonic,
         passphrase=mnemonic_passphrase,
         load_on_startup=_startup(load_on_startup),
+        encrypt_passphrase=passphrase,
     )
     return {"name": wallet_name}
 
@@ -205,6 +202,7 @@ def getwalletinfo(node: Any) -> dict[str, Any]:
             for r in keys.rows.values()
             if r.active_type is not None and r.internal is True
         )
+        crypt = {"unlocked_until": wallet.crypto.unlocked_until} if wallet.is_crypted else {}
         return {
             "walletname": wallet.name,
             "walletversion": 169900,
@@ -212,6 +210,7 @@ def getwalletinfo(node: Any) -> dict[str, Any]:
             "txcount": len(wallet.txs),
             "keypoolsize": pool,
             "keypoolsize_hd_internal": pool_change,
+            **crypt,
             "paytxfee": 0,
             "private_keys_enabled": not wallet.flags.get("disable_private_keys", False),
             "avoid_reuse": wallet.flags.get("avoid_reuse", False),
@@ -400,6 +399,8 @@ def _range(value: Any) -> tuple[int, int] | None:
 def importdescriptors(node: Any, requests: list[Any]) -> list[dict[str, Any]]:
     """Import descriptors; rescans from the earliest timestamp that is not "now"."""
     wallet = request_wallet(node)
+    if wallet.is_locked:  # Core refuses the whole call while locked, public imports too
+        raise WalletLocked
     results: list[dict[str, Any]] = []
     earliest: int | None = None
     for request in requests:
@@ -450,7 +451,7 @@ def listdescriptors(node: Any, private: bool) -> dict[str, Any]:
     out = []
     with wallet.lock:
         for row in wallet.keys.rows.values():
-            desc = wallet.keys.descs[row.id]
+            desc = wallet.private_descriptor(row.id) if private else wallet.keys.descs[row.id]
             entry: dict[str, Any] = {
                 "desc": desc.to_string(private=private),
                 "timestamp": row.timestamp,

@@ -19,6 +19,8 @@ from peercash.consensus.primitives import OutPoint, Tx, TxIn, TxOut
 from peercash.wallet.coinselection import FeeRate
 from peercash.wallet.feebumper import Bump, bump_fee, commit_bump
 from peercash.wallet.feepolicy import ESTIMATE_MODES, minimum_fee_rate
+from peercash.wallet.fill import fill_psbt
+from peercash.wallet.psbt.roles import extract, from_transaction
 from peercash.wallet.spend import (
     SEQUENCE_NONFINAL,
     SEQUENCE_RBF,
@@ -26,14 +28,12 @@ from peercash.wallet.spend import (
     CreatedTransaction,
     Recipient,
     SpendError,
-    _sign,
     anti_fee_sniping_locktime,
     commit_transaction,
     create_transaction,
     dummy_signed,
     fee_policy,
     is_current,
-    wallet_psbt,
 )
 from peercash.wallet.wallet import Wallet
 
@@ -404,12 +404,9 @@ def walletcreatefundedpsbt(
     tx = Tx(version, tx_inputs, parse_outputs(outputs, wallet.params), locktime)
     cc = CoinControl(add_inputs=not inputs)
     created = fund_transaction(wallet, tx, dict(options), cc)
-    psbt = wallet_psbt(wallet, created.tx, created.spent)
-    if not bip32derivs:
-        for inp in psbt.inputs:
-            inp.bip32_derivs.clear()
-        for out in psbt.outputs:
-            out.bip32_derivs.clear()
+    psbt, _ = fill_psbt(
+        wallet, from_transaction(created.tx), sign=False, bip32derivs=bip32derivs, finalize=False
+    )
     return {"psbt": psbt.to_base64(), **_fund_result(created)}
 
 
@@ -419,12 +416,13 @@ def walletcreatefundedpsbt(
 def _finish(wallet: Wallet, created: CreatedTransaction, options: dict[str, Any]) -> dict[str, Any]:
     """Core's ``FinishTransaction``: sign; a PSBT when asked, incomplete or not added; the
     txid when complete, and the hex unless it was added to the wallet (and broadcast)."""
-    tx, complete = _sign(wallet, created.tx, created.spent)
+    psbt, complete = fill_psbt(wallet, from_transaction(created.tx), sign=True, finalize=True)
+    tx = extract(psbt) if complete else created.tx
     result: dict[str, Any] = {}
     want_psbt = bool(options.get("psbt"))
     add = bool(options.get("add_to_wallet", True))
     if want_psbt or not complete or not add:
-        result["psbt"] = wallet_psbt(wallet, tx, created.spent).to_base64()
+        result["psbt"] = psbt.to_base64()
     if complete:
         result["txid"] = tx.txid_hex
         if add and not want_psbt:

@@ -55,6 +55,9 @@ def request_wallet(services: Any) -> Wallet:
 
 
 def rpc_error(e: Exception) -> RpcError:
+    code = getattr(e, "rpc_code", None)  # crypter/encryption errors carry Core's code
+    if isinstance(code, int):
+        return RpcError(code, str(e))
     if isinstance(e, WalletNotFound):
         return RpcError(RPC_WALLET_NOT_FOUND, str(e))
     if isinstance(e, WalletNotSpecified):

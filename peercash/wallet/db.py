@@ -188,6 +188,7 @@ class WalletDB:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
             self.conn.execute("PRAGMA foreign_keys=ON")
+            self.conn.execute("PRAGMA secure_delete=ON")  # overwritten keys do not linger
             migrate(self.conn)
         except BaseException:
             self.conn.close()
@@ -282,6 +283,30 @@ class WalletDB:
         rows = self.conn.execute("SELECT script, desc_id, position FROM scripts")
         return [(bytes(r[0]), str(r[1]), int(r[2])) for r in rows]
 
+    # -- encryption -----------------------------------------------------------------------
+
+    def encrypted_keys(self) -> dict[str, bytes]:
+        """Each descriptor's sealed secrets (the ``encrypted_keys`` column), by descriptor id."""
+        rows = self.conn.execute(
+            "SELECT id, encrypted_keys FROM descriptors WHERE encrypted_keys IS NOT NULL"
+        )
+        return {str(r[0]): bytes(r[1]) for r in rows}
+
+    def set_encrypted_keys(self, desc_id: str, blob: bytes | None) -> None:
+        self._write("UPDATE descriptors SET encrypted_keys = ? WHERE id = ?", (blob, desc_id))
+
+    def master_key(self) -> bytes | None:
+        """The serialized master-key record (``crypter.MasterKeyRecord``), if encrypted."""
+        row = self.conn.execute("SELECT crypted_key FROM master_keys WHERE id = 1").fetchone()
+        return None if row is None else bytes(row[0])
+
+    def put_master_key(self, record: bytes, salt: bytes, method: int, cost: int) -> None:
+        """Store the one master-key record; ``salt``/``method``/``cost`` repeat its KDF fields."""
+        self._write(
+            "INSERT OR REPLACE INTO master_keys VALUES (1, ?, ?, ?, ?)",
+            (record, salt, method, cost),
+        )
+
     # -- transactions ---------------------------------------------------------------------
 
     def transactions(self) -> list[TxRow]:
@@ -351,6 +376,16 @@ class WalletDB:
 
     def unlock_all(self) -> None:
         self._write("DELETE FROM locked_coins")
+
+    def purge(self) -> None:
+        """Rewrite the file without the free pages and old WAL frames that may still hold
+        what was overwritten (after encryption: the plaintext keys; Core rewrites its database
+        for the same reason)."""
+        if self._depth:
+            raise RuntimeError("purge() cannot run inside a batch")
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.conn.execute("VACUUM")
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # -- backup ---------------------------------------------------------------------------
 

@@ -20,7 +20,9 @@ from peercash.consensus.primitives import Tx
 
 from .coinselection import FeeRate
 from .feepolicy import WALLET_INCREMENTAL_RELAY_FEE, FeeError, btc_text, minimum_fee_rate
+from .fill import fill_psbt
 from .psbt.model import Psbt
+from .psbt.roles import from_transaction
 from .spend import (
     CoinControl,
     CreatedTransaction,
@@ -30,7 +32,6 @@ from .spend import (
     create_transaction,
     dummy_signed,
     fee_policy,
-    wallet_psbt,
 )
 from .wallet import InvalidAddress, InvalidParameter, Wallet, WalletError
 
@@ -153,7 +154,9 @@ def bump_fee(
             created = _create(wallet, recipients, cc, rng, policy.min_tx_fee)
         except SpendError as e:
             raise BumpError(f"Unable to create transaction. {e}") from None
-        psbt = None if sign else wallet_psbt(wallet, created.tx, created.spent)
+        psbt = None
+        if not sign:
+            psbt, _ = fill_psbt(wallet, from_transaction(created.tx), sign=False, finalize=False)
         return Bump(created.tx, old_fee, created.fee, psbt)
 
 

@@ -5,8 +5,15 @@ Layer 3 (wallet). Each active ranged descriptor keeps its scripts derived up to
 is recognised; seeing one used moves ``next_index`` past it and derives further (Core's
 ``MarkUnusedAddresses`` + ``TopUp``), which is how a restored wallet finds every coin.
 
+In an encrypted wallet the descriptors held here are public; their private keys are sealed in
+``sealed`` (see ``keysecrets``) and the methods that need them take the unlocked master key
+(``crypter.MasterKey``, None for an unencrypted wallet). Unhardened derivation (the default
+``/0/*`` and ``/1/*`` below the account xpub) needs no secret, so the keypool tops up while
+locked, as Core's descriptor wallets do from their cached xpubs; a hardened range does not.
+
 Writes go to the caller's open ``WalletDB.batch``. Error contract: ``KeyManError`` (a
-``ValueError``) with Core's messages; ``DescriptorError`` from parsing.
+``ValueError``) with Core's messages; ``DescriptorError`` from parsing; ``crypter.WalletLocked``
+when a sealed secret is needed without the master key.
 Concurrency: used under the wallet's lock.
 """
 
@@ -17,11 +24,14 @@ from dataclasses import dataclass, replace
 
 from peercash.consensus.params import NetworkParams
 
+from .crypter import MasterKey, WalletLocked
 from .db import DescriptorRow, WalletDB
-from .descriptor import Descriptor, parse_one
+from .descriptor import BIP32Key, Descriptor, OriginKey, parse_one
 from .descriptor.scripts import PKHExpr, SHExpr, TRExpr, WPKHExpr
+from .keysecrets import key_secrets, open_secrets, seal_secrets, with_secrets
 
 DEFAULT_KEYPOOL_SIZE = 1000  # Core's -keypool
+KEYPOOL_RAN_OUT = "Error: Keypool ran out, please call keypoolrefill first"
 
 
 class KeyManError(ValueError):
@@ -47,6 +57,16 @@ def output_type_of(desc: Descriptor) -> str | None:
     return None
 
 
+def needs_secret_to_derive(desc: Descriptor) -> bool:
+    """Whether some key of ``desc`` has a hardened step below a key given only as an xpub."""
+    for key in desc.expr.all_keys():
+        while isinstance(key, OriginKey):
+            key = key.inner
+        if isinstance(key, BIP32Key) and key.is_hardened and key.root.secret is None:
+            return True
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class ScriptInfo:
     """Where one of our scripts comes from."""
@@ -65,6 +85,9 @@ class KeyManager:
         self.rows: dict[str, DescriptorRow] = {}
         self.descs: dict[str, Descriptor] = {}
         self.scripts: dict[bytes, ScriptInfo] = {}
+        self.sealed: dict[str, bytes] = db.encrypted_keys()
+        self._pubkeys: dict[bytes, tuple[str, int, int]] = {}  # pubkey -> (desc, key n, pos)
+        self._indexed: dict[str, int] = {}  # desc id -> last position in _pubkeys
         for row in db.descriptors():
             self.rows[row.id] = row
             self.descs[row.id] = parse_one(row.descriptor, params)
@@ -86,7 +109,55 @@ class KeyManager:
         return self.descs[info.desc_id]
 
     def has_private_keys(self) -> bool:
-        return any(d.has_private_keys for d in self.descs.values())
+        return bool(self.sealed) or any(d.has_private_keys for d in self.descs.values())
+
+    def private_descriptor(self, desc_id: str, master: MasterKey | None) -> Descriptor:
+        """The descriptor with its private keys (sealed ones opened with ``master``)."""
+        blob = self.sealed.get(desc_id)
+        if blob is None:
+            return self.descs[desc_id]
+        if master is None:
+            raise WalletLocked
+        secrets = open_secrets(desc_id, blob, master)
+        return with_secrets(self.descs[desc_id], secrets, self.params)
+
+    def secret_for(self, pubkey: bytes, master: MasterKey | None) -> bytes | None:
+        """The 32-byte private key of ``pubkey`` (33/65 bytes, or 32-byte x-only) if one of our
+        descriptors derives it at a derived position and holds its private key, else None."""
+        self._index_pubkeys(master)
+        where = self._pubkeys.get(pubkey)
+        if where is None:
+            return None
+        desc_id, n, pos = where
+        desc = self.private_descriptor(desc_id, master)
+        return list(desc.expr.all_keys())[n].secret(pos)
+
+    def _index_pubkeys(self, master: MasterKey | None) -> None:
+        for desc_id, row in self.rows.items():
+            if desc_id not in self.sealed and not self.descs[desc_id].has_private_keys:
+                continue
+            done = self._indexed.get(desc_id, row.range_start - 1)
+            if done >= row.range_end:
+                continue
+            desc = self._deriver(desc_id, master)
+            if desc is None:
+                continue
+            keys = list(desc.expr.all_keys())
+            for pos in range(done + 1, row.range_end + 1):
+                for n, key in enumerate(keys):
+                    pub = key.pubkey(pos)
+                    self._pubkeys.setdefault(pub, (desc_id, n, pos))
+                    if len(pub) == 33:
+                        self._pubkeys.setdefault(pub[1:], (desc_id, n, pos))
+            self._indexed[desc_id] = row.range_end
+
+    def _deriver(self, desc_id: str, master: MasterKey | None) -> Descriptor | None:
+        """The descriptor that can derive ``desc_id``'s keys now; None when that needs the
+        secrets and the wallet is locked."""
+        desc = self.descs[desc_id]
+        if not needs_secret_to_derive(desc) or desc_id not in self.sealed:
+            return desc
+        return None if master is None else self.private_descriptor(desc_id, master)
 
     # -- changes --------------------------------------------------------------------------
 
@@ -99,8 +170,10 @@ class KeyManager:
         next_index: int | None = None,
         active: bool = False,
         internal: bool = False,
+        master: MasterKey | None = None,
     ) -> DescriptorRow:
-        """Add (or update) a descriptor and derive its scripts; the stored row."""
+        """Add (or update) a descriptor and derive its scripts; the stored row. With ``master``
+        (an encrypted wallet) its private keys are sealed and the stored text is public."""
         desc_id = descriptor_id(desc)
         old = self.rows.get(desc_id)
         if desc.is_range:
@@ -122,9 +195,17 @@ class KeyManager:
         elif old is not None:
             active_type = old.active_type
         text = desc.to_string(private=desc.has_private_keys)
+        deriver = desc
         if old is not None and not desc.has_private_keys:
             text = old.descriptor  # keep private keys we already had
-            desc = self.descs[desc_id]
+            desc = deriver = self.descs[desc_id]
+        elif master is not None and desc.has_private_keys:
+            secrets = key_secrets(desc, self.params)
+            if desc_id in self.sealed:
+                secrets = open_secrets(desc_id, self.sealed[desc_id], master) | secrets
+            text = desc.to_string()
+            desc = parse_one(text, self.params)
+            self.sealed[desc_id] = seal_secrets(desc_id, secrets, master)
         row = DescriptorRow(
             desc_id,
             text,
@@ -138,27 +219,60 @@ class KeyManager:
         self.rows[desc_id] = row
         self.descs[desc_id] = desc
         self.db.put_descriptor(row)
-        self._derive(desc_id, start, end)
+        if desc_id in self.sealed:
+            self.db.set_encrypted_keys(desc_id, self.sealed[desc_id])
+        self._derive(desc_id, start, end, deriver)
         if row.active_type is not None:
-            self.top_up(desc_id)
+            self.top_up(desc_id, master, deriver)
         return self.rows[desc_id]
 
-    def _derive(self, desc_id: str, start: int, end: int) -> None:
-        desc = self.descs[desc_id]
+    def encrypt_all(self, master: MasterKey) -> int:
+        """Seal the private keys of every descriptor that holds them in its text (Core's
+        ``DescriptorScriptPubKeyMan::Encrypt``); the number of descriptors sealed."""
+        count = 0
+        for desc_id, row in list(self.rows.items()):
+            desc = self.descs[desc_id]
+            if not desc.has_private_keys:
+                continue
+            secrets = key_secrets(desc, self.params)
+            self.sealed[desc_id] = seal_secrets(desc_id, secrets, master)
+            public = desc.to_string()
+            self.descs[desc_id] = parse_one(public, self.params)
+            self.rows[desc_id] = row = replace(row, descriptor=public)
+            self.db.put_descriptor(row)
+            self.db.set_encrypted_keys(desc_id, self.sealed[desc_id])
+            count += 1
+        return count
+
+    def top_up_all(self, master: MasterKey | None) -> None:
+        """Top up every active descriptor (after an unlock: the hardened ones too)."""
+        for desc_id, row in list(self.rows.items()):
+            if row.active_type is not None:
+                self.top_up(desc_id, master)
+
+    def _derive(self, desc_id: str, start: int, end: int, desc: Descriptor | None = None) -> None:
+        desc = self.descs[desc_id] if desc is None else desc
         for pos in range(start, end + 1):
             for script in desc.script_pubkeys(pos):
                 if script not in self.scripts:
                     self.scripts[script] = ScriptInfo(desc_id, pos)
                     self.db.put_script(script, desc_id, pos)
 
-    def top_up(self, desc_id: str) -> None:
-        """Derive up to ``next_index + keypool - 1`` (ranged descriptors only)."""
+    def top_up(
+        self, desc_id: str, master: MasterKey | None = None, desc: Descriptor | None = None
+    ) -> None:
+        """Derive up to ``next_index + keypool - 1`` (ranged descriptors only; a locked wallet
+        skips the ones that need a secret to derive)."""
         row = self.rows[desc_id]
         if not self.descs[desc_id].is_range:
             return
+        if desc is None or needs_secret_to_derive(desc):
+            desc = self._deriver(desc_id, master)
+            if desc is None:
+                return
         want = row.next_index + self.keypool - 1
         if want > row.range_end:
-            self._derive(desc_id, row.range_end + 1, want)
+            self._derive(desc_id, row.range_end + 1, want, desc)
             row = replace(row, range_end=want)
             self.rows[desc_id] = row
             self.db.put_descriptor(row)
@@ -171,10 +285,17 @@ class KeyManager:
             raise KeyManError(f"Error: This wallet has no available keys ({kind}{output_type})")
         desc = self.descs[row.id]
         pos = row.next_index
+        if pos > row.range_end:
+            raise KeyManError(KEYPOOL_RAN_OUT)
         row = replace(row, next_index=pos + 1)
         self.rows[row.id] = row
         self.db.put_descriptor(row)
         self.top_up(row.id)
+        if needs_secret_to_derive(desc):  # locked: hand out the script derived earlier
+            want = ScriptInfo(row.id, pos)
+            for script, info in self.scripts.items():
+                if info == want:
+                    return script, desc, pos
         return desc.script_pubkeys(pos)[0], desc, pos
 
     def mark_used(self, script: bytes) -> bool:

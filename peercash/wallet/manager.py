@@ -20,8 +20,11 @@ from pathlib import Path
 
 from peercash.consensus.params import NetworkParams
 
+from .bip32 import ExtendedKey
 from .db import WALLET_FILE, WalletDB, wallet_path
+from .encryption import encrypt_wallet
 from .feepolicy import FeePolicy
+from .hdsetup import master_from_mnemonic
 from .interfaces import NodeClient
 from .keyman import DEFAULT_KEYPOOL_SIZE
 from .wallet import Wallet, WalletError
@@ -117,7 +120,17 @@ class WalletManager:
         mnemonic: str | None = None,
         passphrase: str = "",
         load_on_startup: bool | None = None,
+        encrypt_passphrase: str = "",
     ) -> Wallet:
+        """``passphrase`` is the mnemonic's BIP39 passphrase; ``encrypt_passphrase`` encrypts
+        the wallet (created blank, then encrypted, then given its keys: the file never holds
+        them in plaintext)."""
+        if encrypt_passphrase and disable_private_keys:
+            raise WalletError(
+                "Passphrase provided but private keys are disabled. A passphrase is only used "
+                "to encrypt private keys, so cannot be used for wallets with private keys "
+                "disabled."
+            )
         with self.lock:
             if name in self.wallets:
                 raise WalletAlreadyLoaded(f'Wallet "{name}" is already loaded.')
@@ -131,15 +144,27 @@ class WalletManager:
                 path,
                 self.params,
                 entropy=self.entropy(32),
-                mnemonic=mnemonic,
+                mnemonic=None if encrypt_passphrase else mnemonic,
                 passphrase=passphrase,
-                blank=blank,
+                blank=blank or bool(encrypt_passphrase),
                 disable_private_keys=disable_private_keys,
                 avoid_reuse=avoid_reuse,
                 keypool=self.keypool,
                 clock=self.clock,
             )
             wallet.fee_policy = self.fee_policy
+            if encrypt_passphrase:
+                try:
+                    seed = (
+                        master_from_mnemonic(mnemonic, passphrase)
+                        if mnemonic is not None
+                        else ExtendedKey.from_seed(self.entropy(32))
+                    )
+                    encrypt_wallet(wallet, encrypt_passphrase, self.entropy, seed=seed, blank=blank)
+                except BaseException:
+                    wallet.close()
+                    _remove_db(path)
+                    raise
             if self.node is not None:
                 # A wallet restored from a mnemonic may have coins anywhere: scan everything.
                 wallet.attach(self.node, rescan_from=0 if mnemonic is not None else None)
@@ -234,3 +259,8 @@ class WalletManager:
         tmp = self._settings_path().with_suffix(".tmp")
         tmp.write_text(json.dumps({"wallet": names}, indent=1) + "\n")
         os.replace(tmp, self._settings_path())
+
+
+def _remove_db(path: Path) -> None:
+    for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        leftover.unlink(missing_ok=True)

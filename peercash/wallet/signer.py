@@ -54,8 +54,10 @@ __all__ = [
     "KeySource",
     "Satisfier",
     "Solution",
+    "TxCache",
     "sign_psbt",
     "solve_input",
+    "update_modifiable",
 ]
 
 KeySource = Mapping[bytes, bytes] | Callable[[bytes], bytes | None]
@@ -209,6 +211,26 @@ def _xonly_secret(keys: KeySource | None, xonly: bytes) -> bytes | None:
     return None
 
 
+class TxCache:
+    """The transaction-wide parts of signing (unsigned tx, spent outputs, sighash midstates),
+    computed once and shared by the inputs of one pass over a PSBT whose transaction and UTXOs
+    do not change meanwhile (signatures may be added)."""
+
+    def __init__(self, psbt: Psbt) -> None:
+        self.tx: Tx = psbt.compute_unsigned_tx()
+        spent = [psbt.spent_output(k) for k in range(len(psbt.inputs))]
+        self.all_spent: list[TxOut] | None = (
+            [s for s in spent if s is not None] if all(s is not None for s in spent) else None
+        )
+        self._txdata: PrecomputedTxData | None = None
+
+    @property
+    def txdata(self) -> PrecomputedTxData:
+        if self._txdata is None:
+            self._txdata = PrecomputedTxData(self.tx, self.all_spent)
+        return self._txdata
+
+
 class _Context:
     """Everything one input's signing needs: the PSBT, keys, sighash and the tx-wide hashes."""
 
@@ -220,6 +242,7 @@ class _Context:
         sighash: int | None,
         dummy: bool,
         satisfier: Satisfier | None,
+        cache: TxCache | None = None,
     ) -> None:
         self.psbt = psbt
         self.index = index
@@ -228,20 +251,15 @@ class _Context:
         self.dummy = dummy
         self.satisfier = satisfier
         self.sighash = sighash
-        self.tx: Tx = psbt.compute_unsigned_tx()
-        spent = [psbt.spent_output(k) for k in range(len(psbt.inputs))]
-        self.all_spent: list[TxOut] | None = (
-            [s for s in spent if s is not None] if all(s is not None for s in spent) else None
-        )
-        self._txdata: PrecomputedTxData | None = None
+        self.cache = cache if cache is not None else TxCache(psbt)
+        self.tx: Tx = self.cache.tx
+        self.all_spent = self.cache.all_spent
         self.solution = Solution()
         self.amount = 0
 
     @property
     def txdata(self) -> PrecomputedTxData:
-        if self._txdata is None:
-            self._txdata = PrecomputedTxData(self.tx, self.all_spent)
-        return self._txdata
+        return self.cache.txdata
 
     def find_pubkey(self, h: bytes) -> bytes | None:
         inp = self.inp
@@ -424,15 +442,17 @@ def solve_input(
     *,
     dummy: bool = False,
     satisfier: Satisfier | None = None,
+    cache: TxCache | None = None,
 ) -> Solution:
     """Sign what ``keys`` can and build input ``index``'s scriptSig and witness.
 
     New signatures are stored in the input. With ``dummy`` every missing signature is a
-    maximum-size stand-in (for size estimates) and the input is not changed.
+    maximum-size stand-in (for size estimates) and the input is not changed. ``cache`` shares
+    the transaction-wide work between the inputs of one pass.
     """
     inp = psbt.inputs[index]
     spent = psbt.spent_output(index)
-    ctx = _Context(psbt, index, keys, sighash, dummy, satisfier)
+    ctx = _Context(psbt, index, keys, sighash, dummy, satisfier, cache)
     sol = ctx.solution
     if spent is None:
         sol.error = "Input has no UTXO"
@@ -518,17 +538,18 @@ def sign_psbt(
     SIGHASH_DEFAULT (taproot).
     """
     results = []
+    cache = TxCache(psbt)
     for index, inp in enumerate(psbt.inputs):
         if inp.is_final:
             results.append(Solution(complete=True))
             continue
-        results.append(solve_input(psbt, index, keys, sighash, satisfier=satisfier))
+        results.append(solve_input(psbt, index, keys, sighash, satisfier=satisfier, cache=cache))
     if psbt.version == 2 and psbt.tx_modifiable is not None:
-        _update_modifiable(psbt, [t for r in results for t in r.signed_hash_types])
+        update_modifiable(psbt, [t for r in results for t in r.signed_hash_types])
     return results
 
 
-def _update_modifiable(psbt: Psbt, hash_types: Sequence[int]) -> None:
+def update_modifiable(psbt: Psbt, hash_types: Sequence[int]) -> None:
     """BIP370's signer rule: a signature without ANYONECANPAY freezes the inputs, one without
     NONE freezes the outputs, and SIGHASH_SINGLE sets the Has SIGHASH_SINGLE flag."""
     flags = psbt.tx_modifiable or 0

@@ -32,9 +32,10 @@ from peercash.mempool.policy import DUST_RELAY_TX_FEE, MAX_STANDARD_TX_WEIGHT, i
 from . import coinselection as cs
 from .coinselection import FeeRate
 from .feepolicy import FeeError, FeePolicy, minimum_fee_rate
+from .fill import sign_transaction
 from .psbt.model import Psbt
 from .psbt.roles import Provider, from_transaction, update
-from .signer import sign_psbt, solve_input
+from .signer import solve_input
 from .txrecord import ABANDONED, INACTIVE, MEMPOOL, WalletTx
 from .wallet import Coin, Wallet, WalletError
 
@@ -117,27 +118,6 @@ def fee_policy(wallet: Wallet) -> FeePolicy:
 # -- keys and signing ----------------------------------------------------------------------------
 
 
-def signing_keys(wallet: Wallet, scripts: Sequence[bytes]) -> Callable[[bytes], bytes | None]:
-    """The agreed ``Wallet.signing_keys()`` seam when the wallet has it (fillpsbt writes it,
-    encrypt makes it raise ``WalletLocked``); until then a temporary local version: the secrets
-    of our private descriptors at the positions the spent ``scripts`` were derived at."""
-    real = getattr(wallet, "signing_keys", None)
-    if callable(real):
-        return real()  # type: ignore[no-any-return]
-    secrets: dict[bytes, bytes] = {}
-    for script in scripts:
-        info = wallet.keys.is_mine(script)
-        if info is None:
-            continue
-        desc = wallet.keys.descs[info.desc_id]
-        if desc.has_private_keys:
-            for pub, secret in desc.expand(info.position).secrets.items():
-                secrets[pub] = secret
-                if len(pub) == 33:
-                    secrets.setdefault(pub[1:], secret)
-    return secrets.get
-
-
 def provider_for(wallet: Wallet, scripts: Sequence[bytes]) -> Provider:
     """Scripts, key origins and taproot data of those ``scripts`` that are ours."""
     provider = Provider()
@@ -165,23 +145,10 @@ def wallet_psbt(wallet: Wallet, tx: Tx, spent: Sequence[TxOut], *, sizing: bool 
 
 
 def _sign(wallet: Wallet, tx: Tx, spent: Sequence[TxOut]) -> tuple[Tx, bool]:
-    """Sign every input we can; (signed tx, complete). The merge switches this to
-    ``fill.sign_transaction``."""
-    psbt = wallet_psbt(wallet, tx, spent)
-    keys = signing_keys(wallet, [o.script_pubkey for o in spent])
-    solutions = sign_psbt(psbt, keys)
-    inputs = []
-    complete = True
-    for txin, k in zip(tx.inputs, range(len(tx.inputs)), strict=True):
-        sol = solutions[k]
-        if not sol.complete:
-            sol = solve_input(psbt, k, keys)
-        if sol.complete:
-            inputs.append(TxIn(txin.prevout, sol.script_sig, txin.sequence, sol.witness))
-        else:
-            complete = False
-            inputs.append(txin)
-    return Tx(tx.version, inputs, tx.outputs, tx.locktime), complete
+    """Sign through the agreed seam, ``fill.sign_transaction`` (keys from
+    ``Wallet.signing_keys``: ``WalletLocked`` when encrypted and locked); (tx, complete)."""
+    signed, errors = sign_transaction(wallet, tx, list(spent))
+    return signed, not errors
 
 
 def dummy_signed(wallet: Wallet, tx: Tx, spent: Sequence[TxOut]) -> Tx:

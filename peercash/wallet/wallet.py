@@ -6,8 +6,9 @@ pays one of our scripts or spends one of our coins (``AddToWalletIfInvolvingMe``
 state; a wallet loaded behind the node's tip catches up from its stored locator
 (``attach_chain``, Core's ``AttachChain``); ``rescan`` reads blocks again.
 
-Each event and each change is one ``WalletDB.batch``. Spending, signing, coin selection and
-encryption plug in later: ``signer`` and ``coin_selector`` are their seams.
+Each event and each change is one ``WalletDB.batch``. Spending, signing and coin selection plug
+in later: ``signer`` and ``coin_selector`` are their seams. Encryption is ``crypto``
+(``encryption.WalletCrypto``); ``signing_keys()`` is where signers get private keys.
 
 Error contract: ``WalletError`` (a ``ValueError``; subclasses ``InvalidParameter``,
 ``InvalidAddress``) with Core's messages. Concurrency: every public method takes ``lock``.
@@ -28,8 +29,10 @@ from peercash.consensus.params import NetworkParams
 from peercash.consensus.primitives import Block, OutPoint, Tx, TxOut
 
 from .bip32 import ExtendedKey
+from .crypter import MasterKey
 from .db import WalletDB
 from .descriptor import Descriptor, DescriptorError, parse_descriptor
+from .encryption import WalletCrypto
 from .feepolicy import FeePolicy
 from .hdsetup import default_descriptors, master_from_mnemonic
 from .interfaces import NodeClient
@@ -39,6 +42,7 @@ from .txrecord import ABANDONED, CONFIRMED, CONFLICTED, INACTIVE, MEMPOOL, Walle
 FLAGS = ("avoid_reuse", "blank", "descriptors", "disable_private_keys")
 LOCATOR_DEPTH = 12
 TIMESTAMP_WINDOW = 2 * 60 * 60  # Core: a key's birth time may precede its first block by this
+RESCAN_BATCH = 100  # blocks a rescan writes in one database transaction (commits dominate)
 
 
 def flags_for(blank: bool, disable_private_keys: bool, avoid_reuse: bool) -> dict[str, bool]:
@@ -109,6 +113,7 @@ class Wallet:
         self._load_state(keys=False)
         self.locked: set[OutPoint] = {OutPoint(t, v) for t, v in db.locked_coins()}
         self.flags: dict[str, bool] = json.loads(db.get_setting("flags") or "{}")
+        self.crypto = WalletCrypto(db, clock, self.lock)
         self.signer: object | None = None  # seam: the signer (psbt/signer.py) plugs in here
         self.coin_selector: object | None = None  # seam: coin selection plugs in here
         self.fee_policy = FeePolicy()  # the node's fee options and settxfee (spend.py)
@@ -182,7 +187,7 @@ class Wallet:
     def _setup(
         self, flags: dict[str, bool], entropy: bytes | None, mnemonic: str | None, passphrase: str
     ) -> None:
-        wallet, db, params, clock = self, self.db, self.params, self.clock
+        wallet, db = self, self.db
         blank, disable_private_keys = flags["blank"], flags["disable_private_keys"]
         with db.batch():
             wallet.flags = flags
@@ -194,10 +199,19 @@ class Wallet:
                     master = ExtendedKey.from_seed(entropy)
                 else:
                     raise WalletError("a new wallet needs entropy or a mnemonic")
-                now = int(clock())
-                for d in default_descriptors(master, params):
-                    desc = parse_descriptor(d.text, params)[0]
-                    wallet.keys.add(desc, timestamp=now, active=True, internal=d.internal)
+                wallet._add_default_descriptors(master, None)
+
+    def _add_default_descriptors(self, seed: ExtendedKey, crypt: MasterKey | None) -> None:
+        """Core's ``SetupDescriptorScriptPubKeyMans``: the active defaults of ``seed``, their
+        private keys sealed under ``crypt`` when the wallet is encrypted."""
+        now = int(self.clock())
+        for d in default_descriptors(seed, self.params):
+            desc = parse_descriptor(d.text, self.params)[0]
+            self.keys.add(desc, timestamp=now, active=True, internal=d.internal, master=crypt)
+
+    def _set_flag(self, flag: str, value: bool) -> None:
+        self.flags[flag] = value
+        self.db.set_setting("flags", json.dumps(self.flags, sort_keys=True))
 
     # -- node attachment ------------------------------------------------------------------
 
@@ -261,6 +275,7 @@ class Wallet:
             if self.node is not None:
                 self.node.unsubscribe(self)
                 self.node = None
+            self.crypto.lock()
             self.db.close()
 
     # -- following the chain (ChainListener) ----------------------------------------------
@@ -376,12 +391,13 @@ class Wallet:
             if stop is not None and stop < start:
                 raise InvalidParameter("stop_height must be greater than start_height")
             last = tip if stop is None else stop
-            for height in range(start, last + 1):
-                block = node.read_block(height)
-                if block is None:
-                    raise WalletError(f"Rescan failed: block {height} not found")
-                with self._change():
-                    self._scan_block(block, height, rescan=True)
+            for first in range(start, last + 1, RESCAN_BATCH):
+                with self._change():  # one database transaction per RESCAN_BATCH blocks
+                    for height in range(first, min(first + RESCAN_BATCH, last + 1)):
+                        block = node.read_block(height)
+                        if block is None:
+                            raise WalletError(f"Rescan failed: block {height} not found")
+                        self._scan_block(block, height, rescan=True)
             if advance or last > self.last_height:
                 self._set_tip(last)
             return start, last
@@ -564,6 +580,31 @@ class Wallet:
     def descriptor_for(self, info: ScriptInfo) -> Descriptor:
         return self.keys.descriptor_at(info)
 
+    # -- private keys and encryption (see ``encryption``) ---------------------------------
+
+    @property
+    def is_crypted(self) -> bool:
+        return self.crypto.is_crypted
+
+    @property
+    def is_locked(self) -> bool:
+        return self.crypto.is_locked()
+
+    def signing_keys(self) -> Callable[[bytes], bytes | None]:
+        """Public key (33/65 bytes or x-only) → its 32-byte secret, or None (``fill.WalletKeys``,
+        which derives positions lazily); raises ``crypter.WalletLocked`` when the wallet is
+        encrypted and locked."""
+        from .fill import WalletKeys  # fill imports this module for its types
+
+        with self.lock:
+            master = self.crypto.master()
+        return WalletKeys(self.keys, master)
+
+    def private_descriptor(self, desc_id: str) -> Descriptor:
+        """A descriptor with its private keys (``listdescriptors true``); ``WalletLocked``."""
+        with self.lock:
+            return self.keys.private_descriptor(desc_id, self.crypto.master())
+
     # -- other changes --------------------------------------------------------------------
 
     def lock_coin(self, outpoint: OutPoint, locked: bool, persistent: bool = False) -> None:
@@ -654,6 +695,7 @@ class Wallet:
         warnings = []
         if desc.has_private_keys and self.flags.get("disable_private_keys"):
             raise WalletError("Cannot import private keys to a wallet with private keys disabled")
+        crypt = self.crypto.master() if desc.has_private_keys else None  # WalletLocked
         if not desc.has_all_private_keys and not self.flags.get("disable_private_keys"):
             warnings.append(
                 "Not all private keys provided. Some wallet functionality may return "
@@ -667,6 +709,7 @@ class Wallet:
                 next_index=next_index,
                 active=active,
                 internal=internal,
+                master=crypt,
             )
         except KeyManError as e:
             raise InvalidParameter(str(e)) from None
@@ -675,8 +718,7 @@ class Wallet:
                 self.address_book[address] = (label, "receive")
                 self.db.put_address(address, label, "receive")
         if self.flags.get("blank") and desc.has_private_keys:
-            self.flags["blank"] = False
-            self.db.set_setting("flags", json.dumps(self.flags, sort_keys=True))
+            self._set_flag("blank", False)
         return warnings
 
     def rescan_since(self, timestamp: int) -> None:

@@ -307,6 +307,50 @@ def test_compact_blocks_are_rebuilt_from_the_pool_or_completed_with_blocktxn(
     asyncio.run(main())
 
 
+def test_replaced_rejected_and_orphan_transactions_rebuild_compact_blocks(
+    template: Path, tmp_path: Path, made: list[RelayNode]
+) -> None:
+    """Core's ``vExtraTxnForCompact``: what a peer sent that is not in the pool — a replaced
+    transaction, one refused by policy only (dust), an orphan — still fills a compact block;
+    only the transaction b never saw is asked for."""
+
+    async def main() -> None:
+        b = relay_node(made, template, tmp_path / "b")
+        r = Recorder()
+        connect(r, b)
+        await wait_for(lambda: r.peer is not None and len(b.node.sync._peers) == 1)
+        peer = r.peer
+        assert peer is not None
+        replaced, replacement = coinbase_spend(b, 11), coinbase_spend(b, 11, fee=50_000)
+        cb = b.node.block_at(12).txs[0]
+        dust = spend_op_true_p2wsh(
+            OutPoint(cb.txid, 0),
+            [TxOut(cb.outputs[0].value - 10_100, P2WSH_OP_TRUE), TxOut(100, P2WSH_OP_TRUE)],
+        )
+        parent = coinbase_spend(b, 13)
+        orphan = child_of(parent)
+        peer.send(m.TxMsg(replaced))
+        await wait_for(lambda: b.pool.contains(replaced.txid), 10, "the first spend")
+        peer.send(m.TxMsg(replacement))
+        await wait_for(lambda: b.pool.contains(replacement.txid), 10, "the replacement")
+        peer.send(m.TxMsg(dust))
+        await wait_for(lambda: dust.wtxid in b.relay.recent_rejects, 10, "the dust refusal")
+        peer.send(m.TxMsg(orphan))
+        await wait_for(lambda: b.relay.orphans.have_tx(orphan.wtxid), 10, "the orphan")
+        kept = {wtxid for wtxid, _ in b.node.sync._extra_txs}
+        assert kept == {replaced.wtxid, dust.wtxid, orphan.wtxid}
+        block = _block_with(b, (replaced, dust, parent, orphan))
+        peer.send(HeaderAndShortIDs.from_block(block, 9).message)
+        await wait_for(lambda: len(r.of(m.GetBlockTxn)) == 1, 10, "the getblocktxn")
+        assert r.of(m.GetBlockTxn)[0].indexes == (3,)  # the parent alone (0 is the coinbase)
+        peer.send(m.BlockTxn(block.hash, (parent,)))
+        await wait_for(lambda: b.node.tip[1] == block.hash, 10, "the block connected")
+        assert b.node.sync.compact_stats == {"reconstructed": 0, "roundtrip": 1, "fallback": 0}
+        assert not b.pool.contains(replacement.txid)  # the block's spend won
+
+    asyncio.run(main())
+
+
 # -- permissions (peer.permissions, set by the connection manager from -whitelist) ---------------
 
 

@@ -35,11 +35,8 @@ class Services:
         self.chain_lock = threading.RLock()
 
 
-@pytest.fixture
-def rpc(tmp_path: Path) -> Any:
-    node = SimNode(P)
-    wallets = WalletManager(tmp_path / "wallets", P, node, keypool=10, entropy=lambda n: bytes(n))
-    services = Services(wallets)
+def rpc_caller(services: Services) -> Any:
+    """``call(method, *params, wallet=None)``: the result, or ("error", code, message)."""
 
     def call(method: str, *params: Any, wallet: str | None = None) -> Any:
         body = json.dumps({"method": method, "params": list(params), "id": 1}).encode()
@@ -50,6 +47,14 @@ def rpc(tmp_path: Path) -> Any:
             return ("error", answer["error"]["code"], answer["error"]["message"])
         return answer["result"]
 
+    return call
+
+
+@pytest.fixture
+def rpc(tmp_path: Path) -> Any:
+    node = SimNode(P)
+    wallets = WalletManager(tmp_path / "wallets", P, node, keypool=10, entropy=lambda n: bytes(n))
+    call = rpc_caller(Services(wallets))
     call.node = node  # type: ignore[attr-defined]
     yield call
     wallets.close_all()
@@ -72,7 +77,7 @@ def test_routing_and_error_codes(rpc: Any) -> None:
     assert rpc("createwallet", "a") == ("error", -35, 'Wallet "a" is already loaded.')
     assert rpc("loadwallet", "a")[:2] == ("error", -35)
     assert rpc("loadwallet", "nope")[:2] == ("error", -18)
-    assert rpc("createwallet", "c", False, False, "secret")[:2] == ("error", -4)
+    assert rpc("createwallet", "c", True, False, "secret")[:2] == ("error", -4)  # watch-only
     assert rpc("createwallet", "c", False, False, "", False, False)[:2] == ("error", -4)
     assert rpc("getnewaddress", "", "p2pk", wallet="a") == (
         "error", -5, "Unknown address type 'p2pk'"

@@ -129,3 +129,19 @@ def test_bumpfee_psbtbumpfee_settxfee(rpc: Any) -> None:  # noqa: F811
     assert rpc("settxfee", "0.00003") is True
     paid = rpc("sendtoaddress", ELSEWHERE, 1)
     assert rpc("gettransaction", paid)["fee"] == Decimal("-0.00000423")  # 141 vB × 3 sat/vB
+
+
+def test_locked_wallet_refuses_to_send(rpc: Any) -> None:  # noqa: F811
+    funded(rpc)
+    assert isinstance(rpc("encryptwallet", "hunter2"), str)
+    locked = (
+        "error",
+        -13,
+        "Error: Please enter the wallet passphrase with walletpassphrase first.",
+    )
+    assert rpc("sendtoaddress", ELSEWHERE, 1, "", "", False, True, None, None, True, 2) == locked
+    assert rpc("send", {ELSEWHERE: 1}, None, None, 2) == locked
+    assert rpc.node.mempool == {} and rpc("getbalance") == Decimal(50)
+    assert rpc("walletpassphrase", "hunter2", 60) is None
+    txid = rpc("sendtoaddress", ELSEWHERE, 1, "", "", False, True, None, None, True, 2)
+    assert bytes.fromhex(txid)[::-1] in rpc.node.mempool

@@ -19,7 +19,7 @@ from ...consensus.script.script import iter_ops, witness_program
 from ...consensus.script.taproot import TaprootOutput
 from ..descriptor.keys import KeyOrigin
 from ..descriptor.parser import Expansion
-from ..signer import Satisfier, solve_input
+from ..signer import Satisfier, TxCache, solve_input
 from .errors import PsbtError
 from .model import MODIFIABLE_INPUTS, MODIFIABLE_OUTPUTS, Psbt, PsbtInput, PsbtOutput
 
@@ -134,6 +134,8 @@ class Provider:
     taproot: dict[bytes, TaprootOutput] = field(default_factory=dict)
     """output key → the taproot output it came from."""
     secrets: dict[bytes, bytes] = field(default_factory=dict)
+    by_hash: dict[bytes, bytes] = field(default_factory=dict)
+    """hash160 → public key, for the keys added by :meth:`add_expansion` (others are searched)."""
 
     def add_script(self, script: bytes) -> None:
         self.scripts[hash160(script)] = script
@@ -146,6 +148,8 @@ class Provider:
             self.add_script(exp.witness_script)
         for pub, origin in exp.pubkeys.items():
             self.origins[pub] = origin
+            if len(pub) in (33, 65):
+                self.by_hash[hash160(pub)] = pub
             if len(pub) == 33:
                 self.origins.setdefault(pub[1:], origin)
         self.secrets.update(exp.secrets)
@@ -170,6 +174,10 @@ def _add_keys(
             if len(data) in (33, 65) and data in provider.origins:
                 derivs.setdefault(data, provider.origins[data])
             elif len(data) == 20:
+                known = provider.by_hash.get(data)
+                if known is not None and known in provider.origins:
+                    derivs.setdefault(known, provider.origins[known])
+                    continue
                 for pub, origin in provider.origins.items():
                     if len(pub) in (33, 65) and hash160(pub) == data:
                         derivs.setdefault(pub, origin)
@@ -418,12 +426,15 @@ def _v0_output(m: PsbtOutput) -> PsbtOutput:
 # -- finalizer and extractor ---------------------------------------------------------------------
 
 
-def finalize_input(psbt: Psbt, index: int, satisfier: Satisfier | None = None) -> bool:
-    """Build input ``index``'s final scriptSig/witness from its signatures; True when final."""
+def finalize_input(
+    psbt: Psbt, index: int, satisfier: Satisfier | None = None, cache: TxCache | None = None
+) -> bool:
+    """Build input ``index``'s final scriptSig/witness from its signatures; True when final.
+    ``cache``: the signer's shared transaction-wide work (for a pass over many inputs)."""
     inp = psbt.inputs[index]
     if inp.is_final:
         return True
-    sol = solve_input(psbt, index, None, satisfier=satisfier)
+    sol = solve_input(psbt, index, None, satisfier=satisfier, cache=cache)
     if not sol.complete:
         return False
     keep = {

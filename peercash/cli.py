@@ -397,6 +397,19 @@ def node(
     keypool: Annotated[
         int | None, typer.Option(help="scripts derived ahead per active descriptor (1000)")
     ] = None,
+    fallbackfee: Annotated[
+        str | None, typer.Option(help="BTC/kvB paid when fee estimation fails (0: refuse)")
+    ] = None,
+    mintxfee: Annotated[
+        str | None, typer.Option(help="BTC/kvB below which the wallet never pays (0.000001)")
+    ] = None,
+    maxtxfee: Annotated[
+        str | None, typer.Option(help="BTC: the most fee one wallet transaction pays (0.1)")
+    ] = None,
+    walletrbf: Annotated[
+        bool | None,
+        typer.Option("--walletrbf/--no-walletrbf", help="signal BIP125 replaceability (on)"),
+    ] = None,
 ) -> None:
     """Run a node in the foreground; Ctrl-C shuts it down cleanly.
 
@@ -428,6 +441,8 @@ def node(
         "whitelist": whitelist, "whitebind": whitebind,
         "whitelistrelay": whitelistrelay, "whitelistforcerelay": whitelistforcerelay,
         "wallet": wallet, "disablewallet": disablewallet, "keypool": keypool,
+        "fallbackfee": fallbackfee, "mintxfee": mintxfee, "maxtxfee": maxtxfee,
+        "walletrbf": walletrbf,
     }  # fmt: skip
     try:
         config = load_config(options)

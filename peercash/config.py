@@ -62,6 +62,7 @@ BOOL_KEYS = frozenset(
         "whitelistrelay",
         "whitelistforcerelay",
         "disablewallet",
+        "walletrbf",
     }
 )
 INT_KEYS = frozenset({"port", "rpcport", "dbcache", "par", "rpcservertimeout", "rpcthreads",
@@ -69,7 +70,8 @@ INT_KEYS = frozenset({"port", "rpcport", "dbcache", "par", "rpcservertimeout", "
                       "maxsendbuffer", "maxreceivebuffer", "maxmempool", "mempoolexpiry",
                       "datacarriersize", "limitclustercount", "limitclustersize"})  # fmt: skip
 STR_KEYS = frozenset({"network", "datadir", "rpcuser", "rpcpassword", "assumevalid", "conf",
-                      "proxy", "minrelaytxfee", "incrementalrelayfee"})  # fmt: skip
+                      "proxy", "minrelaytxfee", "incrementalrelayfee", "fallbackfee",
+                      "mintxfee", "maxtxfee"})  # fmt: skip
 NETWORK_ONLY = frozenset({"port", "rpcport", "rpcbind", "connect", "addnode", "bind"})
 # Core's ways of choosing a network in the file: chain=X, or regtest=1 and friends.
 _NETWORK_FLAGS = {"regtest": "regtest", "testnet": "testnet", "testnet4": "testnet4",
@@ -165,6 +167,14 @@ class Config:
     """Wallets to load at start (``-wallet``, repeatable), besides ``settings.json``'s."""
     keypool: int = 1000
     """Scripts each active ranged descriptor keeps derived past its next index."""
+    fallbackfee: int = 0
+    """sat/kvB the wallet pays when fee estimation has no answer (0: refuse, as Core)."""
+    mintxfee: int = 100
+    """sat/kvB: the wallet's lowest feerate."""
+    maxtxfee: int = 10_000_000
+    """Satoshis: the most fee one wallet transaction may pay (0.1 BTC)."""
+    walletrbf: bool = True
+    """The wallet's transactions signal BIP125 replaceability by default."""
     """Core's ``-blocksonly``: no transaction relay with peers (RPC submissions still count)."""
     acceptstalefeeestimates: bool = False
     """Core's ``-acceptstalefeeestimates`` (regtest only): use ``fee_estimates.dat`` even when it
@@ -707,6 +717,10 @@ def load_config(options: Mapping[str, Any] | None = None) -> Config:
         disablewallet=boolean("disablewallet", False),
         wallet=many("wallet"),
         keypool=keypool,
+        fallbackfee=fee_rate("fallbackfee", 0),
+        mintxfee=fee_rate("mintxfee", 100),
+        maxtxfee=fee_rate("maxtxfee", 10_000_000),
+        walletrbf=boolean("walletrbf", True),
         warnings=tuple(warnings),
     )
 

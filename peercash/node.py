@@ -79,7 +79,9 @@ from peercash.rpc.blockchain import initial_block_download
 from peercash.rpc.mempool import MEMPOOL_FILE_NAME, track_sequence
 from peercash.rpc.server import RpcServer
 from peercash.rpc.services import NodeServices
+from peercash.wallet.feepolicy import FeePolicy
 from peercash.wallet.manager import WalletManager
+from peercash.wallet.spend import Resubmitter
 
 if TYPE_CHECKING:
     from peercash.chain.index import BlockIndexEntry
@@ -117,6 +119,7 @@ class Node:
         self._lock = DataDirLock(self.datadir)
         self.wallets: WalletManager | None = None
         self.wallet_client: NodeChainClient | None = None
+        self.resubmitter: Resubmitter | None = None
         self._log: LogControl | None = None
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -349,8 +352,17 @@ class Node:
             fee_estimator=self.fee_estimator,
         )
         self.wallet_client = client
+        cfg = self.config
+        fees = FeePolicy(
+            fallback_fee=cfg.fallbackfee,
+            min_tx_fee=cfg.mintxfee,
+            max_tx_fee=cfg.maxtxfee,
+            min_relay_fee=cfg.minrelaytxfee,
+            incremental_relay_fee=cfg.incrementalrelayfee,
+            signal_rbf=cfg.walletrbf,
+        )
         wallets = WalletManager(
-            self.datadir / "wallets", self.params, client, keypool=self.config.keypool
+            self.datadir / "wallets", self.params, client, keypool=cfg.keypool, fee_policy=fees
         )
         self.wallets = wallets
         names = list(self.config.wallet)
@@ -360,8 +372,14 @@ class Node:
         for warning in warnings:
             log.warning("%s", warning)
         services.wallets = wallets
+        # Core's ResubmitWalletTransactions: every 12-36 h, our unconfirmed txs again.
+        self.resubmitter = Resubmitter(lambda: list(wallets.wallets.values()))
+        self.resubmitter.start()
 
     def _close_wallets(self) -> None:
+        if self.resubmitter is not None:
+            self.resubmitter.stop()
+            self.resubmitter = None
         if self.services is not None:
             self.services.wallets = None
         if self.wallet_client is not None:

@@ -146,6 +146,8 @@ class NodeChainClient:
             return "mempool disabled"
         with self.chain_lock:
             result = self.mempool.accept(tx)
+            if result.reject_reason is None:
+                self.mempool.add_unbroadcast(tx.txid)  # announced until a peer asks for it
         return result.reject_reason
 
     def estimate_fee(self, target: int, mode: str) -> int | None:

@@ -19,6 +19,7 @@ from . import (
     wallet,
     walletcrypt,
     walletpsbt,
+    walletspend,
     wallettx,
 )
 
@@ -35,5 +36,6 @@ __all__ = [
     "wallet",
     "walletcrypt",
     "walletpsbt",
+    "walletspend",
     "wallettx",
 ]

@@ -9,6 +9,10 @@ the loaded wallets, the wallet directory, load on startup), ``interfaces`` (``No
 the wallet sees of the node), ``coinselection`` (Core's algorithms and waste metric),
 ``crypter`` (the master key and encrypted secrets).
 
+Spending: ``feepolicy`` (the fee options, Core's ``GetMinimumFeeRate``), ``spend`` (Core's
+``CreateTransaction``/``CommitTransaction``, resubmission), ``feebumper`` (``bumpfee``); errors
+``spend.SpendError``/``FundsError`` and ``feebumper.BumpError`` are ``WalletError`` s.
+
 Layer 3. It may use consensus, chain, mempool, mining and p2p, never rpc, explorer or node; the
 node reaches it only through narrow interfaces wired in ``node.py``.
 

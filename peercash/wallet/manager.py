@@ -23,6 +23,7 @@ from peercash.consensus.params import NetworkParams
 from .bip32 import ExtendedKey
 from .db import WALLET_FILE, WalletDB, wallet_path
 from .encryption import encrypt_wallet
+from .feepolicy import FeePolicy
 from .hdsetup import master_from_mnemonic
 from .interfaces import NodeClient
 from .keyman import DEFAULT_KEYPOOL_SIZE
@@ -62,6 +63,7 @@ class WalletManager:
         keypool: int = DEFAULT_KEYPOOL_SIZE,
         clock: Callable[[], float] = time.time,
         entropy: Callable[[int], bytes] = os.urandom,
+        fee_policy: FeePolicy | None = None,
     ) -> None:
         self.walletdir = walletdir
         self.params = params
@@ -71,6 +73,7 @@ class WalletManager:
         self.entropy = entropy
         self.wallets: dict[str, Wallet] = {}
         self.lock = threading.RLock()
+        self.fee_policy = fee_policy or FeePolicy()  # each wallet starts with the node's
 
     # -- lookup ---------------------------------------------------------------------------
 
@@ -149,6 +152,7 @@ class WalletManager:
                 keypool=self.keypool,
                 clock=self.clock,
             )
+            wallet.fee_policy = self.fee_policy
             if encrypt_passphrase:
                 try:
                     seed = (
@@ -181,6 +185,7 @@ class WalletManager:
             wallet = Wallet(
                 name, WalletDB(path), self.params, keypool=self.keypool, clock=self.clock
             )
+            wallet.fee_policy = self.fee_policy
             if self.node is not None:
                 wallet.attach(self.node)
             self.wallets[name] = wallet

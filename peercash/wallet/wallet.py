@@ -33,6 +33,7 @@ from .crypter import MasterKey
 from .db import WalletDB
 from .descriptor import Descriptor, DescriptorError, parse_descriptor
 from .encryption import WalletCrypto
+from .feepolicy import FeePolicy
 from .hdsetup import default_descriptors, master_from_mnemonic
 from .interfaces import NodeClient
 from .keyman import DEFAULT_KEYPOOL_SIZE, KeyManager, KeyManError, ScriptInfo
@@ -115,6 +116,7 @@ class Wallet:
         self.crypto = WalletCrypto(db, clock, self.lock)
         self.signer: object | None = None  # seam: the signer (psbt/signer.py) plugs in here
         self.coin_selector: object | None = None  # seam: coin selection plugs in here
+        self.fee_policy = FeePolicy()  # the node's fee options and settxfee (spend.py)
 
     def _load_state(self, keys: bool = True) -> None:
         """(Re)read what the file holds: after a failed batch, memory follows the file."""

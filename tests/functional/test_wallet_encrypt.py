@@ -1,8 +1,7 @@
 """Wallet encryption on a real node process: encryptwallet, ``listdescriptors true`` refused
 while locked (-13), a wrong passphrase (-14), unlock, relock after a 1 s timeout, and a restart
-that keeps the wallet encrypted and locked. (Signing refusal end to end through
-``sendtoaddress`` comes with the spend/fillpsbt merge; ``signing_keys()`` raising
-``WalletLocked`` is tested in process.)"""
+that keeps the wallet encrypted and locked; after it, ``sendtoaddress`` from the locked wallet is
+refused (-13) and sends nothing, and once unlocked the same payment is sent and mined."""
 
 from __future__ import annotations
 
@@ -62,3 +61,19 @@ def test_encrypt_unlock_relock_restart(tmp_path: Path) -> None:
         descs = wcall(node, "w", "listdescriptors", True)["descriptors"]
         assert len(descs) == 16 and all("tprv" in d["desc"] for d in descs)
         assert any(d["desc"].startswith("wpkh(") and d["active"] for d in descs)
+        # Signing: funded, locked again, a payment is refused and nothing reaches the pool.
+        mine_to = wcall(node, "w", "getnewaddress")
+        node.call("generatetoaddress", 101, mine_to)
+        assert wcall(node, "w", "getbalances")["mine"]["trusted"] == 50
+        assert wcall(node, "w", "walletlock") is None
+        payee = "bcrt1qft5p2uhsdcdc3l2ua4ap5qqfg4pjaqlp250x7us7a8qqhrxrxfsqseac85"
+        assert refused(node, "sendtoaddress", payee, 1, "", "", False, True, None, "unset",
+                       False, 10) == LOCKED  # fmt: skip
+        assert node.call("getrawmempool") == []
+        assert wcall(node, "w", "walletpassphrase", "s3cret", 60) is None
+        txid = wcall(node, "w", "sendtoaddress", payee, 1, "", "", False, True, None, "unset",
+                     False, 10)  # fmt: skip
+        assert node.call("getrawmempool") == [txid]
+        block = node.call("generatetoaddress", 1, mine_to)[0]
+        assert txid in node.call("getblock", block)["tx"]
+        assert wcall(node, "w", "gettransaction", txid)["confirmations"] == 1

@@ -2,7 +2,8 @@
 A pays B to each address type and B pays everything back (``sendall``), balances exact on both
 sides; a payment bumped with ``bumpfee`` replaces the original in both mempools and confirms on
 both; a reorg (``invalidateblock`` on both) returns a payment to the mempool and
-``reconsiderblock`` confirms it again; a restart of both nodes keeps balances and history.
+``reconsiderblock`` confirms it again; a restart of both nodes keeps balances and history; an
+encrypted wallet refuses to pay while locked (-13) and pays once unlocked.
 """
 
 from __future__ import annotations
@@ -185,3 +186,18 @@ def test_wallet_send(tmp_path: Path) -> None:
         for n in (a, b):
             assert wcall(n, "listtransactions", "*", 1000) == history[n.datadir.name]
             assert wcall(n, "getbalances")["mine"] == balances[n.datadir.name]
+        # An encrypted wallet refuses to sign without its passphrase; unlocked, the payment
+        # reaches the other node's pool and confirms on both.
+        wcall(b, "encryptwallet", "b-pass")
+        a_addr = wcall(a, "getnewaddress")
+        locked = (-13, "Error: Please enter the wallet passphrase with walletpassphrase first.")
+        with pytest.raises(RpcCallError) as err:
+            wcall(b, "sendtoaddress", a_addr, "0.1", "", "", False, True, None, None, False, 2)
+        assert (err.value.code, err.value.message) == locked
+        assert b.call("getrawmempool") == [] and a.call("getrawmempool") == []
+        wcall(b, "walletpassphrase", "b-pass", 30)
+        paid = wcall(b, "sendtoaddress", a_addr, "0.1", "", "", False, True, None, None, False, 2)
+        in_pools(a, b, paid)
+        mine(a, b)
+        for n in (a, b):
+            assert wcall(n, "gettransaction", paid)["confirmations"] == 1

@@ -87,6 +87,9 @@ KNOWN_INVENTORY_MAX = 50_000
 """Hashes remembered as known to a peer (Core's per-peer inventory filter)."""
 RECENT_REJECTS_MAX = 120_000
 RECENT_CONFIRMED_MAX = 48_000
+UNBROADCAST_INTERVAL = 600.0
+UNBROADCAST_JITTER = 300.0
+"""Core reattempts the initial broadcast of the unbroadcast set every 10 to 15 minutes."""
 _EXTRA_TX_MAX_USAGE = 100_000
 """Bigger transactions are not kept for compact blocks (Core's ``RecursiveDynamicUsage`` limit)."""
 ANNOUNCED_MAX = 3500
@@ -218,6 +221,7 @@ class TxRelay:
         self.recent_confirmed = _Rolling(RECENT_CONFIRMED_MAX)
         self._peers: dict[int, _PeerTx] = {}
         self._next_inbound_inv = 0.0
+        self._next_rebroadcast = self._clock() + self._rebroadcast_delay()
         self._feerates: dict[bytes, int] = {}
         """sat/kvB (modified fee) of the transactions waiting to be announced."""
         self._closed = False
@@ -622,9 +626,38 @@ class TxRelay:
 
     # -- the tick (loop) -------------------------------------------------------------------------
 
+    def _rebroadcast_delay(self) -> float:
+        """Core's ``ReattemptInitialBroadcast`` period: 10 minutes plus up to 5 more."""
+        return UNBROADCAST_INTERVAL + self._rng.uniform(0, UNBROADCAST_JITTER)
+
+    def reattempt_initial_broadcast(self) -> None:
+        """Announce again every transaction of the unbroadcast set that is still in the pool
+        (submitted here, never asked for by a peer) to the peers that do not know it (those
+        connected since, as Core's ``RelayTransaction``), and forget the ones that left it."""
+        pool = self.pool
+
+        def work() -> list[tuple[bytes, bytes, int]]:
+            again: list[tuple[bytes, bytes, int]] = []
+            for txid in list(pool.unbroadcast):
+                e = pool.entry(txid)
+                if e is None:
+                    pool.remove_unbroadcast(txid)
+                else:
+                    again.append((e.tx.wtxid, txid, e.modified_fee * 1000 // max(e.vsize, 1)))
+            return again
+
+        def done(again: list[tuple[bytes, bytes, int]]) -> None:
+            for wtxid, txid, feerate in again:
+                self._queue_announcement(wtxid, txid, feerate)
+
+        self._submit(None, work, done)
+
     def tick(self) -> None:
         now = self._clock()
         ibd = self._is_ibd()
+        if now >= self._next_rebroadcast:
+            self._next_rebroadcast = now + self._rebroadcast_delay()
+            self.reattempt_initial_broadcast()
         for pid, s in list(self._peers.items()):
             self._request(pid, s, now)
             # Core's fSendTrickle: at the peer's Poisson time, or at every pass for noban.

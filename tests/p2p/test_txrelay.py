@@ -29,7 +29,7 @@ from peercash.consensus.params import get_params
 from peercash.consensus.primitives import Block, OutPoint, Tx, TxOut
 from peercash.consensus.subsidy import block_subsidy
 from peercash.mempool.chainview import ChainStateView
-from peercash.mempool.pool import MemPool
+from peercash.mempool.pool import MemPool, Removal
 from peercash.mining.builder import (
     P2WSH_OP_TRUE,
     assemble_block,
@@ -347,6 +347,38 @@ def test_replaced_rejected_and_orphan_transactions_rebuild_compact_blocks(
         await wait_for(lambda: b.node.tip[1] == block.hash, 10, "the block connected")
         assert b.node.sync.compact_stats == {"reconstructed": 0, "roundtrip": 1, "fallback": 0}
         assert not b.pool.contains(replacement.txid)  # the block's spend won
+
+    asyncio.run(main())
+
+
+def test_the_unbroadcast_set_is_announced_again(
+    template: Path, tmp_path: Path, made: list[RelayNode]
+) -> None:
+    """Core's ``ReattemptInitialBroadcast``: a transaction submitted while no peer was there is
+    announced to a peer that connects later once the period comes round, and one that left the
+    pool leaves the set."""
+
+    async def main() -> None:
+        b = relay_node(made, template, tmp_path / "b")
+        tx, gone = coinbase_spend(b, 14), coinbase_spend(b, 15)
+        for t in (tx, gone):
+            assert b.accept(t).allowed
+            b.pool.add_unbroadcast(t.txid)
+        with b.node.lock:
+            b.pool.remove_recursive(gone.txid, Removal.EXPIRY)
+        r = Recorder()
+        connect(r, b)
+        await wait_for(lambda: r.peer is not None and len(b.node.sync._peers) == 1)
+        await asyncio.sleep(0.3)  # a few trickles: nothing was queued for the new peer
+        assert [i.hash for inv in r.of(m.Inv) for i in inv.items] == []
+        b.relay._next_rebroadcast = 0.0  # the period has come round
+        await wait_for(lambda: r.of(m.Inv) != [], 10, "the announcement")
+        announced = [i.hash for inv in r.of(m.Inv) for i in inv.items]
+        assert tx.wtxid in announced or tx.txid in announced
+        assert gone.wtxid not in announced and gone.txid not in announced
+        assert b.relay._next_rebroadcast > 0.0
+        with b.node.lock:
+            assert gone.txid not in b.pool.unbroadcast
 
     asyncio.run(main())
 

@@ -433,6 +433,25 @@ def _finish(wallet: Wallet, created: CreatedTransaction, options: dict[str, Any]
     return result
 
 
+def _fee_arguments_into(
+    options: dict[str, Any], conf_target: Any, estimate_mode: Any, fee_rate: Any
+) -> dict[str, Any]:
+    """``send`` and ``sendall`` take the fee either as arguments or in ``options``, never both
+    (Core's ``InterpretFeeEstimationInstructions``): the options with the arguments in them."""
+    options = dict(options)
+    for name, value in (("conf_target", conf_target), ("estimate_mode", estimate_mode),
+                        ("fee_rate", fee_rate)):  # fmt: skip
+        if value is not None:
+            if name in options:
+                raise RpcError(
+                    RPC_INVALID_PARAMETER,
+                    f"Pass the {name} either as an argument, or in the options object, but "
+                    "not both",
+                )
+            options[name] = value
+    return options
+
+
 @rpc_method(
     "send",
     CAT,
@@ -454,17 +473,7 @@ def send(
 ) -> dict[str, Any]:
     """EXPERIMENTAL: send a transaction."""
     wallet = request_wallet(node)
-    options = dict(options)
-    for name, value in (("conf_target", conf_target), ("estimate_mode", estimate_mode),
-                        ("fee_rate", fee_rate)):  # fmt: skip
-        if value is not None:
-            if name in options:
-                raise RpcError(
-                    RPC_INVALID_PARAMETER,
-                    f"Pass the {name} either as an argument, or in the options object, but "
-                    "not both",
-                )
-            options[name] = value
+    options = _fee_arguments_into(options, conf_target, estimate_mode, fee_rate)
     inputs = options.pop("inputs", [])
     locktime = int(options.pop("locktime", 0))
     fund = {k: v for k, v in options.items() if k not in ("add_to_wallet", "psbt")}
@@ -500,13 +509,10 @@ def sendall(
     wallet = request_wallet(node)
     if not recipients:
         raise RpcError(RPC_INVALID_PARAMETER, "Must provide at least one recipient.")
+    options = _fee_arguments_into(options, conf_target, estimate_mode, fee_rate)
     cc = CoinControl(replaceable=options.get("replaceable"))
     set_fee_estimate_mode(
-        cc,
-        conf_target if conf_target is not None else options.get("conf_target"),
-        estimate_mode if estimate_mode is not None else options.get("estimate_mode"),
-        fee_rate if fee_rate is not None else options.get("fee_rate"),
-        False,
+        cc, options.get("conf_target"), options.get("estimate_mode"), options.get("fee_rate"), False
     )
     assert wallet.node is not None
     rate = minimum_fee_rate(
